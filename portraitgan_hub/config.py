@@ -1,0 +1,117 @@
+"""The model configuration: one flat dataclass, serialised to ``config.json`` beside the weights.
+
+Two presets are named:
+
+* ``paper`` follows "Implementation Details" of the paper: 512x512, 64 base channels doubling over
+  4 stride-2 convolutions up to 1024, 9 residual blocks, 2 discriminators.
+* ``lite`` keeps the same topology but is narrow and 256x256, so that it trains and edits
+  interactively on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Normalization = Literal["instance", "batch", "none"]
+
+DEFAULT_MODALITIES: tuple[str, ...] = ("photo", "sketch", "cartoon")
+
+
+@dataclass
+class PortraitGANConfig:
+    """Architecture of the generator and discriminators, and the image conventions they assume."""
+
+    image_size: int = 256
+    #: Modality names in one-hot order: index ``i`` of the attribute vector c is ``modalities[i]``.
+    modalities: list[str] = field(default_factory=lambda: list(DEFAULT_MODALITIES))
+    #: Channels after the 7x7 stem; doubled by every downsampling up to ``max_channels``.
+    base_channels: int = 32
+    max_channels: int = 256
+    num_downsamplings: int = 4
+    num_residual_blocks: int = 9
+    #: Output levels of the generator = number of discriminators (multi-level supervision, Fig. 2).
+    num_levels: int = 2
+    discriminator_channels: int = 64
+    #: Stride-2 convolutions of each PatchGAN; 3 gives the 70x70 receptive field of the paper.
+    discriminator_layers: int = 3
+    landmark_line_width: int = 2
+    normalization: Normalization = "instance"
+
+    def __post_init__(self) -> None:
+        self.modalities = list(self.modalities)
+        if self.image_size % (2**self.num_downsamplings):
+            raise ValueError(
+                f"image_size {self.image_size} must be divisible by 2**num_downsamplings "
+                f"({2**self.num_downsamplings})"
+            )
+        if not 1 <= self.num_levels <= self.num_downsamplings + 1:
+            raise ValueError(f"num_levels must be in 1..{self.num_downsamplings + 1}, got {self.num_levels}")
+        if len(set(self.modalities)) != len(self.modalities) or not self.modalities:
+            raise ValueError(f"modalities must be unique and non-empty, got {self.modalities}")
+        if self.normalization not in ("instance", "batch", "none"):
+            raise ValueError(f"unknown normalization {self.normalization!r}")
+
+    @property
+    def num_modalities(self) -> int:
+        return len(self.modalities)
+
+    @property
+    def generator_in_channels(self) -> int:
+        """Image (3) + landmark map (1) + one-hot modality replicated spatially (n), as in Eq. 1."""
+        return 3 + 1 + self.num_modalities
+
+    def modality_index(self, modality: str | int) -> int:
+        """Index of a modality given by name or index; a clear ValueError otherwise."""
+        if isinstance(modality, int) and not isinstance(modality, bool):
+            if 0 <= modality < self.num_modalities:
+                return modality
+        elif modality in self.modalities:
+            return self.modalities.index(modality)
+        raise ValueError(f"unknown modality {modality!r}; this model knows {self.modalities}")
+
+    # --- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PortraitGANConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown PortraitGANConfig fields: {sorted(unknown)}")
+        return cls(**data)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if path is not None:
+            from portraitgan_hub.io_utils import atomic_write_text
+
+            atomic_write_text(Path(path), text)
+        return text
+
+    @classmethod
+    def from_json(cls, path_or_text: str | Path) -> PortraitGANConfig:
+        text = str(path_or_text)
+        if not text.lstrip().startswith("{"):
+            text = Path(path_or_text).read_text(encoding="utf-8")
+        return cls.from_dict(json.loads(text))
+
+    # --- presets -------------------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> PortraitGANConfig:
+        """A named preset (``paper`` or ``lite``), with any field overridden."""
+        try:
+            base = PRESETS[name]
+        except KeyError:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+        return cls(**{**base, **overrides})
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": dict(image_size=512, base_channels=64, max_channels=1024, num_residual_blocks=9, num_levels=2),
+    "lite": dict(image_size=256, base_channels=16, max_channels=128, num_residual_blocks=6, num_levels=2),
+}
