@@ -111,7 +111,7 @@ def training_step(
     losses = loss(net(batch), batch)
     losses["total"].backward()
     optimizer.step()
-    return {name: float(value) for name, value in losses.items()}
+    return {name: float(value.detach()) for name, value in losses.items()}
 
 
 def train(config: StyleTrainingConfig) -> TransformerNet:
