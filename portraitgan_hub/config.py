@@ -45,8 +45,7 @@ class PortraitGANConfig:
         self.modalities = list(self.modalities)
         if self.image_size % (2**self.num_downsamplings):
             raise ValueError(
-                f"image_size {self.image_size} must be divisible by 2**num_downsamplings "
-                f"({2**self.num_downsamplings})"
+                f"image_size {self.image_size} must be divisible by 2**num_downsamplings ({2**self.num_downsamplings})"
             )
         if not 1 <= self.num_levels <= self.num_downsamplings + 1:
             raise ValueError(f"num_levels must be in 1..{self.num_downsamplings + 1}, got {self.num_levels}")
@@ -113,5 +112,12 @@ class PortraitGANConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(image_size=512, base_channels=64, max_channels=1024, num_residual_blocks=9, num_levels=2),
-    "lite": dict(image_size=256, base_channels=16, max_channels=128, num_residual_blocks=6, num_levels=2),
+    "lite": dict(
+        image_size=256,
+        base_channels=16,
+        max_channels=128,
+        num_residual_blocks=6,
+        num_levels=2,
+        discriminator_channels=32,
+    ),
 }

@@ -1,0 +1,85 @@
+"""Every loss term of the paper, one function each, named after its equation.
+
+Images are in [-1, 1]. Discriminator outputs are lists (one per level) of lists of features with
+the patch logits last, as returned by :class:`MultiLevelDiscriminator`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from portraitgan_hub.vgg import TEXTURE_LAYERS, VGG19Features
+
+DiscriminatorOutputs = list[list[torch.Tensor]]
+
+
+# --- Eq. 6 and 10: least-squares adversarial losses (Mao et al. 2017), summed over all levels ----
+def lsgan_discriminator_loss(real: DiscriminatorOutputs, fake: DiscriminatorOutputs) -> torch.Tensor:
+    """Eq. 6 with the least-squares form: 1/2 E[(D_i(x_i) - 1)^2] + 1/2 E[D_i(g_i)^2], summed over i."""
+    return sum(
+        0.5 * (F.mse_loss(r[-1], torch.ones_like(r[-1])) + F.mse_loss(f[-1], torch.zeros_like(f[-1])))
+        for r, f in zip(real, fake)
+    )
+
+
+def lsgan_generator_loss(fake: DiscriminatorOutputs) -> torch.Tensor:
+    """The generator's side of Eq. 10 (least squares): E[(D_i(G(I_A, L_B, c)) - 1)^2], summed over i."""
+    return sum(F.mse_loss(f[-1], torch.ones_like(f[-1])) for f in fake)
+
+
+# --- Eq. 5: feature matching -------------------------------------------------------------------
+def feature_matching_loss(real: DiscriminatorOutputs, fake: DiscriminatorOutputs) -> torch.Tensor:
+    """Eq. 5: || E D_k(I_B) - E D_k(G(I_A, L_B)) ||_1 over every intermediate layer of every D_k.
+
+    The expectations are batch means of the features (the real batch is drawn from the pool of
+    real samples, so real and fake batches need not be paired). Each layer's L1 is a mean over its
+    elements, and layers are averaged per discriminator, as in pix2pixHD, so the weight beta does
+    not depend on network width.
+    """
+    total = 0.0
+    for real_features, fake_features in zip(real, fake):
+        layers = list(zip(real_features[:-1], fake_features[:-1]))
+        total = total + sum(F.l1_loss(f.mean(dim=0), r.detach().mean(dim=0)) for r, f in layers) / len(layers)
+    return total
+
+
+# --- Eq. 3: identity L1 ------------------------------------------------------------------------
+def identity_loss(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Eq. 3: || I_B - G(I_A, L_B, c_B) ||_1 (mean absolute error)."""
+    return F.l1_loss(generated, target)
+
+
+# --- Eq. 11: cycle consistency -----------------------------------------------------------------
+def cycle_loss(reconstructed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """One direction of Eq. 11: || G(G(I_A, L_B, c), L_A, c') - I_A ||_1."""
+    return F.l1_loss(reconstructed, original)
+
+
+# --- Eq. 8-9: Gram-matrix texture loss ---------------------------------------------------------
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Eq. 8: G(k, l) = <psi^k, psi^l>, normalised by C*H*W so it does not depend on image size."""
+    batch, channels, height, width = features.shape
+    flat = features.reshape(batch, channels, height * width)
+    return flat @ flat.transpose(1, 2) / (channels * height * width)
+
+
+def texture_loss(
+    vgg: VGG19Features,
+    generated: torch.Tensor,
+    target: torch.Tensor,
+    layers: tuple[str, ...] = TEXTURE_LAYERS,
+) -> torch.Tensor:
+    """Eq. 9 summed over VGG19 conv1_1..conv5_1: sum_L ||Gram_L(generated) - Gram_L(target)||^2.
+
+    The squared Frobenius norm is taken per sample and averaged over the batch. VGG19 is frozen;
+    gradients flow only into ``generated``.
+    """
+    generated_features = vgg(generated.float(), layers)
+    with torch.no_grad():
+        target_features = vgg(target.float(), layers)
+    total = 0.0
+    for name in layers:
+        difference = gram_matrix(generated_features[name]) - gram_matrix(target_features[name])
+        total = total + difference.pow(2).sum(dim=(1, 2)).mean()
+    return total

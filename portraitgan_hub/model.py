@@ -1,0 +1,264 @@
+"""``PortraitGAN``: the generator as a Hugging Face Hub model.
+
+``save_pretrained`` writes ``config.json``, ``model.safetensors`` and a model card; ``from_pretrained``
+loads a local folder or a Hub id (also offline from the HF cache), strictly, and from safetensors only:
+a folder or repository that offers just a pickle checkpoint is refused, because unpickling a
+download can run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from huggingface_hub import PyTorchModelHubMixin, hf_hub_download, try_to_load_from_cache
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+from PIL import Image
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from portraitgan_hub.config import PortraitGANConfig
+from portraitgan_hub.errors import CheckpointError
+from portraitgan_hub.generator import Generator
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+PICKLE_NAMES = ("pytorch_model.bin", "model.pt", "model.pth", "model.ckpt", "generator.pth")
+PAPER_URL = "https://arxiv.org/abs/1807.01826"
+
+ImageLike = torch.Tensor | Image.Image | list[Image.Image]
+
+
+class PortraitGAN(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="portraitgan-hub",
+    tags=["portraitgan", "face-editing", "expression-editing", "style-transfer", "gan"],
+    pipeline_tag="image-to-image",
+    license="apache-2.0",
+    paper_url=PAPER_URL,
+    model_card_template=resources.files("portraitgan_hub").joinpath("model_card_template.md").read_text(),
+):
+    """The PortraitGAN generator G(I | L, c) with Hub save/load and batched inference."""
+
+    def __init__(self, config: PortraitGANConfig | None = None) -> None:
+        super().__init__()
+        self.config = config if config is not None else PortraitGANConfig()
+        self.generator = Generator(self.config)
+
+    def forward(self, image: torch.Tensor, landmark_map: torch.Tensor, modality: torch.Tensor) -> list[torch.Tensor]:
+        return self.generator(image, landmark_map, modality)
+
+    # --- inference -----------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def generate(
+        self,
+        images: ImageLike,
+        landmark_maps: torch.Tensor | np.ndarray,
+        modality: str | int | list[str | int] | torch.Tensor,
+    ) -> torch.Tensor | Image.Image | list[Image.Image]:
+        """G(images | landmark_maps, modality) at full resolution, without gradients.
+
+        ``images``: (B,3,H,W) tensor in [-1, 1], or PIL image(s) of the model's size.
+        ``landmark_maps``: (B,1,H,W) or (H,W) map in [0, 1] (see ``faces.landmark_map``).
+        ``modality``: the target modality, by name or index, one for all or one per image.
+        Returns a tensor in [-1, 1] for tensor input, PIL image(s) for PIL input.
+        """
+        pil_input = not isinstance(images, torch.Tensor)
+        single = isinstance(images, Image.Image)
+        batch = pil_to_tensor(images) if pil_input else images
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise ValueError(f"images must be (B, 3, H, W), got {tuple(batch.shape)}")
+        maps = torch.as_tensor(landmark_maps, dtype=torch.float32)
+        while maps.ndim < 4:
+            maps = maps.unsqueeze(0)
+        maps = maps.expand(batch.shape[0], -1, -1, -1)
+        if maps.shape[-2:] != batch.shape[-2:]:
+            raise ValueError(f"landmark map size {tuple(maps.shape[-2:])} != image size {tuple(batch.shape[-2:])}")
+        indices = self._modality_indices(modality, batch.shape[0])
+        with torch.inference_mode():
+            output = self.generator(
+                batch.to(self.device, self.dtype), maps.to(self.device, self.dtype), indices.to(self.device)
+            )[0]
+        if not pil_input:
+            return output
+        pictures = tensor_to_pil(output)
+        return pictures[0] if single else pictures
+
+    def _modality_indices(self, modality: Any, batch_size: int) -> torch.Tensor:
+        if isinstance(modality, torch.Tensor):
+            return modality.long().expand(batch_size) if modality.ndim == 0 else modality.long()
+        if isinstance(modality, (list, tuple)):
+            if len(modality) != batch_size:
+                raise ValueError(f"{len(modality)} modalities for {batch_size} images")
+            return torch.tensor([self.config.modality_index(m) for m in modality])
+        return torch.full((batch_size,), self.config.modality_index(modality), dtype=torch.long)
+
+    # --- Hub: save -----------------------------------------------------------------------------
+    def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> str | None:  # type: ignore[override]
+        """Write ``config.json``, ``model.safetensors`` and ``README.md`` (model card), each atomically.
+
+        Accepts the mixin's keyword arguments (``push_to_hub``, ``repo_id``, ``model_card_kwargs``);
+        ``model_card_kwargs`` may carry ``training_config`` and ``metrics`` for the card.
+        """
+        card_kwargs = {
+            "image_size": self.config.image_size,
+            "modalities": ", ".join(self.config.modalities),
+            "config_json": self.config.to_json(),
+            **(kwargs.pop("model_card_kwargs", None) or {}),
+        }
+        kwargs.setdefault("config", self.config)
+        target = Path(save_directory)
+        target.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
+        try:
+            super().save_pretrained(staging, model_card_kwargs=card_kwargs, **{**kwargs, "push_to_hub": False})
+            for item in staging.iterdir():
+                if item.name == "README.md" and (target / "README.md").exists():
+                    continue  # like the mixin: never overwrite a hand-written card
+                os.replace(item, target / item.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        if kwargs.get("push_to_hub"):
+            push_kwargs = {k: v for k, v in kwargs.items() if k not in ("push_to_hub", "repo_id", "config")}
+            return self.push_to_hub(kwargs.get("repo_id") or target.name, model_card_kwargs=card_kwargs, **push_kwargs)
+        return None
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        state = {key: value.detach().contiguous().cpu() for key, value in self.state_dict().items()}
+        save_file(state, str(save_directory / WEIGHTS_NAME), metadata={"format": "pt", "library": "portraitgan-hub"})
+
+    # --- Hub: load -----------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs: Any) -> PortraitGAN:  # type: ignore[override]
+        """Load from a local folder or a Hub id (``revision=`` supported; offline from the HF cache).
+
+        Loading is strict: missing, unexpected or mis-shaped tensors raise :class:`CheckpointError`.
+        """
+        source = str(pretrained_model_name_or_path)
+        if os.path.isdir(source) and not os.path.isfile(os.path.join(source, CONFIG_NAME)):
+            _refuse_folder_without(source, CONFIG_NAME)
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        except (EntryNotFoundError, HfHubHTTPError, OSError) as error:
+            if isinstance(error, CheckpointError):
+                raise
+            raise CheckpointError(f"could not load a PortraitGAN model from {source!r}: {error}") from error
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | Path | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+        map_location: str = "cpu",
+        strict: bool = True,
+        config: PortraitGANConfig | None = None,
+        **model_kwargs: Any,
+    ) -> PortraitGAN:
+        if config is None:
+            raise CheckpointError(f"{model_id!r} has no {CONFIG_NAME}: it is not a PortraitGAN checkpoint")
+        if isinstance(config, dict):
+            config = PortraitGANConfig.from_dict(config)
+        model = cls(config)
+        if os.path.isdir(model_id):
+            weights = Path(model_id) / WEIGHTS_NAME
+            if not weights.is_file():
+                _refuse_folder_without(model_id, WEIGHTS_NAME)
+        else:
+            download = dict(
+                revision=revision,
+                cache_dir=cache_dir,
+                force_download=force_download,
+                token=token,
+                local_files_only=local_files_only,
+            )
+            try:
+                weights = Path(hf_hub_download(repo_id=model_id, filename=WEIGHTS_NAME, **download))
+            except (EntryNotFoundError, LocalEntryNotFoundError) as error:
+                pickles = [
+                    name
+                    for name in PICKLE_NAMES
+                    if isinstance(try_to_load_from_cache(model_id, name, cache_dir=cache_dir, revision=revision), str)
+                ]
+                raise CheckpointError(_pickle_refusal(model_id, pickles) if pickles else str(error)) from error
+        model.load_weights(weights, strict=strict)
+        model.to(map_location)
+        model.eval()
+        return model
+
+    def load_weights(self, path: str | Path, strict: bool = True) -> None:
+        """Load a ``model.safetensors``; strict by default, every mismatch named in the error."""
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError) as error:
+            raise CheckpointError(f"{path} is not a readable safetensors file: {error}") from error
+        expected = self.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        mis_shaped = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+        if mis_shaped or (strict and (missing or unexpected)):
+            problems = []
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mis_shaped)):
+                if keys:
+                    problems.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
+            raise CheckpointError(
+                f"{path} does not match this PortraitGAN config: "
+                + "; ".join(problems)
+                + ". Is config.json the one the weights were trained with?"
+            )
+        self.load_state_dict(state, strict=strict)
+
+
+def _pickle_refusal(source: str, names: list[str]) -> str:
+    return (
+        f"{source!r} offers only a pickle checkpoint ({', '.join(names)}); PortraitGAN loads "
+        f"{WEIGHTS_NAME} only and never unpickles a download, because unpickling can run code. "
+        "If you trust the file, convert it once with safetensors.torch.save_file."
+    )
+
+
+def _refuse_folder_without(folder: str, wanted: str) -> None:
+    pickles = sorted(p.name for p in Path(folder).iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise CheckpointError(_pickle_refusal(folder, pickles))
+    raise CheckpointError(f"{folder} has no {wanted}: it is not a PortraitGAN checkpoint folder")
+
+
+# --- image <-> tensor --------------------------------------------------------------------------
+def pil_to_tensor(images: Image.Image | list[Image.Image]) -> torch.Tensor:
+    """PIL image(s) -> (B,3,H,W) float tensor in [-1, 1]."""
+    images = [images] if isinstance(images, Image.Image) else list(images)
+    arrays = [np.asarray(image.convert("RGB"), dtype=np.float32) for image in images]
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 127.5 - 1.0
+
+
+def tensor_to_pil(batch: torch.Tensor) -> list[Image.Image]:
+    """(B,3,H,W) tensor in [-1, 1] -> list of RGB PIL images (rounded, clipped)."""
+    array = ((batch.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return [Image.fromarray(a) for a in array.permute(0, 2, 3, 1).numpy()]
+
+
+def config_of(folder: str | Path) -> PortraitGANConfig:
+    """The config of a saved model folder, without loading its weights."""
+    return PortraitGANConfig.from_dict(json.loads((Path(folder) / CONFIG_NAME).read_text()))

@@ -1,0 +1,65 @@
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from portraitgan_hub import PortraitGAN, PortraitGANConfig
+from portraitgan_hub.discriminator import MultiLevelDiscriminator, PatchDiscriminator
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _inputs(config: PortraitGANConfig, batch: int = 1):
+    size = config.image_size
+    return (
+        torch.rand(batch, 3, size, size) * 2 - 1,
+        (torch.rand(batch, 1, size, size) > 0.9).float(),
+        torch.arange(batch) % config.num_modalities,
+    )
+
+
+@pytest.mark.parametrize("preset", ["paper", "lite"])
+def test_generator_outputs_every_level(preset):
+    config = PortraitGANConfig.preset(preset)
+    model = PortraitGAN(config).eval()
+    with torch.inference_mode():
+        levels = model(*_inputs(config))
+    size = config.image_size
+    assert [tuple(level.shape) for level in levels] == [
+        (1, 3, size // 2**i, size // 2**i) for i in range(config.num_levels)
+    ]
+    assert all(level.abs().max() <= 1 for level in levels)  # tanh images
+
+
+@pytest.mark.parametrize("preset", ["paper", "lite"])
+def test_discriminators_judge_every_level(preset):
+    config = PortraitGANConfig.preset(preset, image_size=128)
+    discriminator = MultiLevelDiscriminator(config)
+    image = torch.rand(2, 3, 128, 128)
+    judged = discriminator(discriminator.real_pyramid(image))
+    assert len(judged) == config.num_levels == len(discriminator.discriminators)
+    for outputs in judged:
+        assert outputs[-1].shape[:2] == (2, 1)  # patch logits last, features before
+        assert len(outputs) == config.discriminator_layers + 2
+
+
+def test_patchgan_receptive_field_is_70():
+    convolutions = [m for m in PatchDiscriminator(3, 8, 3).modules() if isinstance(m, torch.nn.Conv2d)]
+    field = 1
+    for conv in reversed(convolutions):
+        field = (field - 1) * conv.stride[0] + conv.kernel_size[0]
+    assert field == 70
+
+
+def _readme_parameter_count(preset: str) -> float:
+    match = re.search(rf"^\|\s*`{preset}`\s*\|[^|]*\|\s*([\d.]+)\s*M\s*\|", README.read_text(), re.MULTILINE)
+    assert match, f"README has no parameter row for {preset}"
+    return float(match.group(1)) * 1e6
+
+
+@pytest.mark.parametrize("preset", ["paper", "lite"])
+def test_parameter_count_matches_readme(preset):
+    model = PortraitGAN(PortraitGANConfig.preset(preset))
+    count = sum(p.numel() for p in model.parameters())
+    assert abs(count - _readme_parameter_count(preset)) / count < 0.02
