@@ -18,13 +18,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
 from portraitgan_hub.errors import CheckpointError
 from portraitgan_hub.io_utils import atomic_path, atomic_write_text
+from portraitgan_hub.model import pil_to_tensor, tensor_to_pil
 
 METADATA_KEY = "style_network_config"
 
@@ -47,9 +47,7 @@ class StyleNetworkConfig:
 
 
 def _conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.ReflectionPad2d(kernel // 2), nn.Conv2d(in_channels, out_channels, kernel, stride)
-    )
+    return nn.Sequential(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(in_channels, out_channels, kernel, stride))
 
 
 def _conv_norm_relu(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> nn.Sequential:
@@ -149,18 +147,6 @@ def load_style_network(path: str | Path) -> TransformerNet:
     return net.eval()
 
 
-def image_to_tensor(image: Image.Image) -> torch.Tensor:
-    """PIL RGB -> (3, H, W) float32 in [-1, 1]."""
-    array = np.asarray(image.convert("RGB"), dtype=np.float32)
-    return torch.from_numpy(array).permute(2, 0, 1) / 127.5 - 1.0
-
-
-def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
-    """(3, H, W) in [-1, 1] -> PIL RGB."""
-    array = ((tensor.detach().clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(1, 2, 0)
-    return Image.fromarray(array.cpu().numpy())
-
-
 class NeuralStylizer:
     """A trained style network as a PIL -> PIL stylizer (a modality for ``train.prepare``).
 
@@ -182,5 +168,5 @@ class NeuralStylizer:
         rgb = image.convert("RGB")
         if width % 4 or height % 4:  # the network needs sides divisible by 4
             rgb = rgb.resize((width + (-width) % 4, height + (-height) % 4), Image.BICUBIC)
-        out = tensor_to_image(self._net(image_to_tensor(rgb)[None])[0])
+        out = tensor_to_pil(self._net(pil_to_tensor(rgb)))[0]
         return out if out.size == (width, height) else out.resize((width, height), Image.BICUBIC)

@@ -96,9 +96,7 @@ def cartoon(image: Image.Image) -> Image.Image:
     gray = smooth_image.convert("L").filter(ImageFilter.MedianFilter(3))
     local_mean = np.asarray(gray.filter(ImageFilter.BoxBlur(max(1, round(4 * s)))), dtype=np.float32)
     edges = np.asarray(gray, dtype=np.float32) < local_mean - 6.0
-    edges = (
-        np.asarray(Image.fromarray((edges * 255).astype(np.uint8)).filter(ImageFilter.MedianFilter(3))) > 127
-    )
+    edges = np.asarray(Image.fromarray((edges * 255).astype(np.uint8)).filter(ImageFilter.MedianFilter(3))) > 127
     out = np.asarray(flat, dtype=np.float32)
     out[edges] *= 0.15
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))

@@ -19,9 +19,10 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageOps
 
+from portraitgan_hub.model import pil_to_tensor
 from portraitgan_hub.vgg import VGG19Features, load_vgg19
 from train.sources import IMAGE_SUFFIXES
-from train.style_network import StyleNetworkConfig, TransformerNet, image_to_tensor, save_style_network
+from train.style_network import StyleNetworkConfig, TransformerNet, save_style_network
 
 
 @dataclass
@@ -63,7 +64,7 @@ def load_square(path: str | Path, size: int) -> torch.Tensor:
     """An image centre-cropped to a square and resized to ``size``: (3, size, size) in [-1, 1]."""
     with Image.open(path) as image:
         square = ImageOps.fit(image.convert("RGB"), (size, size), Image.BICUBIC)
-    return image_to_tensor(square)
+    return pil_to_tensor(square)[0]
 
 
 def content_images(folder: str | Path) -> list[Path]:
@@ -119,9 +120,7 @@ def train(config: StyleTrainingConfig) -> TransformerNet:
     torch.manual_seed(config.seed)
     vgg = load_vgg19(config.vgg_weights, allow_random=config.allow_random_vgg)
     loss = StyleLoss(vgg, load_square(config.style_image, config.size), config)
-    training_notes = {
-        k: v for k, v in asdict(config).items() if k not in ("out", "channels", "residual_blocks")
-    }
+    training_notes = {k: v for k, v in asdict(config).items() if k not in ("out", "channels", "residual_blocks")}
     net = TransformerNet(StyleNetworkConfig(config.channels, config.residual_blocks, training_notes))
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     paths = content_images(config.content_dir)
@@ -143,17 +142,11 @@ def train(config: StyleTrainingConfig) -> TransformerNet:
 
 def parse_args(argv: list[str] | None = None) -> StyleTrainingConfig:
     defaults = StyleTrainingConfig("", "", "")
-    parser = argparse.ArgumentParser(
-        prog="python -m train.train_style_network", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m train.train_style_network", description=__doc__.split("\n")[0])
     parser.add_argument("--style-image", required=True)
-    parser.add_argument(
-        "--content-dir", required=True, help="folder of content images (searched recursively)"
-    )
+    parser.add_argument("--content-dir", required=True, help="folder of content images (searched recursively)")
     parser.add_argument("--out", required=True, help="output .safetensors (a .json config is written beside)")
-    parser.add_argument(
-        "--vgg-weights", help="VGG19 weights file or Hub id (default: $PORTRAITGAN_VGG19_WEIGHTS)"
-    )
+    parser.add_argument("--vgg-weights", help="VGG19 weights file or Hub id (default: $PORTRAITGAN_VGG19_WEIGHTS)")
     parser.add_argument("--allow-random-vgg", action="store_true", help="smoke tests only: untrained VGG19")
     for name in ("size", "batch_size", "steps", "channels", "residual_blocks", "seed", "save_every"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
