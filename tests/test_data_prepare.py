@@ -168,5 +168,5 @@ def test_killed_run_leaves_whole_files_and_resumes(tmp_path: Path) -> None:
                 json.loads(path.read_text())
     summary = prepare(PrepareConfig(str(src), str(out), size=96, workers=1), progress=False)
     assert summary["rows"] == 4 * 2 * 3 and summary["failures"] == 0
-    assert summary["skipped"] >= 1 or summary["processed"] == 8
+    assert summary["processed"] >= 1, "the killed run should have left work to do"
     assert not list(out.rglob("*.tmp"))

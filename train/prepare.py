@@ -132,6 +132,10 @@ def group_items(records: Iterable[Record]) -> tuple[list[Item], list[dict[str, A
             )
         else:
             items.append(Item(identity, expression, photo, dict(sorted(by_modality.items()))))
+    stems = [item.stem for item in items]
+    if len(set(stems)) != len(stems):
+        clash = next(stem for stem in stems if stems.count(stem) > 1)
+        raise ValueError(f"two (identity, expression) pairs share the output name {clash!r}; rename one")
     return items, orphans
 
 
