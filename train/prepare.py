@@ -235,11 +235,12 @@ def _rounded(array: Any) -> list:
 _WORKER: Worker | None = None
 
 
-def _init_worker(config: PrepareConfig) -> None:
+def _init_worker(config: PrepareConfig, single_thread: bool = True) -> None:
     global _WORKER
-    import torch
+    if single_thread:  # one process per core already; left alone when running in the caller's process
+        import torch
 
-    torch.set_num_threads(1)  # one process per core already
+        torch.set_num_threads(1)
     _WORKER = Worker(config)
 
 
@@ -277,7 +278,7 @@ def _write_if_changed(path: Path, text: str) -> None:
 def _process(items: list[Item], config: PrepareConfig) -> Iterator[tuple[Item, dict[str, Any]]]:
     workers = max(1, min(config.workers, len(items)))
     if workers == 1:
-        _init_worker(config)
+        _init_worker(config, single_thread=False)
         yield from map(_run_in_worker, items)
         return
     with multiprocessing.get_context().Pool(workers, _init_worker, (config,)) as pool:
