@@ -118,7 +118,7 @@ def test_rerun_rewrites_nothing(prepared: tuple[Path, dict, Path]) -> None:
     assert summary["skipped"] == 4 * 2 and summary["processed"] == 3  # the 3 bad photos are retried
     after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     assert after == before
-    with pytest.raises(SystemExit, match="size"):
+    with pytest.raises(ValueError, match="size"):
         prepare(PrepareConfig(str(src), str(out), source="london", size=64, workers=1), progress=False)
 
 

@@ -235,12 +235,11 @@ def _rounded(array: Any) -> list:
 _WORKER: Worker | None = None
 
 
-def _init_worker(config: PrepareConfig, single_thread: bool = True) -> None:
+def _init_worker(config: PrepareConfig) -> None:
     global _WORKER
-    if single_thread:  # one process per core already; left alone when running in the caller's process
-        import torch
+    import torch
 
-        torch.set_num_threads(1)
+    torch.set_num_threads(1)  # one process per core already
     _WORKER = Worker(config)
 
 
@@ -266,7 +265,7 @@ def _check_resumable(config: PrepareConfig, out: Path) -> None:
     changed = [k for k in CROP_OPTIONS if stored.get(k) != getattr(config, k)]
     if changed:
         details = ", ".join(f"{k}: {stored.get(k)!r} -> {getattr(config, k)!r}" for k in changed)
-        raise SystemExit(f"{out} was prepared with other crop options ({details}); use a new output folder")
+        raise ValueError(f"{out} was prepared with other crop options ({details}); use a new output folder")
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -278,8 +277,8 @@ def _write_if_changed(path: Path, text: str) -> None:
 def _process(items: list[Item], config: PrepareConfig) -> Iterator[tuple[Item, dict[str, Any]]]:
     workers = max(1, min(config.workers, len(items)))
     if workers == 1:
-        _init_worker(config, single_thread=False)
-        yield from map(_run_in_worker, items)
+        worker = Worker(config)  # in the caller's process, leaving its torch threads alone
+        yield from ((item, worker.run(item)) for item in items)
         return
     with multiprocessing.get_context().Pool(workers, _init_worker, (config,)) as pool:
         yield from pool.imap_unordered(_run_in_worker, items, chunksize=1)
@@ -297,10 +296,10 @@ def prepare(config: PrepareConfig, *, progress: bool = True) -> dict[str, Any]:
     real_modalities = sorted({r.modality for r in records} - {PHOTO})
     clash = set(real_modalities) & set(config.synthetic_modalities())
     if clash:
-        raise SystemExit(f"modalities {sorted(clash)} exist as real images in the source; do not also render them")
+        raise ValueError(f"modalities {sorted(clash)} exist as real images in the source; do not also render them")
     for name in config.synthetic_modalities():
         if name == PHOTO:
-            raise SystemExit("'photo' is the source modality; it cannot be rendered")
+            raise ValueError("'photo' is the source modality; it cannot be rendered")
         if name not in config.styles:
             get_stylizer(name)  # fail early on a typo
     out.mkdir(parents=True, exist_ok=True)
@@ -455,7 +454,10 @@ def parse_args(argv: list[str] | None = None) -> PrepareConfig:
 
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
-    summary = prepare(config)
+    try:
+        summary = prepare(config)
+    except ValueError as error:  # bad options or source folder: one line, no traceback
+        raise SystemExit(f"error: {error}") from None
     print(
         f"{summary['rows']} images in {config.out_dir}/{MANIFEST}: {summary['processed']} photos prepared "
         f"({summary['seconds']:.1f} s, {summary['seconds_per_photo']:.2f} s/photo), {summary['skipped']} "
