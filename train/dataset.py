@@ -112,8 +112,8 @@ class PairedPortraitDataset(Dataset):
         row_b = others[rng.integers(len(others))] if others else row_a
         flip = bool(rng.random() < self.flip_probability)
         scale = 1.0 + float(rng.uniform(-self.max_scale, self.max_scale))
-        shift = tuple(float(v) for v in rng.uniform(-self.max_shift, self.max_shift, size=2))
-        return SamplePlan(row_a, row_b, Augmentation(flip, scale, shift))  # type: ignore[arg-type]
+        dx, dy = (float(v) for v in rng.uniform(-self.max_shift, self.max_shift, size=2))
+        return SamplePlan(row_a, row_b, Augmentation(flip, scale, (dx, dy)))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
