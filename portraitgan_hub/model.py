@@ -14,12 +14,12 @@ import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download, try_to_load_from_cache
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -28,6 +28,9 @@ from torch import nn
 from portraitgan_hub.config import PortraitGANConfig
 from portraitgan_hub.errors import CheckpointError
 from portraitgan_hub.generator import Generator
+
+if TYPE_CHECKING:
+    from portraitgan_hub.editing import FaceEditor
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -101,6 +104,41 @@ class PortraitGAN(
         pictures = tensor_to_pil(output)
         return pictures[0] if single else pictures
 
+    def edit(
+        self,
+        photo: Any,
+        *,
+        modality: str | int | None = None,
+        face: int = 0,
+        reference: Any = None,
+        landmarks: np.ndarray | None = None,
+        moves: dict[int, tuple[float, float]] | None = None,
+        **controls: float,
+    ) -> Image.Image:
+        """Edit one face of a photo and return the full-resolution photo with the result pasted back.
+
+        ``photo``: a path, bytes, PIL image or RGB array. Expression controls by name, each a float
+        where 0 changes nothing (``smile``, ``mouth_open``, ``eye_open``, ``left_eye_open``,
+        ``right_eye_open``, ``brow_raise``, ``face_slim``, ... see
+        ``portraitgan_hub.faces.expressions.EXPRESSION_NAMES``). ``reference``: a photo whose
+        expression the face takes on. ``landmarks``: explicit (68, 2) target points in photo pixels.
+        ``moves``: ``{index: (x, y)}`` single points moved, in crop pixels. ``modality``: the target
+        modality (default: the model's first, usually ``photo``). ``face``: which face, 0 = largest.
+        Faces are detected once per photo and cached, so repeated edits of one photo are fast.
+        """
+        return self.face_editor.edit(
+            photo, modality=modality, face=face, reference=reference, landmarks=landmarks, moves=moves, **controls
+        )
+
+    @property
+    def face_editor(self) -> FaceEditor:
+        """The :class:`FaceEditor` behind :meth:`edit` (created on first use, keeps the face cache)."""
+        if self.__dict__.get("_face_editor") is None:
+            from portraitgan_hub.editing import FaceEditor
+
+            self.__dict__["_face_editor"] = FaceEditor(self)
+        return self.__dict__["_face_editor"]
+
     def _modality_indices(self, modality: Any, batch_size: int) -> torch.Tensor:
         if isinstance(modality, torch.Tensor):
             return modality.long().expand(batch_size) if modality.ndim == 0 else modality.long()
@@ -154,9 +192,11 @@ class PortraitGAN(
         source = str(pretrained_model_name_or_path)
         if os.path.isdir(source) and not os.path.isfile(os.path.join(source, CONFIG_NAME)):
             _refuse_folder_without(source, CONFIG_NAME)
+        if not os.path.isdir(source) and (isinstance(pretrained_model_name_or_path, Path) or _looks_like_path(source)):
+            raise CheckpointError(f"could not load a PortraitGAN model from {source!r}: no such folder")
         try:
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        except (EntryNotFoundError, HfHubHTTPError, OSError) as error:
+        except (EntryNotFoundError, HfHubHTTPError, HFValidationError, OSError) as error:
             if isinstance(error, CheckpointError):
                 raise
             raise CheckpointError(f"could not load a PortraitGAN model from {source!r}: {error}") from error
@@ -228,6 +268,11 @@ class PortraitGAN(
                 + ". Is config.json the one the weights were trained with?"
             )
         self.load_state_dict(state, strict=strict)
+
+
+def _looks_like_path(source: str) -> bool:
+    """A Hub id is ``name`` or ``owner/name``; anything else (``./x``, ``/abs``, ``~/x``, ``a/b/c``) is a path."""
+    return source.startswith((".", "/", "~")) or os.sep in source.strip("/").replace("/", "", 1) or "\\" in source
 
 
 def _pickle_refusal(source: str, names: list[str]) -> str:
