@@ -1,6 +1,7 @@
 """PortraitGAN Hub: edit a portrait's expression and modality in one step (Duan et al.)."""
 
 from portraitgan_hub.config import PortraitGANConfig
+from portraitgan_hub.default_model import DEFAULT_MODEL
 from portraitgan_hub.errors import (
     CheckpointError,
     FaceIndexError,
@@ -15,6 +16,7 @@ from portraitgan_hub.model import PortraitGAN
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_MODEL",
     "CheckpointError",
     "FaceIndexError",
     "ImageLoadError",
