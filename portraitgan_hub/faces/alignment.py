@@ -199,8 +199,8 @@ def _warp(
     """
     out_w, out_h = out_size
     footprint = _footprint(out_to_src, out_w, out_h)
-    shrink = 1.0 / max(1e-12, float(np.sqrt(abs(np.linalg.det(out_to_src[:, :2])))))
-    factor = max(1, int(1.0 / shrink)) if shrink < 1.0 else 1
+    source_per_output = float(np.sqrt(abs(np.linalg.det(out_to_src[:, :2]))))
+    factor = max(1, int(source_per_output))  # box-filter first when shrinking by 2x or more
     pad = 3 * factor + 2
     box = (
         max(0, int(np.floor(footprint[0])) - pad),

@@ -58,11 +58,18 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     """
     name = source_name(source)
     if isinstance(source, np.ndarray):
-        image = _from_array(source, name)
-    elif isinstance(source, Image.Image):
-        image = source
-    else:
-        image = _open(source, name, max_pixels)
+        return _decode(_from_array(source, name), name, max_pixels)
+    if isinstance(source, Image.Image):
+        return _decode(source, name, max_pixels)
+    opened = _open(source, name, max_pixels)
+    try:
+        return _decode(opened, name, max_pixels)
+    except ImageLoadError:
+        opened.close()
+        raise
+
+
+def _decode(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
     _check_size(image, name, max_pixels)
     try:
         image.load()

@@ -219,16 +219,19 @@ class LandmarkDetector:
 
     def landmarks(self, image: ImageSource, face: int = 0) -> np.ndarray:
         """The ``(68, 2)`` landmarks of face number ``face`` (0 = the largest) in ``image``."""
-        faces = self.detect(image)
-        name = source_name(image)
-        if not faces:
-            raise NoFaceError(f"no face found in {name}: use a frontal, well-lit photo")
-        if not 0 <= face < len(faces):
-            raise FaceIndexError(
-                f"face index {face} is out of range: {name} has {len(faces)} face"
-                f"{'s' if len(faces) != 1 else ''} (valid: 0..{len(faces) - 1})"
-            )
-        return faces[face].landmarks
+        return select_face(self.detect(image), face, source_name(image)).landmarks
+
+
+def select_face(faces: list[Face], index: int, name: str) -> Face:
+    """``faces[index]``, or :class:`NoFaceError` / :class:`FaceIndexError` naming the image ``name``."""
+    if not faces:
+        raise NoFaceError(f"no face found in {name}: use a frontal, well-lit photo")
+    if not 0 <= index < len(faces):
+        raise FaceIndexError(
+            f"face index {index} is out of range: {name} has {len(faces)} face"
+            f"{'s' if len(faces) != 1 else ''} (valid: 0..{len(faces) - 1})"
+        )
+    return faces[index]
 
 
 @functools.lru_cache(maxsize=1)
