@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from portraitgan_hub.errors import FaceIndexError, NoFaceError
 from portraitgan_hub.faces.alignment import (
     DEFAULT_FEATHER,
     DEFAULT_MARGIN,
@@ -28,7 +27,7 @@ from portraitgan_hub.faces.alignment import (
 from portraitgan_hub.faces.expressions import ExpressionControls, move_points, transfer_expression
 from portraitgan_hub.faces.image_io import ImageSource, load_image, source_name
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
-from portraitgan_hub.faces.landmarks import Face, LandmarkDetector, default_detector
+from portraitgan_hub.faces.landmarks import Face, LandmarkDetector, default_detector, select_face
 
 if TYPE_CHECKING:
     from portraitgan_hub.model import PortraitGAN
@@ -117,13 +116,8 @@ class FaceEditor:
     def align(self, photo: ImageSource, face: int = 0) -> AlignedFace:
         """Load ``photo``, find its faces (cached) and align face number ``face`` (0 = largest)."""
         picture = load_image(photo)
-        found = self.faces(picture)
-        if not found:
-            raise NoFaceError(f"no face found in {source_name(photo)}: use a frontal, well-lit photo")
-        if not 0 <= face < len(found):
-            name = source_name(photo)
-            raise FaceIndexError(f"face {face} asked for, but {name} has {len(found)} (0..{len(found) - 1})")
-        return align_face(picture, found[face], self.model.config.image_size, self.margin)
+        chosen = select_face(self.faces(picture), face, source_name(photo))
+        return align_face(picture, chosen, self.model.config.image_size, self.margin)
 
     def edit(
         self,

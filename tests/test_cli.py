@@ -76,7 +76,7 @@ def test_missing_model_and_bad_face_index(model_dir, london_photo, tmp_path, cap
     assert main(["edit", photo, "-o", str(tmp_path / "o.png"), "--model", str(tmp_path / "nowhere")]) == 2
     assert "could not load" in capsys.readouterr().err
     assert main(["edit", photo, "-o", str(tmp_path / "o.png"), "--model", str(model_dir), "--face", "3"]) == 2
-    assert "face 3" in capsys.readouterr().err
+    assert "face index 3" in capsys.readouterr().err
 
 
 def test_console_script_is_installed(tmp_path):

@@ -105,7 +105,7 @@ def test_reference_and_explicit_landmarks(identity_model, london_photo):
 def test_bad_inputs_are_typed_errors(identity_model, london_photo, tmp_path):
     with pytest.raises(NoFaceError):
         identity_model.edit(Image.new("RGB", (400, 400), (128, 128, 128)))
-    with pytest.raises(FaceIndexError, match="has 1"):
+    with pytest.raises(FaceIndexError, match="has 1 face"):
         identity_model.edit(london_photo("005", "neutral"), face=1)
     with pytest.raises(ValueError, match="unknown expression control"):
         identity_model.edit(london_photo("005", "neutral"), grin=1.0)
