@@ -232,12 +232,13 @@ class Trainer:
     def __init__(self, config: TrainingConfig, resume: str | None = None) -> None:
         self.config = config
         self.output = Path(config.output_dir)
+        from accelerate.utils import set_seed
+
+        set_seed(config.seed)  # random VGG19 features (smoke tests) are then the same in every run and resume
         self.vgg = load_texture_network(config)  # first: a missing VGG19 stops the run before any work
         has_weights = bool(config.vgg_weights or os.environ.get(VGG19_WEIGHTS_ENV))
         self.random_vgg = self.vgg is not None and not has_weights
         self.accelerator = accelerator = make_accelerator(config)
-        from accelerate.utils import set_seed
-
         set_seed(config.seed)
         self.train_set, self.val_set = make_datasets(config)
         self.sampler = EpochSampler(len(self.train_set), config.data.seed)

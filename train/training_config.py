@@ -158,7 +158,7 @@ class TrainingConfig:
         model = dict(data.pop("model", None) or {})
         preset = model.pop("preset", None)
         _check_keys(model, PortraitGANConfig, "model")
-        model = _coerce_fields(model, PortraitGANConfig)
+        model = _coerce_fields(model, PortraitGANConfig, "model")
         model_config = PortraitGANConfig.preset(preset, **model) if preset else PortraitGANConfig(**model)
         sections = {"objective": ObjectiveConfig, "data": DataConfig, "optim": OptimConfig}
         built: dict[str, Any] = {}
@@ -167,7 +167,7 @@ class TrainingConfig:
             if not isinstance(values, dict):
                 raise ValueError(f"{name} must be a mapping, got {values!r}")
             _check_keys(values, section_type, name)
-            built[name] = section_type(**_coerce_fields(values, section_type))
+            built[name] = section_type(**_coerce_fields(values, section_type, name))
         _check_keys(data, cls, "", exclude=("model", "model_preset", *sections))
         top = _coerce_fields(data, cls)
         return cls(model=model_config, model_preset=preset, **built, **top)
@@ -240,9 +240,10 @@ def _check_keys(values: dict[str, Any], cls: type, section: str, exclude: tuple[
         raise ValueError(f"unknown training config keys: {names}; known {section or 'top-level'} keys: {sorted(known)}")
 
 
-def _coerce_fields(values: dict[str, Any], cls: type) -> dict[str, Any]:
+def _coerce_fields(values: dict[str, Any], cls: type, section: str = "") -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
-    return {key: _coerce(value, hints[key], key) for key, value in values.items()}
+    prefix = f"{section}." if section else ""
+    return {key: _coerce(value, hints[key], prefix + key) for key, value in values.items()}
 
 
 def _coerce(value: Any, annotation: Any, name: str) -> Any:
