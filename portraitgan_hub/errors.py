@@ -33,3 +33,7 @@ class CheckpointError(PortraitGANError):
 
 class PretrainedWeightsMissingError(PortraitGANError):
     """Pretrained feature-network weights (VGG19) are needed but none were given."""
+
+
+class FaceRecognitionModelNotFoundError(PortraitGANError, FileNotFoundError):
+    """dlib's face-recognition ResNet file could not be found anywhere we looked."""

@@ -125,7 +125,7 @@ def find_landmark_model(path: str | os.PathLike | None = None) -> Path:
     )
 
 
-def _packaged_model() -> Path | None:
+def _packaged_model(filename: str = LANDMARK_MODEL_FILENAME) -> Path | None:
     # Importing face_recognition_models runs code that needs pkg_resources; only locate its files.
     try:
         spec = importlib.util.find_spec("face_recognition_models")
@@ -133,7 +133,7 @@ def _packaged_model() -> Path | None:
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(list(spec.submodule_search_locations)[0]) / "models" / LANDMARK_MODEL_FILENAME
+    return Path(list(spec.submodule_search_locations)[0]) / "models" / filename
 
 
 # --- dlib models, loaded once per process ---------------------------------------------------------
