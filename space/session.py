@@ -1,0 +1,170 @@
+"""What one user of the app is editing, as plain immutable data: no gradio, no model.
+
+The app keeps one :class:`Session` per browser tab in a ``gr.State``; every handler takes the old
+session and returns a new one, so undo is a stack of earlier values and nothing is shared between
+users. Everything here is cheap and deterministic, so the tests call it without a server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from portraitgan_hub.editing import AlignedFace, align_face
+from portraitgan_hub.faces.alignment import DEFAULT_MARGIN
+from portraitgan_hub.faces.expressions import EXPRESSION_NAMES, ExpressionControls
+from portraitgan_hub.faces.landmarks import Face
+
+Point = tuple[float, float]
+
+#: Slider range of every expression control (0 = unchanged; see ExpressionControls for the meaning).
+CONTROL_RANGE: tuple[float, float] = (-1.5, 1.5)
+CONTROL_STEP = 0.05
+#: A click on the crop view picks the nearest landmark within this fraction of the crop size.
+PICK_RADIUS = 0.06
+#: The crop view is shown at least this many pixels wide, so that single points can be clicked.
+CROP_VIEW_MIN_SIZE = 512
+
+
+# --- expression sliders -------------------------------------------------------------------------
+def control_label(name: str) -> str:
+    """``left_eye_open`` -> ``Left eye open``."""
+    return name.replace("_", " ").capitalize()
+
+
+def controls_from_values(values: Sequence[float | None]) -> ExpressionControls:
+    """Slider values in :data:`EXPRESSION_NAMES` order -> controls; an empty slider counts as 0."""
+    if len(values) != len(EXPRESSION_NAMES):
+        raise ValueError(f"expected {len(EXPRESSION_NAMES)} slider values, got {len(values)}")
+    return controls_from_mapping(dict(zip(EXPRESSION_NAMES, values)))
+
+
+def controls_from_mapping(values: Mapping[str, float | None]) -> ExpressionControls:
+    """Controls by name (unknown names are a ValueError that lists the valid ones); None counts as 0."""
+    return ExpressionControls.from_dict({name: 0.0 if v is None else float(v) for name, v in values.items()})
+
+
+# --- modalities -----------------------------------------------------------------------------------
+def target_for_source(source: str, current: str | None, modalities: Sequence[str]) -> str:
+    """The target modality once the user has said what the input is.
+
+    The generator is conditioned on the target modality only (Eq. 1), so the source changes no
+    pixel by itself; it sets the default target. A stylized input (a sketch, a cartoon) is mostly
+    to be turned back into a photo, so it selects ``photo``; a photo input keeps the current target.
+    """
+    if source != "photo" and "photo" in modalities:
+        return "photo"
+    return current if current in modalities else modalities[0]
+
+
+# --- landmark editing on the crop view ---------------------------------------------------------
+@dataclass(frozen=True)
+class LandmarkEdits:
+    """Points moved by hand (crop pixels), the undo stack of earlier ``moves``, and a picked point."""
+
+    moves: Mapping[int, Point] = field(default_factory=dict)
+    undo_stack: tuple[Mapping[int, Point], ...] = ()
+    picked: int | None = None
+
+    def click(self, points: np.ndarray, xy: Point, radius: float) -> tuple[LandmarkEdits, str]:
+        """The paper's two-click interface: the first click picks a landmark, the second moves it there.
+
+        ``points`` are the current target landmarks (68, 2) and ``xy`` the click, both in crop
+        pixels. Returns the new edits and a one-line status for the user.
+        """
+        if self.picked is None:
+            index = nearest_landmark(points, xy, radius)
+            if index is None:
+                return self, "No landmark there: click on one of the dots first."
+            return dataclasses.replace(self, picked=index), f"Point {index} picked: now click where it should go."
+        moves = {**self.moves, self.picked: (float(xy[0]), float(xy[1]))}
+        moved = LandmarkEdits(moves, (*self.undo_stack, dict(self.moves)), None)
+        return moved, f"Point {self.picked} moved. Click another point, or undo."
+
+    def undo(self) -> tuple[LandmarkEdits, str]:
+        """Drop a pending pick, else restore the moves before the last one."""
+        if self.picked is not None:
+            return dataclasses.replace(self, picked=None), "Pick cancelled."
+        if not self.undo_stack:
+            return self, "Nothing to undo."
+        return LandmarkEdits(self.undo_stack[-1], self.undo_stack[:-1], None), "Last move undone."
+
+
+def nearest_landmark(points: np.ndarray, xy: Point, radius: float) -> int | None:
+    """Index of the landmark closest to ``xy`` if it is within ``radius``, else None."""
+    distances = np.hypot(*(np.asarray(points, dtype=np.float64) - np.asarray(xy, dtype=np.float64)).T)
+    index = int(np.argmin(distances))
+    return index if distances[index] <= radius else None
+
+
+def crop_view_scale(crop_size: int) -> int:
+    """Integer zoom of the crop view: a 256 px crop is shown at 512 px."""
+    return max(1, -(-CROP_VIEW_MIN_SIZE // crop_size))
+
+
+def view_to_crop(xy: Sequence[float], scale: int) -> Point:
+    """A click on the zoomed crop view (pixel indices) -> crop pixels (integer = pixel centre)."""
+    return ((xy[0] + 0.5) / scale - 0.5, (xy[1] + 0.5) / scale - 0.5)
+
+
+def crop_to_view(points: np.ndarray, scale: int) -> np.ndarray:
+    """Inverse of :func:`view_to_crop`, for drawing crop-pixel points on the zoomed view."""
+    return (np.asarray(points, dtype=np.float64) + 0.5) * scale - 0.5
+
+
+# --- the session ----------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Session:
+    """One photo being edited: its faces (detected once), the chosen face, its reference and edits."""
+
+    photo: Image.Image
+    name: str  # file stem, for the download's name
+    faces: tuple[Face, ...]
+    face: int
+    aligned: AlignedFace
+    reference: np.ndarray | None = None  # a reference face's landmarks, in crop pixels
+    edits: LandmarkEdits = field(default_factory=LandmarkEdits)
+
+    @classmethod
+    def start(
+        cls, photo: Image.Image, faces: Sequence[Face], crop_size: int, name: str = "portrait",
+        margin: float = DEFAULT_MARGIN,
+    ) -> Session:
+        """A session on face 0 (the largest) of ``photo``; ``faces`` must not be empty."""
+        if not faces:
+            raise ValueError("a session needs at least one face")
+        faces = tuple(faces)
+        return cls(photo, name, faces, 0, align_face(photo, faces[0], crop_size, margin))
+
+    def with_face(self, face: int, margin: float = DEFAULT_MARGIN) -> Session:
+        """Switch to another face of the same photo; hand-moved points belong to a face, so they go."""
+        if not 0 <= face < len(self.faces):
+            raise ValueError(f"face {face} asked for, but the photo has {len(self.faces)} (0..{len(self.faces) - 1})")
+        if face == self.face:
+            return self
+        aligned = align_face(self.photo, self.faces[face], self.aligned.alignment.crop_size, margin)
+        return dataclasses.replace(self, face=face, aligned=aligned, edits=LandmarkEdits())
+
+    def with_edits(self, edits: LandmarkEdits) -> Session:
+        return dataclasses.replace(self, edits=edits)
+
+    def with_reference(self, reference: np.ndarray | None) -> Session:
+        return dataclasses.replace(self, reference=None if reference is None else np.asarray(reference, np.float32))
+
+    def reset(self) -> Session:
+        """Back to the photo as it is: no moved points, no reference (sliders are reset by the UI)."""
+        return dataclasses.replace(self, reference=None, edits=LandmarkEdits())
+
+
+def face_choices(faces: Sequence[Face]) -> list[tuple[str, int]]:
+    """Labels for the face picker, largest face first: ``("Face 2 (at 410, 95)", 1)``."""
+    labels = []
+    for index, face in enumerate(faces):
+        left, top, right, bottom = face.box
+        where = f"at {(left + right) // 2}, {(top + bottom) // 2}"
+        labels.append((f"Face {index + 1} ({'largest, ' if index == 0 else ''}{where})", index))
+    return labels

@@ -1,0 +1,169 @@
+"""The app's pure state logic (space/session.py, parts of space/pipeline.py): no server, no model."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from portraitgan_hub_space import pipeline
+from portraitgan_hub_space.session import (
+    LandmarkEdits,
+    Session,
+    control_label,
+    controls_from_mapping,
+    controls_from_values,
+    crop_to_view,
+    crop_view_scale,
+    face_choices,
+    nearest_landmark,
+    target_for_source,
+    view_to_crop,
+)
+
+from portraitgan_hub.faces.alignment import mean_face
+from portraitgan_hub.faces.expressions import EXPRESSION_NAMES, ExpressionControls
+from portraitgan_hub.faces.landmarks import Face
+
+POINTS = np.stack([np.arange(68, dtype=np.float32) * 3.0, np.full(68, 100.0, np.float32)], axis=1)
+
+
+# --- sliders -> controls -------------------------------------------------------------------------
+def test_slider_values_map_to_controls_by_expression_name():
+    values = [0.1 * (i + 1) for i in range(len(EXPRESSION_NAMES))]
+    controls = controls_from_values(values)
+    assert isinstance(controls, ExpressionControls)
+    assert controls.to_dict() == pytest.approx(dict(zip(EXPRESSION_NAMES, values)))
+
+
+def test_empty_slider_counts_as_zero_and_wrong_counts_or_names_are_refused():
+    assert controls_from_values([None] * len(EXPRESSION_NAMES)).is_neutral
+    with pytest.raises(ValueError, match="expected 11 slider values"):
+        controls_from_values([0.0])
+    with pytest.raises(ValueError, match="valid: smile"):
+        controls_from_mapping({"grin": 1.0})
+
+
+def test_control_labels_come_from_the_names():
+    assert control_label("left_eye_open") == "Left eye open"
+    assert len({control_label(name) for name in EXPRESSION_NAMES}) == len(EXPRESSION_NAMES)
+
+
+def test_a_stylized_input_turns_the_target_to_photo_and_a_photo_keeps_it():
+    modalities = ["photo", "sketch", "cartoon"]
+    assert target_for_source("sketch", "cartoon", modalities) == "photo"
+    assert target_for_source("photo", "cartoon", modalities) == "cartoon"
+    assert target_for_source("photo", None, modalities) == "photo"
+    assert target_for_source("ink", "ink", ["ink", "oil"]) == "ink"  # no photo modality at all
+
+
+# --- landmark click, move, undo ------------------------------------------------------------------
+def test_first_click_picks_the_nearest_landmark_second_click_moves_it():
+    edits, note = LandmarkEdits().click(POINTS, (31.0, 102.0), radius=5)
+    assert edits.picked == 10 and "picked" in note and not edits.moves
+    moved, note = edits.click(POINTS, (40.0, 150.0), radius=5)
+    assert moved.picked is None and moved.moves == {10: (40.0, 150.0)} and "moved" in note
+    assert moved.undo_stack == ({},)
+
+
+def test_a_click_far_from_every_landmark_picks_nothing():
+    edits = LandmarkEdits()
+    same, note = edits.click(POINTS, (500.0, 500.0), radius=5)
+    assert same is edits and "No landmark" in note
+    assert nearest_landmark(POINTS, (30.0, 104.0), radius=5) == 10
+    assert nearest_landmark(POINTS, (30.0, 106.0), radius=5) is None
+
+
+def test_undo_walks_back_the_moves_one_at_a_time_and_first_cancels_a_pick():
+    edits = LandmarkEdits()
+    for index, target in ((10, (1.0, 1.0)), (20, (2.0, 2.0)), (10, (3.0, 3.0))):
+        edits, _ = edits.click(POINTS, tuple(POINTS[index]), radius=1)
+        edits, _ = edits.click(POINTS, target, radius=1)
+    assert edits.moves == {10: (3.0, 3.0), 20: (2.0, 2.0)}
+    picked, _ = edits.click(POINTS, tuple(POINTS[30]), radius=1)
+    edits, note = picked.undo()
+    assert note == "Pick cancelled." and edits.picked is None and len(edits.undo_stack) == 3
+    edits, _ = edits.undo()
+    assert edits.moves == {10: (1.0, 1.0), 20: (2.0, 2.0)}
+    edits, _ = edits.undo()
+    edits, _ = edits.undo()
+    assert edits.moves == {} and edits.undo_stack == ()
+    assert edits.undo() == (edits, "Nothing to undo.")
+
+
+def test_crop_view_coordinates_round_trip():
+    assert crop_view_scale(256) == 2 and crop_view_scale(512) == 1 and crop_view_scale(128) == 4
+    points = np.array([[0.0, 0.0], [127.5, 200.25], [255.0, 255.0]])
+    for scale in (1, 2, 4):
+        back = np.array([view_to_crop(xy, scale) for xy in crop_to_view(points, scale)])
+        assert np.allclose(back, points)
+    assert view_to_crop((0, 0), 2) == (-0.25, -0.25) and view_to_crop((1, 1), 2) == (0.25, 0.25)  # pixel 0
+
+
+# --- session --------------------------------------------------------------------------------------
+def _face(offset: float, size: float = 200.0) -> Face:
+    points = mean_face() * size / 2 + np.array([offset + 150.0, 200.0])
+    left, top = points.min(0).astype(int)
+    right, bottom = points.max(0).astype(int)
+    return Face(box=(int(left), int(top), int(right), int(bottom)), landmarks=points.astype(np.float32))
+
+
+def test_session_switches_faces_and_drops_moves_that_belonged_to_the_old_face():
+    photo = Image.new("RGB", (800, 400), (120, 120, 120))
+    session = Session.start(photo, [_face(0), _face(400, 150)], crop_size=64, name="x")
+    assert session.face == 0 and session.aligned.crop.size == (64, 64)
+    edits, _ = LandmarkEdits().click(session.aligned.landmarks, tuple(session.aligned.landmarks[8]), radius=1)
+    edits, _ = edits.click(session.aligned.landmarks, (30.0, 60.0), radius=1)
+    moved = session.with_edits(edits).with_reference(np.zeros((68, 2)))
+    other = moved.with_face(1)
+    assert other.face == 1 and other.edits == LandmarkEdits() and other.reference is not None
+    assert not np.allclose(other.aligned.alignment.matrix, session.aligned.alignment.matrix)
+    assert moved.with_face(0) is moved
+    assert moved.reset().edits == LandmarkEdits() and moved.reset().reference is None
+    with pytest.raises(ValueError, match="has 2"):
+        session.with_face(2)
+    with pytest.raises(ValueError):
+        Session.start(photo, [], crop_size=64)
+
+
+def test_face_picker_labels_start_with_the_largest():
+    labels = face_choices([_face(0), _face(400, 150)])
+    assert [value for _, value in labels] == [0, 1]
+    assert labels[0][0].startswith("Face 1 (largest, at ") and labels[1][0].startswith("Face 2 (at ")
+
+
+# --- files and geometry of the pipeline -----------------------------------------------------------
+def test_png_download_is_lossless_and_old_files_are_pruned(tmp_path):
+    files = pipeline.OutputFiles(tmp_path, keep=2)
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (40, 30, 3), dtype=np.uint8))
+    paths = [files.save_png(image, "face") for _ in range(3)]
+    assert paths[-1].name == "face-portraitgan.png"
+    assert np.array_equal(np.asarray(Image.open(paths[-1])), np.asarray(image))
+    assert not paths[0].exists() and paths[1].exists()
+    assert not list(tmp_path.rglob("*.tmp"))  # written atomically, nothing left over
+
+
+def test_scaled_alignment_maps_the_same_face_in_a_resized_photo():
+    face = _face(0)
+    session = Session.start(Image.new("RGB", (800, 400)), [face], crop_size=64)
+    alignment = session.aligned.alignment
+    small = pipeline.scaled_alignment(alignment, 0.5)
+    # a point at pixel centre (x, y) of the photo is at ((x + 0.5) * 0.5 - 0.5, ...) in the half-size photo
+    points = face.landmarks.astype(np.float64)
+    assert np.allclose(small.to_crop((points + 0.5) * 0.5 - 0.5), alignment.to_crop(points), atol=1e-6)
+
+
+def test_gif_plays_forward_holds_and_plays_back(tmp_path):
+    frames = []
+    for step in range(4):  # a white block moving right, one block per frame
+        frame = Image.new("RGB", (16, 4))
+        frame.paste((255, 255, 255), (4 * step, 0, 4 * step + 4, 4))
+        frames.append(frame)
+    path = pipeline.save_gif(frames, tmp_path / "a.gif", frame_ms=50, hold_ms=500)
+    positions, durations = [], []
+    with Image.open(path) as gif:
+        assert gif.info.get("loop") == 0
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            durations.append(gif.info["duration"])
+            positions.append(int(np.argmax(np.asarray(gif.convert("L"))[0])) // 4)
+    assert positions == [0, 1, 2, 3, 2, 1]
+    assert durations == [500, 50, 50, 500, 50, 50]
