@@ -72,7 +72,16 @@ def _landmarks(args: argparse.Namespace) -> None:
 
 
 def _app(args: argparse.Namespace) -> None:
-    from space.app import main as app_main
+    try:
+        import gradio  # noqa: F401
+    except ModuleNotFoundError:
+        raise PortraitGANError("the app needs gradio: pip install 'portraitgan-hub[space]'") from None
+    try:  # installed: space/ ships in the wheel as portraitgan_hub_space (see pyproject.toml)
+        from portraitgan_hub_space.app import main as app_main
+    except ModuleNotFoundError as error:
+        if error.name != "portraitgan_hub_space":
+            raise
+        from space.app import main as app_main  # a source checkout that was not pip-installed
 
     app_main(args.rest)
 
@@ -101,7 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     landmarks.add_argument("--landmark-model", help="path to shape_predictor_68_face_landmarks.dat")
     landmarks.set_defaults(run=_landmarks)
 
-    app = commands.add_parser("app", help="start the Gradio app (options: portraitgan app --help)")
+    # The app parses its own options (space/app.py); "+" keeps argparse from reading "--port" etc. here.
+    app = commands.add_parser(
+        "app", help="start the Gradio app (options: portraitgan app --help)", add_help=False, prefix_chars="+"
+    )
     app.add_argument("rest", nargs=argparse.REMAINDER)
     app.set_defaults(run=_app)
     return parser

@@ -1,0 +1,102 @@
+"""The app served on 127.0.0.1 and called with gradio_client: stable endpoints, errors, recovery."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+import torch
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+from portraitgan_hub_space import app
+
+from portraitgan_hub import PortraitGAN, PortraitGANConfig
+from portraitgan_hub.default_model import load_model
+from portraitgan_hub.faces.expressions import EXPRESSION_NAMES
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("lite")
+    PortraitGAN(PortraitGANConfig.preset("lite")).save_pretrained(folder)  # random weights
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+        demo = app.build_demo(load_model(str(folder)))
+        port = free_port()
+        app.launch(demo, host="127.0.0.1", port=port, prevent_thread_lock=True)
+        yield f"http://127.0.0.1:{port}/"
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(url) -> Client:
+    return Client(url, verbose=False, download_files=True)
+
+
+def test_endpoints_and_their_parameter_names_are_stable(client):
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    edit = [parameter["parameter_name"] for parameter in endpoints["/edit"]["parameters"]]
+    assert edit == ["image", "modality", "face", *EXPRESSION_NAMES]
+    assert [p["parameter_name"] for p in endpoints["/landmarks"]["parameters"]] == ["image"]
+
+
+def test_edit_returns_a_lossless_image_of_the_input_size(client, full_size_photo):
+    result = client.predict(handle_file(str(full_size_photo)), smile=0.8, modality="sketch", api_name="/edit")
+    with Image.open(result) as edited:
+        assert edited.format == "PNG" and edited.size == (1350, 1350)
+
+
+def test_landmarks_returns_68_points_per_face(client, london_photo):
+    faces = client.predict(handle_file(str(london_photo("005", "smiling"))), api_name="/landmarks")
+    assert faces["size"] == [640, 640] and len(faces["faces"]) == 1
+    assert len(faces["faces"][0]["landmarks"]) == 68
+
+
+def test_bad_inputs_are_errors_and_the_next_request_succeeds(client, london_photo, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a picture")
+    Image.new("RGB", (320, 240), (90, 90, 90)).save(tmp_path / "wall.png")
+    Image.new("L", (12000, 6000)).save(tmp_path / "bomb.png")  # 70 kB, 72 megapixels
+    for name, reason in (("notes.txt", "not an image"), ("wall.png", "no face found"), ("bomb.png", "pixels")):
+        with pytest.raises(AppError, match=reason):
+            client.predict(handle_file(str(tmp_path / name)), api_name="/edit")
+    result = client.predict(handle_file(str(london_photo("005", "neutral"))), api_name="/edit")
+    assert Image.open(result).size == (640, 640)
+
+
+def test_without_a_model_the_app_starts_and_says_how_to_give_one(tmp_path):
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PORTRAITGAN_MODEL": ""}
+    command = [sys.executable, "-m", "portraitgan_hub.cli", "app", "--model", str(tmp_path / "missing"),
+               "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        config = None
+        deadline = time.monotonic() + 90
+        while config is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5) as response:
+                    config = json.loads(response.read())
+            except OSError:
+                time.sleep(0.5)
+        if config is None:
+            server.kill()
+            pytest.fail(f"the app did not start: {server.communicate()[0]}")
+        banner = [c["props"].get("value") for c in config["components"] if c["props"].get("elem_id") == "model-missing"]
+        assert banner and "No model is loaded" in banner[0] and "--model HUB_ID_OR_FOLDER" in banner[0]
+        with pytest.raises(AppError, match="No model is loaded"):
+            Client(f"http://127.0.0.1:{port}/", verbose=False).predict(handle_file(__file__), api_name="/edit")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
