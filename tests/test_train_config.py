@@ -96,8 +96,10 @@ def test_each_ablation_changes_only_its_term(name: str, changed: set[str]) -> No
 def test_dotted_overrides_are_typed() -> None:
     config = load_config(
         CONFIGS / "tiny.yaml",
-        ["optim.lr=1e-3", "optim.steps=3", "model.num_levels=1", "objective.texture_image_size=null", "seed=7"],
+        ["optim.lr=1e-3", "optim.steps=3", "model.num_levels=1", "objective.texture_image_size=null", "seed=7"]
+        + ["optim.mixed_precision=no"],
     )
+    assert config.optim.mixed_precision == "no"
     assert config.optim.lr == 1e-3 and isinstance(config.optim.lr, float)
     assert config.optim.steps == 3 and config.decay_start == 3  # clamped to the shortened run
     assert config.model.num_levels == 1 and config.objective.texture_image_size is None and config.seed == 7

@@ -130,6 +130,17 @@ def test_export_any_checkpoint_on_demand_and_push_only_the_export(tiny_run, tmp_
     assert uploaded == [["README.md", "config.json", "model.safetensors"]]
 
 
+def test_a_new_run_never_reuses_a_folder_with_checkpoints(tiny_run, tmp_path) -> None:
+    config, _, output = tiny_run
+    before = (output / "training_config.yaml").read_text()
+    with pytest.raises(PortraitGANError, match="--resume latest"):
+        train(config)
+    wider = tiny_config(Path(config.data.path), output, "model.base_channels=8")
+    with pytest.raises(PortraitGANError, match="another architecture"):
+        train(wider, resume="latest")
+    assert (output / "training_config.yaml").read_text() == before
+
+
 def test_resume_continues_exactly(data_dir: Path, tmp_path: Path) -> None:
     """Interrupted at step 3 (mid-epoch, inside gradient accumulation's cycle) and resumed: the next
     losses equal those of an uninterrupted run, across the epoch boundary."""

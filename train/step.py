@@ -106,7 +106,7 @@ def ensure_finite(accelerator: Any, terms: dict[str, torch.Tensor], network: str
     if accelerator.num_processes > 1:
         flag = accelerator.reduce(flag, reduction="sum")
     if float(flag) > 0:
-        values = ", ".join(f"{name}={float(value):.4g}" for name, value in terms.items())
+        values = ", ".join(f"{name}={float(value.detach()):.4g}" for name, value in terms.items())
         raise NonFiniteLossError(
             f"non-finite {network} loss at step {step + 1} ({', '.join(bad) or 'on another process'}; {values}). "
             "The run stops here and no checkpoint is written from this state: resume from the last "

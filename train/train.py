@@ -45,8 +45,10 @@ from portraitgan_hub.model import PortraitGAN
 from portraitgan_hub.vgg import VGG19_WEIGHTS_ENV, VGG19Features, load_vgg19
 from train.checkpoints import (
     CHECKPOINTS_DIR,
+    CONFIG_FILE,
     checkpoint_name,
     export_checkpoint,
+    list_checkpoints,
     read_process_state,
     read_shared_state,
     remove_stale,
@@ -63,7 +65,7 @@ from train.step import (
     needs_unused_parameter_search,
     training_step,
 )
-from train.training_config import TrainingConfig, load_config
+from train.training_config import TrainingConfig, load_config, read_yaml
 from train.visualize import render_samples
 
 logger = logging.getLogger("portraitgan.train")
@@ -232,6 +234,12 @@ class Trainer:
     def __init__(self, config: TrainingConfig, resume: str | None = None) -> None:
         self.config = config
         self.output = Path(config.output_dir)
+        self.checkpoints = self.output / CHECKPOINTS_DIR
+        if not resume and list_checkpoints(self.checkpoints):
+            raise PortraitGANError(
+                f"{self.checkpoints} already holds checkpoints: continue with --resume latest, "
+                "or choose another output_dir (a new run never overwrites checkpoints)"
+            )
         from accelerate.utils import set_seed
 
         set_seed(config.seed)  # random VGG19 features (smoke tests) are then the same in every run and resume
@@ -292,15 +300,15 @@ class Trainer:
             max_grad_norm=optim.max_grad_norm,
         )
         self.state = TrainState()
-        self.checkpoints = self.output / CHECKPOINTS_DIR
         self.last_checkpoint: Path | None = None
         if accelerator.is_main_process:
             self.output.mkdir(parents=True, exist_ok=True)
             remove_stale(self.checkpoints)
-            atomic_write_text(self.output / "training_config.yaml", config.to_yaml())
         accelerator.wait_for_everyone()
         if resume:
             self.resume(resume)
+        if accelerator.is_main_process:
+            atomic_write_text(self.output / "training_config.yaml", config.to_yaml())
         start_trackers(accelerator, config)
         self.sample_batch = self._fixed_samples() if accelerator.is_main_process else None
         self.scorer: LandmarkScorer | None = None
@@ -309,6 +317,12 @@ class Trainer:
     # --- resume / checkpoint --------------------------------------------------------------------------
     def resume(self, resume: str) -> None:
         path = resolve_resume(resume, self.output)
+        saved = TrainingConfig.from_dict(read_yaml(path / CONFIG_FILE))
+        if saved.model != self.config.model:
+            raise PortraitGANError(
+                f"{path} holds a model of another architecture ({saved.model}); this config asks for "
+                f"{self.config.model}. Resume with the config the run was started with."
+            )
         accelerator = self.accelerator
         accelerator.load_state(str(path))
         shared = read_shared_state(path)

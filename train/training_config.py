@@ -299,5 +299,7 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
     if annotation is str:
         if isinstance(value, str):
             return value
+        if value is False and name == "optim.mixed_precision":
+            return "no"  # YAML 1.1 reads an unquoted `no` (as in optim.mixed_precision=no) as false
         raise ValueError(f"{name} must be a string, got {value!r}")
     return value
