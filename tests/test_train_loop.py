@@ -138,6 +138,8 @@ def test_a_new_run_never_reuses_a_folder_with_checkpoints(tiny_run, tmp_path) ->
     wider = tiny_config(Path(config.data.path), output, "model.base_channels=8")
     with pytest.raises(PortraitGANError, match="another architecture"):
         train(wider, resume="latest")
+    with pytest.raises(PortraitGANError, match="newer than step-0000002"):
+        train(config, resume=str(output / "checkpoints" / "step-0000002"))
     assert (output / "training_config.yaml").read_text() == before
 
 

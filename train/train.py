@@ -47,6 +47,7 @@ from train.checkpoints import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,
     checkpoint_name,
+    checkpoint_step,
     export_checkpoint,
     list_checkpoints,
     read_process_state,
@@ -322,6 +323,12 @@ class Trainer:
             raise PortraitGANError(
                 f"{path} holds a model of another architecture ({saved.model}); this config asks for "
                 f"{self.config.model}. Resume with the config the run was started with."
+            )
+        newer = [p.name for p in list_checkpoints(self.checkpoints) if checkpoint_step(p) > checkpoint_step(path)]
+        if newer:
+            raise PortraitGANError(
+                f"{self.checkpoints} has checkpoints newer than {path.name} ({', '.join(newer)}): resuming from "
+                "an older one would mix two histories in one folder. Move them away or use another output_dir."
             )
         accelerator = self.accelerator
         accelerator.load_state(str(path))
