@@ -9,17 +9,17 @@ the ``app_file``. This is the only module that imports gradio: the picture work 
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from PIL import Image
 
 from portraitgan_hub.config import DEFAULT_MODALITIES
 from portraitgan_hub.default_model import MODEL_ENV, load_model
-from portraitgan_hub.errors import PortraitGANError
+from portraitgan_hub.errors import ImageLoadError, PortraitGANError
 from portraitgan_hub.faces.expressions import EXPRESSION_NAMES
 from portraitgan_hub.faces.image_io import load_image
 from portraitgan_hub.model import PortraitGAN
@@ -61,23 +61,22 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-class PhotoInput(gr.Image):
-    """``gr.Image`` whose unreadable uploads are a message on the page instead of a bare "Error".
+def upload_source(payload: Any) -> str | bytes | None:
+    """The file behind an image upload that gradio did not preprocess.
 
-    Gradio opens every upload with Pillow before the event function runs, so a text file or a
-    decompression bomb fails outside any handler. ``is_template`` (gradio's own convention for
-    preset components) keeps the browser side a plain Image.
+    Events that take an upload run with ``preprocess=False``: gradio's own preprocessing opens the
+    file with Pillow before the event function runs, so a text file or a decompression bomb would
+    fail outside every handler with a bare "Error". Here ``load_image`` reads it and says what is
+    wrong. (Gradio still checks that the path is one of its uploads.)
     """
-
-    is_template = True
-
-    def preprocess(self, payload: Any) -> Any:
-        try:
-            return super().preprocess(payload)
-        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
-            name = getattr(payload, "orig_name", None) or "the upload"
-            reason = str(error) if isinstance(error, Image.DecompressionBombError) else "not a readable image file"
-            raise gr.Error(f"cannot read {name}: {reason}", print_exception=False) from None
+    if payload is None or isinstance(payload, str):
+        return payload
+    if payload.get("path"):
+        return str(payload["path"])
+    url = payload.get("url") or ""
+    if url.startswith("data:") and "," in url:  # a webcam frame sent inline
+        return base64.b64decode(url.split(",", 1)[1])
+    raise ImageLoadError("the upload holds no file")
 
 
 def no_model_message(reason: str) -> str:
@@ -140,11 +139,12 @@ class Handlers:
 
     # --- UI events (inputs: session, source, target, overlay, *sliders) ---------------------
     @_user_errors
-    def photo_changed(self, image: str | None, source: str, target: str, overlay: bool, *values: float) -> tuple:
-        """A new photo: detect its faces (once), start a session, render."""
-        if image is None:
+    def photo_changed(self, image: Any, source: str, target: str, overlay: bool, *values: float) -> tuple:
+        """A new photo (an upload payload, see :func:`upload_source`): detect its faces once, render."""
+        photo = upload_source(image)
+        if photo is None:
             return (gr.update(choices=[], value=None, visible=False), *self._empty())
-        session = pipeline.open_photo(self._model(), image, source)
+        session = pipeline.open_photo(self._model(), photo, source)
         picker = gr.update(choices=state.face_choices(session.faces), value=0, visible=len(session.faces) > 1)
         if len(session.faces) > 1:
             gr.Info(f"{len(session.faces)} faces found: editing the largest; pick another under the photo.")
@@ -203,9 +203,10 @@ class Handlers:
         return (*zeros, *self._views(session.reset(), source, target, overlay, zeros))
 
     @_user_errors
-    def use_reference(self, reference: str | None, session: state.Session | None, source: str, target: str,
+    def use_reference(self, reference: Any, session: state.Session | None, source: str, target: str,
                       overlay: bool, *values: float) -> tuple:
-        """Take on the expression of the reference photo's largest face."""
+        """Take on the expression of the reference photo's largest face (an upload payload)."""
+        reference = upload_source(reference)
         if reference is None:
             raise gr.Error("Upload a reference photo first.", print_exception=False)
         if session is None:
@@ -289,7 +290,7 @@ def build_demo(
             gr.Markdown(no_model_message(handlers.load_error), elem_id="model-missing")
         with gr.Row():
             with gr.Column(scale=1):
-                image = PhotoInput(
+                image = gr.Image(
                     label="Portrait", type="filepath", image_mode=None, sources=["upload", "webcam", "clipboard"],
                     elem_id="input-image", height=360,
                 )
@@ -313,7 +314,7 @@ def build_demo(
                                     format="png", interactive=False, elem_id="crop-view", height=420)
                     undo = gr.Button("Undo")
                 with gr.Accordion("Reference expression and animation", open=False):
-                    reference = PhotoInput(label="Reference photo", type="filepath", image_mode=None,
+                    reference = gr.Image(label="Reference photo", type="filepath", image_mode=None,
                                          sources=["upload", "webcam", "clipboard"], height=240)
                     use_reference = gr.Button("Take its expression")
                     frames = gr.Slider(4, 24, value=12, step=1, label="Animation frames")
@@ -325,7 +326,8 @@ def build_demo(
 
         views = [session, before_after, crop, download, status]
         common = [session, source, target, overlay, *sliders]
-        image.change(handlers.photo_changed, [image, source, target, overlay, *sliders], [face, *views], **cpu)
+        raw = dict(preprocess=False)  # uploads are read by load_image: see upload_source
+        image.change(handlers.photo_changed, [image, source, target, overlay, *sliders], [face, *views], **raw, **cpu)
         face.input(handlers.face_picked, [session, face, source, target, overlay, *sliders], views, **cpu)
         for slider in sliders:
             slider.release(handlers.rerender, common, views, trigger_mode="always_last", **cpu)
@@ -335,7 +337,7 @@ def build_demo(
         crop.select(handlers.crop_clicked, common, views, **cpu)
         undo.click(handlers.undo, common, views, **cpu)
         reset.click(handlers.reset, [session, source, target, overlay], [*sliders, *views], **cpu)
-        use_reference.click(handlers.use_reference, [reference, *common], views, **cpu)
+        use_reference.click(handlers.use_reference, [reference, *common], views, **raw, **cpu)
         animate.click(handlers.animate, [session, target, frames, *sliders], animation, **cpu)
 
         # Stable API endpoints, on hidden components so that UI changes do not change them.

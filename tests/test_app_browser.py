@@ -1,5 +1,7 @@
 """The app in a real browser: headless Chromium uploads a face, moves a slider, and the result changes.
 
+A file that is not an image is uploaded first: the page must say so and keep working.
+
 Needs ``chromium`` and ``chromedriver`` (Debian: ``apt-get install chromium chromium-driver``; .ci/run
 installs them). Without them the test is skipped, unless ``PORTRAITGAN_BROWSER_TESTS=required``
 (set by .ci/run), where it fails. Leaves ``test-artifacts/app.png`` (a screenshot) and
@@ -21,6 +23,7 @@ from portraitgan_hub_space import app
 from portraitgan_hub import PortraitGAN, PortraitGANConfig
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+TOAST = ".toast-body, [data-testid='toast-body']"
 CHROMIUM_FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -73,7 +76,7 @@ def url():
         demo.close()
 
 
-def test_upload_and_slider_release_change_the_result(browser, url, full_size_photo):
+def test_upload_and_slider_release_change_the_result(browser, url, full_size_photo, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -84,9 +87,18 @@ def test_upload_and_slider_release_change_the_result(browser, url, full_size_pho
         images = browser.find_elements(By.CSS_SELECTOR, "#before-after img")
         return [image.get_attribute("src") for image in images if image.get_attribute("complete") == "true"]
 
+    def upload(path: Path) -> None:
+        wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "#input-image input[type=file]")).send_keys(str(path))
+
     browser.get(url)
-    upload = wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "#input-image input[type=file]"))
-    upload.send_keys(str(full_size_photo))
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("not a picture")
+    upload(not_an_image)  # a message, not a bare "Error", and the app goes on
+    toasts = lambda b: [toast.text for toast in b.find_elements(By.CSS_SELECTOR, TOAST)]  # noqa: E731
+    wait.until(lambda b: any("cannot read notes.png" in text for text in toasts(b)))
+    for clear in browser.find_elements(By.CSS_SELECTOR, "#input-image button[aria-label='Clear']"):
+        clear.click()
+    upload(full_size_photo)
     first = wait.until(lambda b: len(sources := result_sources()) == 2 and sources)
     assert "1 face" in browser.find_element(By.CSS_SELECTOR, "#status").text
 

@@ -130,14 +130,16 @@ def test_api_edit_takes_controls_by_name(handlers, london_photo):
         handlers.api_edit(str(photo), "photo", 3)
 
 
-def test_an_unreadable_upload_is_a_message_before_any_handler_runs(tmp_path):
-    from gradio.data_classes import ImageData
+def test_uploads_arrive_unpreprocessed_so_unreadable_files_are_messages(handlers, london_photo, tmp_path):
+    """Gradio would open uploads with Pillow before the handler and fail with a bare "Error"."""
+    import base64
 
     (tmp_path / "notes.png").write_text("not a picture")
     Image.new("1", (20000, 10000)).save(tmp_path / "bomb.png")  # 200 megapixels in 25 kB
-    photo_input = app.PhotoInput(type="filepath", image_mode=None)
-    assert photo_input.get_block_name() == "image"  # the browser draws a plain gr.Image
-    with pytest.raises(gr.Error, match="cannot read notes.png: not a readable image file"):
-        photo_input.preprocess(ImageData(path=str(tmp_path / "notes.png"), orig_name="notes.png"))
-    with pytest.raises(gr.Error, match="cannot read bomb.png: Image size"):
-        photo_input.preprocess(ImageData(path=str(tmp_path / "bomb.png"), orig_name="bomb.png"))
+    with pytest.raises(gr.Error, match="cannot read notes.png: not an image"):
+        handlers.photo_changed({"path": str(tmp_path / "notes.png")}, "photo", "photo", False, *ZEROS)
+    with pytest.raises(gr.Error, match="cannot read bomb.png: .*200000000 pixels"):
+        handlers.photo_changed({"path": str(tmp_path / "bomb.png")}, "photo", "photo", False, *ZEROS)
+    inline = "data:image/jpeg;base64," + base64.b64encode(london_photo("005", "neutral").read_bytes()).decode()
+    session = handlers.photo_changed({"path": None, "url": inline}, "photo", "photo", False, *ZEROS)[1]
+    assert session.photo.size == (640, 640) and session.name == "portrait"
