@@ -43,6 +43,15 @@ def _fresh_accelerate(monkeypatch: pytest.MonkeyPatch):
     reset_accelerate()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The 32 px model gains nothing from a second thread, and a busy machine makes two spin-wait."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def tiny_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     reset_accelerate()

@@ -29,6 +29,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != VGG19_WEIGHTS_ENV}
     env["PYTHONUNBUFFERED"] = "1"
+    env["OMP_NUM_THREADS"] = "1"  # a 32 px model gains nothing from more, and a busy machine makes them spin-wait
     return env
 
 
