@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,7 +222,12 @@ class OutputFiles:
     """
 
     def __init__(self, directory: str | Path | None = None, keep: int = 64) -> None:
-        self.directory = Path(directory or tempfile.mkdtemp(prefix="portraitgan-app-"))
+        """Files go to ``directory``; by default a new temporary folder, removed with this object."""
+        if directory is None:
+            self.directory = Path(tempfile.mkdtemp(prefix="portraitgan-app-"))
+            weakref.finalize(self, shutil.rmtree, self.directory, True)
+        else:
+            self.directory = Path(directory)
         self.keep = keep
         self._folders: deque[Path] = deque()
         self._lock = threading.Lock()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -98,5 +99,9 @@ def test_without_a_model_the_app_starts_and_says_how_to_give_one(tmp_path):
         with pytest.raises(AppError, match="No model is loaded"):
             Client(f"http://127.0.0.1:{port}/", verbose=False).predict(handle_file(__file__), api_name="/edit")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.send_signal(signal.SIGINT)  # like Ctrl-C: gradio closes and Python cleans up its temp files
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

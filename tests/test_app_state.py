@@ -141,6 +141,14 @@ def test_png_download_is_lossless_and_old_files_are_pruned(tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))  # written atomically, nothing left over
 
 
+def test_a_temporary_output_folder_goes_with_its_owner():
+    files = pipeline.OutputFiles()
+    folder = files.save_png(Image.new("RGB", (4, 4)), "x").parents[1]
+    assert folder.is_dir()
+    del files
+    assert not folder.exists()
+
+
 def test_scaled_alignment_maps_the_same_face_in_a_resized_photo():
     face = _face(0)
     session = Session.start(Image.new("RGB", (800, 400)), [face], crop_size=64)
