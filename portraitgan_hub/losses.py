@@ -75,11 +75,14 @@ def texture_loss(
     The squared Frobenius norm is taken per sample and averaged over the batch. VGG19 is frozen;
     gradients flow only into ``generated``.
     """
-    generated_features = vgg(generated.float(), layers)
-    with torch.no_grad():
-        target_features = vgg(target.float(), layers)
-    total = 0.0
-    for name in layers:
-        difference = gram_matrix(generated_features[name]) - gram_matrix(target_features[name])
-        total = total + difference.pow(2).sum(dim=(1, 2)).mean()
+    # Gram matrices sum over every pixel: in bf16/fp16 they lose most of their precision, so the
+    # texture term always runs in float32, also inside an autocast region (mixed-precision training).
+    with torch.autocast(device_type=generated.device.type, enabled=False):
+        generated_features = vgg(generated.float(), layers)
+        with torch.no_grad():
+            target_features = vgg(target.float(), layers)
+        total = 0.0
+        for name in layers:
+            difference = gram_matrix(generated_features[name]) - gram_matrix(target_features[name])
+            total = total + difference.pow(2).sum(dim=(1, 2)).mean()
     return total

@@ -153,8 +153,11 @@ class PortraitGAN(
         """Write ``config.json``, ``model.safetensors`` and ``README.md`` (model card), each atomically.
 
         Accepts the mixin's keyword arguments (``push_to_hub``, ``repo_id``, ``model_card_kwargs``);
-        ``model_card_kwargs`` may carry ``training_config`` and ``metrics`` for the card.
+        ``model_card_kwargs`` may carry ``training_config`` and ``metrics`` for the card. Like the
+        mixin, an existing ``README.md`` is kept, unless ``model_card_kwargs`` are given: then the card
+        is rendered anew, so that a re-export never keeps stale metrics.
         """
+        replace_card = bool(kwargs.get("model_card_kwargs"))
         card_kwargs = {
             "image_size": self.config.image_size,
             "modalities": ", ".join(self.config.modalities),
@@ -168,7 +171,7 @@ class PortraitGAN(
         try:
             super().save_pretrained(staging, model_card_kwargs=card_kwargs, **{**kwargs, "push_to_hub": False})
             for item in staging.iterdir():
-                if item.name == "README.md" and (target / "README.md").exists():
+                if item.name == "README.md" and (target / "README.md").exists() and not replace_card:
                     continue  # like the mixin: never overwrite a hand-written card
                 os.replace(item, target / item.name)
         finally:

@@ -205,3 +205,12 @@ def test_generate_accepts_pil_names_indices_and_other_dtypes(saved):
     assert half.generate(images, maps, 0).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="knows"):
         model.generate(images, maps, "oil painting")
+
+
+def test_card_is_kept_unless_new_card_content_is_given(saved):
+    model, folder = saved
+    (folder / "README.md").write_text("hand-written card")
+    model.save_pretrained(folder)
+    assert (folder / "README.md").read_text() == "hand-written card"
+    model.save_pretrained(folder, model_card_kwargs={"metrics": "| MSE | 0.01 |"})
+    assert "| MSE | 0.01 |" in (folder / "README.md").read_text()

@@ -126,3 +126,12 @@ def test_real_pool_round_trips_through_state_dict():
     restored = RealSamplePool(3)
     restored.load_state_dict(pool.state_dict())
     assert all(torch.equal(a, b) for a, b in zip(pool.images, restored.images))
+
+
+def test_texture_loss_stays_float32_under_autocast(random_vgg):
+    image = torch.rand(1, 3, 32, 32) * 2 - 1
+    other = torch.rand(1, 3, 32, 32) * 2 - 1
+    reference = texture_loss(random_vgg, image, other)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = texture_loss(random_vgg, image, other)
+    assert mixed.dtype == torch.float32 and torch.allclose(mixed, reference)
