@@ -39,11 +39,13 @@ def test_default_stylizers_differ_from_photo_and_each_other(crop: Image.Image) -
 def test_stylizers_are_deterministic_and_fast(crop: Image.Image, name: str) -> None:
     stylize = get_stylizer(name)
     first = stylize(crop)
-    start = time.perf_counter()
-    second = stylize(crop)
-    elapsed = time.perf_counter() - start
-    assert np.array_equal(np.asarray(first), np.asarray(second))
-    assert elapsed < 1.0, f"{name} took {elapsed:.2f}s on a 256 px crop (budget ~0.3 s)"
+    timings = []
+    for _ in range(3):  # best of three: a busy machine slows single calls, not the best one
+        start = time.perf_counter()
+        again = stylize(crop)
+        timings.append(time.perf_counter() - start)
+        assert np.array_equal(np.asarray(first), np.asarray(again))
+    assert min(timings) < 1.0, f"{name} took {min(timings):.2f}s on a 256 px crop (budget ~0.3 s)"
 
 
 def test_unknown_stylizer_names_the_choices() -> None:
