@@ -14,7 +14,7 @@ from test_train_config import prepare_london
 
 from portraitgan_hub import PortraitGAN, PortraitGANConfig
 from portraitgan_hub.errors import FaceRecognitionModelNotFoundError
-from portraitgan_hub.faces import identity as identity_module
+from portraitgan_hub.faces import model_files
 from portraitgan_hub.faces.alignment import template_in_crop
 from portraitgan_hub.faces.expressions import apply_expression, move_points
 from portraitgan_hub.faces.identity import (
@@ -177,6 +177,6 @@ def test_face_recognition_model_search_order(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv(FACE_RECOGNITION_MODEL_ENV, str(chosen))
     assert find_face_recognition_model() == chosen
     monkeypatch.setenv(FACE_RECOGNITION_MODEL_ENV, str(tmp_path / "gone.dat"))
-    monkeypatch.setattr(identity_module._landmarks, "_packaged_model", lambda name: tmp_path / "pkg" / name)
+    monkeypatch.setattr(model_files, "packaged_model", lambda name: tmp_path / "pkg" / name)
     with pytest.raises(FaceRecognitionModelNotFoundError, match="gone.dat.*face_recognition_models"):
         find_face_recognition_model()

@@ -10,6 +10,7 @@ from PIL import Image, ImageOps
 
 from portraitgan_hub.errors import FaceIndexError, LandmarkModelNotFoundError, NoFaceError
 from portraitgan_hub.faces import landmarks as lm
+from portraitgan_hub.faces import model_files
 from portraitgan_hub.faces.landmarks import (
     FLIP_PERMUTATION,
     LANDMARK_MODEL_ENV,
@@ -151,7 +152,7 @@ def nowhere(monkeypatch, tmp_path):
         raise ConnectionError("offline")
 
     monkeypatch.delenv(LANDMARK_MODEL_ENV, raising=False)
-    monkeypatch.setattr(lm, "_packaged_model", lambda: tmp_path / "pkg" / lm.LANDMARK_MODEL_FILENAME)
+    monkeypatch.setattr(model_files, "packaged_model", lambda name: tmp_path / "pkg" / name)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
 
 

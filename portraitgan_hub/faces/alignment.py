@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from portraitgan_hub.faces.image_io import ImageSource, load_image
-from portraitgan_hub.faces.landmarks import LEFT_EYE, NOSE_BASE, NOSE_BRIDGE, NUM_LANDMARKS, RIGHT_EYE
+from portraitgan_hub.faces.landmarks import LEFT_EYE, NOSE_BASE, NOSE_BRIDGE, NUM_LANDMARKS, RIGHT_EYE, check_landmarks
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TEMPLATE_FILE = DATA_DIR / "mean_face_68.json"
@@ -153,19 +153,10 @@ def estimate_alignment(landmarks: np.ndarray, crop_size: int, margin: float = DE
     ``margin`` is the padding on each side of the canonical face's landmark box, as a fraction of
     the box's larger side; :data:`TOP_PADDING_SHARE` of the vertical padding goes above the brows.
     """
-    landmarks = _check_landmarks(landmarks)
+    landmarks = check_landmarks(landmarks)
     target = template_in_crop(crop_size, margin)
     indices = list(ALIGNMENT_INDICES)
     return Alignment(matrix=similarity_transform(landmarks[indices], target[indices]), crop_size=int(crop_size))
-
-
-def _check_landmarks(landmarks: np.ndarray) -> np.ndarray:
-    points = np.asarray(landmarks, dtype=np.float64)
-    if points.shape != (NUM_LANDMARKS, 2):
-        raise ValueError(f"expected ({NUM_LANDMARKS}, 2) landmarks, got {points.shape}")
-    if not np.isfinite(points).all():
-        raise ValueError("landmarks contain NaN or infinity")
-    return points
 
 
 # --- warping --------------------------------------------------------------------------------------

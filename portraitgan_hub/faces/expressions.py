@@ -43,6 +43,7 @@ from portraitgan_hub.faces.landmarks import (
     OUTER_LIPS,
     RIGHT_BROW,
     RIGHT_EYE,
+    check_landmarks,
 )
 
 DIRECTIONS_FILE = DATA_DIR / "expression_directions.json"
@@ -129,7 +130,7 @@ class ExpressionControls:
 
     def apply(self, landmarks: np.ndarray) -> np.ndarray:
         """The edited ``(68, 2)`` float32 landmarks, in the same frame as ``landmarks``."""
-        points = _check(landmarks)
+        points = check_landmarks(landmarks)
         if self.is_neutral:
             return points.astype(np.float32)
         canonical, back = _to_canonical(points)
@@ -157,13 +158,13 @@ def apply_expression(landmarks: np.ndarray, **controls: float) -> np.ndarray:
 # --- helpers on landmark sets ---------------------------------------------------------------------
 def interpolate(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     """``(1 - t) * a + t * b``; ``t`` outside [0, 1] extrapolates (exaggerates or reverses)."""
-    a, b = _check(a), _check(b)
+    a, b = check_landmarks(a), check_landmarks(b)
     return ((1.0 - t) * a + t * b).astype(np.float32)
 
 
 def move_points(landmarks: np.ndarray, moves: Mapping[int, tuple[float, float]]) -> np.ndarray:
     """A copy of ``landmarks`` with the points ``{index: (x, y)}`` moved to new positions."""
-    points = _check(landmarks).astype(np.float32)
+    points = check_landmarks(landmarks).astype(np.float32)
     for index, xy in moves.items():
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < NUM_LANDMARKS:
             raise ValueError(f"landmark index must be an integer in 0..{NUM_LANDMARKS - 1}, got {index!r}")
@@ -193,9 +194,9 @@ def transfer_expression(
     ``reference_neutral`` the reference's face *shape* (how it differs from the mean face) is
     carried over too, so pass a neutral photo of the reference person when there is one.
     """
-    subject, back = _to_canonical(_check(subject_landmarks))
-    reference, _ = _to_canonical(_check(reference_landmarks))
-    neutral = mean_face() if reference_neutral is None else _to_canonical(_check(reference_neutral))[0]
+    subject, back = _to_canonical(check_landmarks(subject_landmarks))
+    reference, _ = _to_canonical(check_landmarks(reference_landmarks))
+    neutral = mean_face() if reference_neutral is None else _to_canonical(check_landmarks(reference_neutral))[0]
     displacement = reference - neutral
     for part in _TRANSFER_PARTS:
         indices = list(part)
@@ -206,15 +207,6 @@ def transfer_expression(
 
 def _part_size(points: np.ndarray) -> float:
     return float(np.sqrt(((points - points.mean(axis=0)) ** 2).sum(axis=1).mean()))
-
-
-def _check(landmarks: np.ndarray) -> np.ndarray:
-    points = np.asarray(landmarks, dtype=np.float64)
-    if points.shape != (NUM_LANDMARKS, 2):
-        raise ValueError(f"expected ({NUM_LANDMARKS}, 2) landmarks, got {points.shape}")
-    if not np.isfinite(points).all():
-        raise ValueError("landmarks contain NaN or infinity")
-    return points
 
 
 def _to_canonical(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

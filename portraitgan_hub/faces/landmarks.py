@@ -11,7 +11,6 @@ while the shape predictor runs on the full-resolution image, so the points keep 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from PIL import Image
 
 from portraitgan_hub.errors import FaceIndexError, LandmarkModelNotFoundError, NoFaceError
 from portraitgan_hub.faces.image_io import ImageSource, load_image, source_name
+from portraitgan_hub.faces.model_files import locate_model_file
 
 # --- the 68-point layout --------------------------------------------------------------------------
 NUM_LANDMARKS = 68
@@ -81,6 +81,17 @@ LANDMARK_MODEL_ENV = "PORTRAITGAN_LANDMARK_MODEL"
 LANDMARK_MODEL_HUB_REPO = "public-data/dlib_face_landmark_model"
 
 
+def check_landmarks(landmarks: np.ndarray, name: str = "") -> np.ndarray:
+    """``landmarks`` as a float64 ``(68, 2)`` array, or a ValueError saying what is wrong with them."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    label = f"{name} landmarks" if name else "landmarks"
+    if points.shape != (NUM_LANDMARKS, 2):
+        raise ValueError(f"{label} must be ({NUM_LANDMARKS}, 2), got {points.shape}")
+    if not np.isfinite(points).all():
+        raise ValueError(f"{label} contain NaN or infinity")
+    return points
+
+
 def find_landmark_model(path: str | os.PathLike | None = None) -> Path:
     """Locate dlib's 68-point shape predictor file.
 
@@ -89,51 +100,13 @@ def find_landmark_model(path: str | os.PathLike | None = None) -> Path:
     Hugging Face Hub repository :data:`LANDMARK_MODEL_HUB_REPO`. An explicit ``path`` that does not
     exist is an error at once rather than a silent fall-back to another model.
     """
-    if path is not None:
-        explicit = Path(path).expanduser()
-        if explicit.is_file():
-            return explicit
-        raise LandmarkModelNotFoundError(f"landmark model {explicit} does not exist")
-
-    tried: list[str] = []
-    env_value = os.environ.get(LANDMARK_MODEL_ENV)
-    if env_value:
-        candidate = Path(env_value).expanduser()
-        if candidate.is_file():
-            return candidate
-        tried.append(f"${LANDMARK_MODEL_ENV}={candidate} (no such file)")
-    else:
-        tried.append(f"${LANDMARK_MODEL_ENV} (not set)")
-
-    packaged = _packaged_model()
-    if packaged is not None and packaged.is_file():
-        return packaged
-    tried.append(f"the face_recognition_models package ({packaged or 'not installed'})")
-
-    try:
-        from huggingface_hub import hf_hub_download
-
-        return Path(hf_hub_download(LANDMARK_MODEL_HUB_REPO, LANDMARK_MODEL_FILENAME))
-    except Exception as error:  # offline, no such repo, hub down: all mean "not here"
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        tried.append(f"Hugging Face Hub {LANDMARK_MODEL_HUB_REPO}/{LANDMARK_MODEL_FILENAME} ({reason})")
-
-    raise LandmarkModelNotFoundError(
-        f"cannot find {LANDMARK_MODEL_FILENAME}; tried: "
-        + "; ".join(tried)
-        + f". Install face_recognition_models or set ${LANDMARK_MODEL_ENV} to the file"
+    return locate_model_file(
+        LANDMARK_MODEL_FILENAME,
+        path=path,
+        env_var=LANDMARK_MODEL_ENV,
+        error=LandmarkModelNotFoundError,
+        hub_repo=LANDMARK_MODEL_HUB_REPO,
     )
-
-
-def _packaged_model(filename: str = LANDMARK_MODEL_FILENAME) -> Path | None:
-    # Importing face_recognition_models runs code that needs pkg_resources; only locate its files.
-    try:
-        spec = importlib.util.find_spec("face_recognition_models")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0]) / "models" / filename
 
 
 # --- dlib models, loaded once per process ---------------------------------------------------------

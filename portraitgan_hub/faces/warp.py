@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from portraitgan_hub.faces.alignment import template_in_crop
-from portraitgan_hub.faces.landmarks import NUM_LANDMARKS
+from portraitgan_hub.faces.landmarks import check_landmarks
 
 #: Anchors per image side, corners included: 5 gives the corners and three points in between.
 ANCHORS_PER_SIDE = 5
@@ -104,7 +104,9 @@ def piecewise_affine_warp(image: Image.Image | np.ndarray, source: np.ndarray, t
     as_pil = isinstance(image, Image.Image)
     pixels = np.asarray(image.convert("RGB") if as_pil else image)
     height, width = pixels.shape[:2]
-    src_points, dst_points = (_check(points, name) for points, name in ((source, "source"), (target, "target")))
+    src_points, dst_points = (
+        check_landmarks(points, name) for points, name in ((source, "source"), (target, "target"))
+    )
     anchors = anchor_points(width, height)
     src = np.vstack([src_points, anchors])
     dst = np.vstack([dst_points, anchors])
@@ -132,15 +134,6 @@ def piecewise_affine_warp(image: Image.Image | np.ndarray, source: np.ndarray, t
         warped = np.clip(np.rint(warped), info.min, info.max)
     warped = warped.astype(pixels.dtype)
     return Image.fromarray(warped) if as_pil else warped
-
-
-def _check(points: np.ndarray, name: str) -> np.ndarray:
-    array = np.asarray(points, dtype=np.float64)
-    if array.shape != (NUM_LANDMARKS, 2):
-        raise ValueError(f"{name} landmarks must be ({NUM_LANDMARKS}, 2), got {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} landmarks contain NaN or infinity")
-    return array
 
 
 def _bilinear(pixels: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
