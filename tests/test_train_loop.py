@@ -246,3 +246,13 @@ def test_every_parameter_gets_a_gradient(ablation: str | None) -> None:
     discriminator.requires_grad_(True)
     discriminator_objective(outputs, batch, discriminator)["total"].backward()
     assert [n for n, p in discriminator.named_parameters() if p.grad is None] == []
+
+
+def test_bf16_mixed_precision_runs_on_the_cpu(data_dir: Path, tmp_path: Path) -> None:
+    """The autocast path (bf16 here; fp16 with loss scaling needs a GPU): finite losses, float32 weights."""
+    settings = ("optim.steps=2", "optim.mixed_precision=bf16", "checkpoint_every=2", "validate_every=100")
+    result = train(tiny_config(data_dir, tmp_path, *settings, "sample_every=100", "tensorboard=false"))
+    assert len(result.history) == 2
+    assert all(math.isfinite(value) for losses in result.history for value in losses.values())
+    weights = load_file(tmp_path / "model" / "model.safetensors")
+    assert all(tensor.dtype == torch.float32 for tensor in weights.values())
