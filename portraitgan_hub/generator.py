@@ -34,10 +34,13 @@ class Generator(nn.Module):
         def width(level: int) -> int:
             return min(config.base_channels * 2**level, config.max_channels)
 
+        # No normalisation in the stem: the modality planes are constant over the image, so their
+        # contribution to the stem convolution is a per-channel constant, which instance norm would
+        # subtract again and G would ignore c entirely. Un-normalised, it shifts the ReLU's threshold
+        # in a way that depends on the image, and survives the normalised layers after it.
         self.stem = nn.Sequential(
             nn.ReflectionPad2d(3),
             nn.Conv2d(config.generator_in_channels, width(0), 7),
-            norm_layer(norm, width(0)),
             nn.ReLU(inplace=True),
         )
         self.down = nn.Sequential(

@@ -63,3 +63,22 @@ def test_parameter_count_matches_readme(preset):
     model = PortraitGAN(PortraitGANConfig.preset(preset))
     count = sum(p.numel() for p in model.parameters())
     assert abs(count - _readme_parameter_count(preset)) / count < 0.02
+
+
+@pytest.mark.parametrize("normalization", ["instance", "batch"])
+def test_output_depends_on_image_landmarks_and_modality(normalization):
+    """Every input of Eq. 1 must reach the output. A spatially constant one-hot is easy to lose: instance
+    norm (and batch norm over a batch of one modality) subtracts per-channel constants."""
+    torch.manual_seed(0)
+    config = PortraitGANConfig(
+        image_size=32, base_channels=8, max_channels=16, num_residual_blocks=1, normalization=normalization
+    )
+    generator = PortraitGAN(config).generator.train(normalization == "batch")
+    image, landmarks, _ = _inputs(config, batch=2)
+    photo, sketch = torch.zeros(2, dtype=torch.long), torch.ones(2, dtype=torch.long)
+    with torch.no_grad():
+        base = generator(image, landmarks, photo)[0]
+        by_image = (base - generator(image.flip(-1), landmarks, photo)[0]).abs().mean()
+        by_landmarks = (base - generator(image, landmarks.flip(-1), photo)[0]).abs().mean()
+        by_modality = (base - generator(image, landmarks, sketch)[0]).abs().mean()
+    assert by_image > 1e-3 and by_landmarks > 0.05 * by_image and by_modality > 0.05 * by_image
