@@ -8,7 +8,6 @@ download can run arbitrary code.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -305,8 +304,3 @@ def tensor_to_pil(batch: torch.Tensor) -> list[Image.Image]:
     """(B,3,H,W) tensor in [-1, 1] -> list of RGB PIL images (rounded, clipped)."""
     array = ((batch.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return [Image.fromarray(a) for a in array.permute(0, 2, 3, 1).numpy()]
-
-
-def config_of(folder: str | Path) -> PortraitGANConfig:
-    """The config of a saved model folder, without loading its weights."""
-    return PortraitGANConfig.from_dict(json.loads((Path(folder) / CONFIG_NAME).read_text()))
