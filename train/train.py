@@ -241,7 +241,9 @@ class Trainer:
         source = self.val_set or self.train_set
         source.set_epoch(0)
         count = min(self.config.sample_count, len(source))
-        return collate([source[i] for i in range(count)])
+        # spread over the set (rows are grouped by person), so the grid shows different people
+        indices = sorted({round(i * (len(source) - 1) / max(count - 1, 1)) for i in range(count)})
+        return collate([source[i] for i in indices])
 
     def write_samples(self) -> Path:
         path = self.output / "samples" / f"{checkpoint_name(self.state.step)}.png"
