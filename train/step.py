@@ -114,6 +114,24 @@ def ensure_finite(accelerator: Any, terms: dict[str, torch.Tensor], network: str
         )
 
 
+def _update(
+    accelerator: Any,
+    terms: dict[str, torch.Tensor],
+    network: str,
+    step: int,
+    model: nn.Module,
+    optimizer: Any,
+    max_grad_norm: float | None,
+) -> None:
+    """Check the terms are finite, back-propagate their total, clip if asked, and step ``optimizer``."""
+    ensure_finite(accelerator, terms, network, step)
+    accelerator.backward(terms["total"])
+    if max_grad_norm and accelerator.sync_gradients:
+        accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def training_step(
     accelerator: Any, batch: dict[str, torch.Tensor], parts: TrainingParts, step: int
 ) -> dict[str, float]:
@@ -132,23 +150,13 @@ def training_step(
                 parts.pools.push_and_sample(batch["image_a"], batch["modality_a"]),
             )
         g_terms = generator_objective(outputs, batch, judge, objective, parts.vgg, real)
-    ensure_finite(accelerator, g_terms, "generator", step)
-    accelerator.backward(g_terms["total"])
-    if parts.max_grad_norm and accelerator.sync_gradients:
-        accelerator.clip_grad_norm_(parts.generator.parameters(), parts.max_grad_norm)
-    parts.optimizer_g.step()
-    parts.optimizer_g.zero_grad(set_to_none=True)
+    _update(accelerator, g_terms, "generator", step, parts.generator, parts.optimizer_g, parts.max_grad_norm)
 
     # --- discriminators: Eq. 6 on detached fakes ---------------------------------------------------
     judge.requires_grad_(True)
     with accelerator.autocast():
         d_terms = discriminator_objective(outputs, batch, parts.discriminator)
-    ensure_finite(accelerator, d_terms, "discriminator", step)
-    accelerator.backward(d_terms["total"])
-    if parts.max_grad_norm and accelerator.sync_gradients:
-        accelerator.clip_grad_norm_(parts.discriminator.parameters(), parts.max_grad_norm)
-    parts.optimizer_d.step()
-    parts.optimizer_d.zero_grad(set_to_none=True)
+    _update(accelerator, d_terms, "discriminator", step, parts.discriminator, parts.optimizer_d, parts.max_grad_norm)
 
     losses = {f"g/{name}": float(value.detach()) for name, value in g_terms.items()}
     losses.update({f"d/{name}": float(value.detach()) for name, value in d_terms.items()})
