@@ -40,6 +40,10 @@ class PortraitGANConfig:
     discriminator_layers: int = 3
     landmark_line_width: int = 2
     normalization: Normalization = "instance"
+    #: Off in the paper. On, every output level also predicts a per-pixel mask A and returns
+    #: ``A * input + (1 - A) * colour`` (GANimation, Pumarola et al. 2018), so regions the edit does
+    #: not touch are copied rather than re-synthesised through the bottleneck. See generator.py.
+    attention_mask: bool = False
 
     def __post_init__(self) -> None:
         self.modalities = list(self.modalities)

@@ -6,6 +6,13 @@ spatially (n ch). Topology from "Implementation Details": a 7x7 stem, 4 stride-2
 last ``num_levels - 1`` upsampling stages before the final one also go through a 1x1 convolution
 ("one-channel convolution for fusion of channels") to RGB, giving the lower-resolution images that
 the multi-level discriminators judge.
+
+``config.attention_mask`` (not in the paper; off in its preset) makes every RGB head predict a fourth
+channel, a mask A in (0, 1), and output ``A * I + (1 - A) * C`` with C the tanh colour and I the
+input resized to that level, as GANimation does for expression editing. The paper's generator has
+no skip connections, so without the mask it must rebuild every pixel of the face through the
+16x16 bottleneck; with it, what the edit leaves alone is copied, and a small model trained on a CPU
+keeps the person's identity.
 """
 
 from __future__ import annotations
@@ -63,11 +70,12 @@ class Generator(nn.Module):
             )
             for i in reversed(range(config.num_downsamplings))
         )
-        self.to_rgb = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(width(0), 3, 7), nn.Tanh())
+        head_channels = 4 if config.attention_mask else 3  # RGB, and the mask A when enabled
+        self.to_rgb = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(width(0), head_channels, 7))
         # aux_to_rgb[k] turns the output of upsampling stage (num_downsamplings - 2 - k), whose
         # resolution is 1 / 2**(k + 1) of the output, into the level-(k + 1) image.
         self.aux_to_rgb = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(width(level), 3, 1), nn.Tanh()) for level in range(1, config.num_levels)
+            nn.Sequential(nn.Conv2d(width(level), head_channels, 1)) for level in range(1, config.num_levels)
         )
 
     def forward(self, image: torch.Tensor, landmark_map: torch.Tensor, modality: torch.Tensor) -> list[torch.Tensor]:
@@ -85,5 +93,14 @@ class Generator(nn.Module):
             x = upsample(x)
             level = last - stage  # this stage's resolution is 1 / 2**level of the output
             if 1 <= level < self.config.num_levels:
-                auxiliary.append(self.aux_to_rgb[level - 1](x))
-        return [self.to_rgb(x), *reversed(auxiliary)]
+                auxiliary.append(self._output_image(self.aux_to_rgb[level - 1](x), image))
+        return [self._output_image(self.to_rgb(x), image), *reversed(auxiliary)]
+
+    def _output_image(self, head: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """The image of one RGB head: tanh colour, blended with the input by the mask if enabled."""
+        colour = torch.tanh(head[:, :3])
+        if not self.config.attention_mask:
+            return colour
+        mask = torch.sigmoid(head[:, 3:])
+        source = nn.functional.interpolate(image, size=head.shape[-2:], mode="area")
+        return mask * source + (1 - mask) * colour

@@ -82,3 +82,34 @@ def test_output_depends_on_image_landmarks_and_modality(normalization):
         by_landmarks = (base - generator(image, landmarks.flip(-1), photo)[0]).abs().mean()
         by_modality = (base - generator(image, landmarks, sketch)[0]).abs().mean()
     assert by_image > 1e-3 and by_landmarks > 0.05 * by_image and by_modality > 0.05 * by_image
+
+
+def test_attention_mask_blends_input_and_colour_at_every_level():
+    """With config.attention_mask, each level is A * input + (1 - A) * colour: a mask saturated at 1
+    returns the (area-resized) input exactly, one at 0 the plain tanh colour of the paper's head."""
+    torch.manual_seed(0)
+    config = PortraitGANConfig(image_size=32, base_channels=8, max_channels=16, num_residual_blocks=1, attention_mask=True)
+    generator = PortraitGAN(config).generator.eval()
+    image, landmarks, modality = _inputs(config)
+    heads = [generator.to_rgb[-1], *(branch[-1] for branch in generator.aux_to_rgb)]
+    with torch.no_grad():
+        for head in heads:
+            head.bias[3] = 50.0  # A = 1: copy the input
+        copied = generator(image, landmarks, modality)
+        for head in heads:
+            head.bias[3] = -50.0  # A = 0: colour only
+        coloured = generator(image, landmarks, modality)
+    for level, (out, colour) in enumerate(zip(copied, coloured)):
+        source = torch.nn.functional.interpolate(image, scale_factor=0.5**level, mode="area")
+        torch.testing.assert_close(out, source)
+        assert not torch.allclose(colour, source, atol=0.1)
+        assert colour.abs().max() < 1
+
+
+def test_attention_mask_changes_only_the_head_shapes():
+    """Checkpoints of the paper's head keep their tensor names; the mask adds one output channel."""
+    plain = PortraitGAN(PortraitGANConfig.preset("lite")).state_dict()
+    masked = PortraitGAN(PortraitGANConfig.preset("lite", attention_mask=True)).state_dict()
+    assert plain.keys() == masked.keys()
+    differing = {name for name in plain if plain[name].shape != masked[name].shape}
+    assert differing and all("to_rgb" in name for name in differing)
