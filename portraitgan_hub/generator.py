@@ -30,6 +30,12 @@ def modality_planes(modality: torch.Tensor, num_modalities: int, height: int, wi
     return one_hot[:, :, None, None].expand(-1, -1, height, width)
 
 
+#: The mask heads start at sigmoid(3) = 0.95, so an untrained masked G is close to the identity map
+#: (like a zero-initialised residual branch): training starts from the unedited input and learns where
+#: to draw, instead of first learning to rebuild the whole face through the bottleneck.
+MASK_INITIAL_LOGIT = 3.0
+
+
 class Generator(nn.Module):
     """Encoder, residual bottleneck, decoder; returns ``[full-res, 1/2, 1/4, ...]`` RGB images."""
 
@@ -77,6 +83,9 @@ class Generator(nn.Module):
         self.aux_to_rgb = nn.ModuleList(
             nn.Sequential(nn.Conv2d(width(level), head_channels, 1)) for level in range(1, config.num_levels)
         )
+        if config.attention_mask:
+            for head in (self.to_rgb[-1], *(branch[-1] for branch in self.aux_to_rgb)):
+                nn.init.constant_(head.bias[3:], MASK_INITIAL_LOGIT)
 
     def forward(self, image: torch.Tensor, landmark_map: torch.Tensor, modality: torch.Tensor) -> list[torch.Tensor]:
         """``image`` (B,3,H,W) in [-1,1], ``landmark_map`` (B,1,H,W) in [0,1], ``modality`` (B,) indices.

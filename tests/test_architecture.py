@@ -113,3 +113,14 @@ def test_attention_mask_changes_only_the_head_shapes():
     assert plain.keys() == masked.keys()
     differing = {name for name in plain if plain[name].shape != masked[name].shape}
     assert differing and all("to_rgb" in name for name in differing)
+
+
+def test_untrained_masked_generator_starts_near_the_identity_map():
+    """The mask heads start at A = sigmoid(MASK_INITIAL_LOGIT) = 0.95: training begins from the input."""
+    torch.manual_seed(0)
+    config = PortraitGANConfig(image_size=32, base_channels=8, max_channels=16, num_residual_blocks=1, attention_mask=True)
+    generator = PortraitGAN(config).generator.eval()
+    image, landmarks, modality = _inputs(config)
+    with torch.no_grad():
+        output = generator(image, landmarks, modality)[0]
+    assert ((output - image) ** 2).mean() < 0.01 * (image**2).mean()
