@@ -23,7 +23,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files 0600; give them the usual mode
+        os.chmod(tmp, default_file_mode())  # mkstemp makes files 0600; give them the usual mode
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -31,10 +31,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _umask() -> int:
+def default_file_mode() -> int:
+    """The mode ``open()`` would give a new file under the current umask (0644 usually)."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

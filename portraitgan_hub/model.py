@@ -27,6 +27,7 @@ from torch import nn
 from portraitgan_hub.config import PortraitGANConfig
 from portraitgan_hub.errors import CheckpointError
 from portraitgan_hub.generator import Generator
+from portraitgan_hub.io_utils import default_file_mode
 
 if TYPE_CHECKING:
     from portraitgan_hub.editing import FaceEditor
@@ -172,6 +173,7 @@ class PortraitGAN(
             for item in staging.iterdir():
                 if item.name == "README.md" and (target / "README.md").exists() and not replace_card:
                     continue  # like the mixin: never overwrite a hand-written card
+                os.chmod(item, default_file_mode())  # safetensors writes its file 0600
                 os.replace(item, target / item.name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

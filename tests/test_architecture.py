@@ -88,7 +88,9 @@ def test_attention_mask_blends_input_and_colour_at_every_level():
     """With config.attention_mask, each level is A * input + (1 - A) * colour: a mask saturated at 1
     returns the (area-resized) input exactly, one at 0 the plain tanh colour of the paper's head."""
     torch.manual_seed(0)
-    config = PortraitGANConfig(image_size=32, base_channels=8, max_channels=16, num_residual_blocks=1, attention_mask=True)
+    config = PortraitGANConfig(
+        image_size=32, base_channels=8, max_channels=16, num_residual_blocks=1, attention_mask=True
+    )
     generator = PortraitGAN(config).generator.eval()
     image, landmarks, modality = _inputs(config)
     heads = [generator.to_rgb[-1], *(branch[-1] for branch in generator.aux_to_rgb)]
@@ -118,7 +120,9 @@ def test_attention_mask_changes_only_the_head_shapes():
 def test_untrained_masked_generator_starts_near_the_identity_map():
     """The mask heads start at A = sigmoid(MASK_INITIAL_LOGIT) = 0.95: training begins from the input."""
     torch.manual_seed(0)
-    config = PortraitGANConfig(image_size=32, base_channels=8, max_channels=16, num_residual_blocks=1, attention_mask=True)
+    config = PortraitGANConfig(
+        image_size=32, base_channels=8, max_channels=16, num_residual_blocks=1, attention_mask=True
+    )
     generator = PortraitGAN(config).generator.eval()
     image, landmarks, modality = _inputs(config)
     with torch.no_grad():

@@ -4,6 +4,7 @@ fake of the Hub's HTTP API only."""
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from huggingface_hub import HfApi
 from safetensors.torch import load_file, save_file
 
 from portraitgan_hub import CheckpointError, PortraitGAN, PortraitGANConfig
+from portraitgan_hub.io_utils import default_file_mode
 
 TINY = PortraitGANConfig(image_size=32, base_channels=4, max_channels=16, num_residual_blocks=1)
 
@@ -38,6 +40,8 @@ def test_save_writes_config_weights_and_card(saved):
     card = (folder / "README.md").read_text()
     assert "pipeline_tag: image-to-image" in card and "library_name: portraitgan-hub" in card
     assert "license: apache-2.0" in card and "1807.01826" in card and '"image_size": 32' in card
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+    assert set(modes.values()) == {default_file_mode()}, modes  # not safetensors' private 0600
 
 
 def test_round_trip_is_bit_identical(saved):
