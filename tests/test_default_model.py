@@ -1,0 +1,147 @@
+"""The demo checkpoint embedded in the package (``DEFAULT_MODEL``): a small safetensors folder that
+loads offline, really edits a face, is what the command line and the app use when no model is named,
+and carries the card (``model_card.md``) with the evaluation it was exported with.
+
+The photos of tests/assets are of training identities (001, 005), so the edit checks below are
+functional checks of the shipped weights, not held-out quality figures: those are in the card.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from portraitgan_hub import DEFAULT_MODEL, PortraitGAN
+from portraitgan_hub.cli import main
+from portraitgan_hub.default_model import MODEL_ENV, resolve_model_source
+from portraitgan_hub.editing import render_crop, target_landmarks
+from portraitgan_hub.faces.expressions import ExpressionControls
+from portraitgan_hub.faces.identity import SAME_PERSON_THRESHOLD, descriptor_distance, face_descriptor
+from portraitgan_hub.faces.landmarks import LandmarkDetector
+from train.evaluate import markdown
+from train.metrics import landmark_nme
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_DIR = Path(DEFAULT_MODEL)
+CARD = ROOT / "model_card.md"
+
+
+@pytest.fixture(scope="module")
+def model() -> PortraitGAN:
+    return PortraitGAN.from_pretrained(DEFAULT_MODEL).eval()
+
+
+def test_default_model_is_a_small_safetensors_folder():
+    names = {path.name for path in MODEL_DIR.iterdir()}
+    assert {"config.json", "model.safetensors", "README.md", "evaluation.json"} <= names
+    assert not [name for name in names if name.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl"))]
+    assert sum(path.stat().st_size for path in MODEL_DIR.iterdir()) < 30e6
+
+
+def test_the_wheel_carries_the_default_model(tmp_path):
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)]
+    subprocess.run([*command, str(ROOT)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("portraitgan_hub-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = set(archive.namelist())
+    for file in MODEL_DIR.iterdir():
+        assert f"portraitgan_hub/pretrained/{MODEL_DIR.name}/{file.name}" in shipped
+
+
+def test_default_model_loads_offline_with_generator_weights_only(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    assert resolve_model_source() == DEFAULT_MODEL
+    model = PortraitGAN.from_pretrained(DEFAULT_MODEL)
+    from safetensors import safe_open
+
+    with safe_open(MODEL_DIR / "model.safetensors", "pt") as weights:
+        stored = set(weights.keys())
+    assert stored == set(model.state_dict())  # every tensor is the model's: no optimizer state
+    assert model.config.modalities == ["photo", "sketch", "cartoon"]
+
+
+def _smile_edit(model: PortraitGAN, photo: Path):
+    """The aligned crop, the landmarks asked for by ``smile=1``, the output and its detected face."""
+    aligned = model.face_editor.align(photo)
+    wanted = target_landmarks(aligned, ExpressionControls(smile=1.0))
+    output = render_crop(model, aligned, wanted, "photo")
+    found = LandmarkDetector().detect(output)
+    assert len(found) == 1  # the output is still one face dlib finds
+    return aligned, wanted, output, found[0]
+
+
+def test_default_model_keeps_the_person(model, london_photo):
+    """dlib's face-recognition distance between input and output stays under its same-person 0.6."""
+    aligned, _, output, face = _smile_edit(model, london_photo("005", "neutral"))
+    distance = descriptor_distance(
+        face_descriptor(aligned.crop, aligned.landmarks), face_descriptor(output, face.landmarks)
+    )
+    assert distance < SAME_PERSON_THRESHOLD
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the demo checkpoint hardly follows expression landmarks yet (model_card.md, 'Against the bar'); "
+    "a checkpoint that does makes this pass, and then the marker must go",
+)
+def test_default_model_moves_the_mouth_towards_a_requested_smile(model, london_photo):
+    aligned, wanted, _, face = _smile_edit(model, london_photo("005", "neutral"))
+    assert landmark_nme(face.landmarks, wanted) < landmark_nme(aligned.landmarks, wanted)
+
+
+def test_default_model_translates_modality(model, london_photo):
+    aligned = model.face_editor.align(london_photo("001", "neutral"))
+    photo = np.asarray(render_crop(model, aligned, aligned.landmarks, "photo"), dtype=np.float32)
+    sketch = np.asarray(render_crop(model, aligned, aligned.landmarks, "sketch"), dtype=np.float32)
+    saturation = lambda image: float((image.max(axis=2) - image.min(axis=2)).mean())  # noqa: E731
+    assert saturation(sketch) < 0.5 * saturation(photo)  # the sketch modality is (nearly) grey
+
+
+def test_cli_edits_with_the_default_model_when_none_is_named(london_photo, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    out = tmp_path / "smile.png"
+    assert main(["edit", str(london_photo("005", "neutral")), "-o", str(out), "--smile", "1"]) == 0
+    from PIL import Image
+
+    with Image.open(out) as edited, Image.open(london_photo("005", "neutral")) as original:
+        assert edited.size == original.size
+        assert np.abs(np.asarray(edited, np.int16) - np.asarray(original.convert("RGB"), np.int16)).max() > 0
+
+
+def test_the_app_loads_the_default_model_when_none_is_named(model, monkeypatch):
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    from portraitgan_hub_space import app
+
+    loaded, problem = app.load_or_explain(None)
+    assert problem is None
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor)
+
+
+def test_model_card_is_the_embedded_card_with_hub_metadata():
+    card = CARD.read_text(encoding="utf-8")
+    assert (MODEL_DIR / "README.md").read_text(encoding="utf-8") == card
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["library_name"] == "portraitgan-hub"
+    assert front["pipeline_tag"] == "image-to-image"
+    assert front["license"]
+    for needed in ("CC-BY 4.0", "DeBruine", "300-W", "python train/train.py --config train/configs/demo_london.yaml"):
+        assert needed in card
+
+
+def test_model_card_reports_the_shipped_evaluation_unchanged():
+    """The card's metric tables are exactly what ``train/evaluate.py`` wrote for these weights."""
+    result = json.loads((MODEL_DIR / "evaluation.json").read_text(encoding="utf-8"))
+    tables = markdown(result).split("\n## ", 1)[1]  # drop the title line with its local path
+    assert tables in CARD.read_text(encoding="utf-8")
+    assert re.search(r"neutral.{1,4}smiling", tables)
