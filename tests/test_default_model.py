@@ -70,9 +70,10 @@ def test_default_model_loads_offline_with_generator_weights_only(monkeypatch):
     assert model.config.modalities == ["photo", "sketch", "cartoon"]
 
 
-def _smile_edit(model: PortraitGAN, photo: Path):
+@pytest.fixture(scope="module")
+def smile_edit(model: PortraitGAN, london_photo):
     """The aligned crop, the landmarks asked for by ``smile=1``, the output and its detected face."""
-    aligned = model.face_editor.align(photo)
+    aligned = model.face_editor.align(london_photo("005", "neutral"))
     wanted = target_landmarks(aligned, ExpressionControls(smile=1.0))
     output = render_crop(model, aligned, wanted, "photo")
     found = LandmarkDetector().detect(output)
@@ -80,9 +81,9 @@ def _smile_edit(model: PortraitGAN, photo: Path):
     return aligned, wanted, output, found[0]
 
 
-def test_default_model_keeps_the_person(model, london_photo):
+def test_default_model_keeps_the_person(smile_edit):
     """dlib's face-recognition distance between input and output stays under its same-person 0.6."""
-    aligned, _, output, face = _smile_edit(model, london_photo("005", "neutral"))
+    aligned, _, output, face = smile_edit
     distance = descriptor_distance(
         face_descriptor(aligned.crop, aligned.landmarks), face_descriptor(output, face.landmarks)
     )
@@ -94,8 +95,8 @@ def test_default_model_keeps_the_person(model, london_photo):
     reason="the demo checkpoint hardly follows expression landmarks yet (model_card.md, 'Against the bar'); "
     "a checkpoint that does makes this pass, and then the marker must go",
 )
-def test_default_model_moves_the_mouth_towards_a_requested_smile(model, london_photo):
-    aligned, wanted, _, face = _smile_edit(model, london_photo("005", "neutral"))
+def test_default_model_moves_the_mouth_towards_a_requested_smile(smile_edit):
+    aligned, wanted, _, face = smile_edit
     assert landmark_nme(face.landmarks, wanted) < landmark_nme(aligned.landmarks, wanted)
 
 
