@@ -44,6 +44,17 @@ class PortraitGANConfig:
     #: ``A * input + (1 - A) * colour`` (GANimation, Pumarola et al. 2018), so regions the edit does
     #: not touch are copied rather than re-synthesised through the bottleneck. See generator.py.
     attention_mask: bool = False
+    #: Off in the paper. On, G also receives the source landmarks, warps its input to the target
+    #: landmarks by a thin-plate spline first, sees the warped image plus a hallucination mask, and
+    #: blends ``A * warped + (1 - A) * colour`` with A = 0 where the warp has nothing to move (inner
+    #: mouth). Implies the mask heads of ``attention_mask``. See warp_guidance.py.
+    warp_guided: bool = False
+    #: Off in the paper's D (Eq. 6 judges the image alone). On, every PatchGAN level also sees the
+    #: target landmark map, as pix2pixHD's conditional D does (the paper's Eq. 2 conditions on L).
+    conditional_discriminator: bool = False
+    #: Off in the paper. On, an extra PatchGAN judges a crop around the mouth (points 48-67) of the
+    #: full-resolution output, where an expression edit has to draw most.
+    mouth_discriminator: bool = False
 
     def __post_init__(self) -> None:
         self.modalities = list(self.modalities)
@@ -64,8 +75,19 @@ class PortraitGANConfig:
 
     @property
     def generator_in_channels(self) -> int:
-        """Image (3) + landmark map (1) + one-hot modality replicated spatially (n), as in Eq. 1."""
-        return 3 + 1 + self.num_modalities
+        """Image (3) + landmark map (1) + one-hot modality replicated spatially (n), as in Eq. 1;
+        plus the hallucination mask (1) when ``warp_guided``."""
+        return 3 + 1 + self.num_modalities + (1 if self.warp_guided else 0)
+
+    @property
+    def predicts_mask(self) -> bool:
+        """Whether each RGB head also predicts the blend mask A (``attention_mask`` or ``warp_guided``)."""
+        return self.attention_mask or self.warp_guided
+
+    @property
+    def discriminator_in_channels(self) -> int:
+        """RGB (3), plus the landmark map (1) for a ``conditional_discriminator``."""
+        return 3 + (1 if self.conditional_discriminator else 0)
 
     def modality_index(self, modality: str | int) -> int:
         """Index of a modality given by name or index; a clear ValueError otherwise."""

@@ -13,15 +13,24 @@ input resized to that level, as GANimation does for expression editing. The pape
 no skip connections, so without the mask it must rebuild every pixel of the face through the
 16x16 bottleneck; with it, what the edit leaves alone is copied, and a small model trained on a CPU
 keeps the person's identity.
+
+``config.warp_guided`` (not in the paper; off in its preset) goes one step further: G also receives
+the source landmarks, warps the input to the target landmarks by a thin-plate spline first, and sees
+the warped image, the target landmark map, the modality planes and a hallucination mask (where the
+warp has nothing to move, such as an opening mouth). Every level is then ``A * warped + (1 - A) * C``,
+with A forced to 0 inside the hallucination mask. See :mod:`portraitgan_hub.warp_guidance`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from portraitgan_hub.config import PortraitGANConfig
 from portraitgan_hub.layers import ResidualBlock, norm_layer
+from portraitgan_hub.warp_guidance import WarpGuidance, warp_guidance
 
 
 def modality_planes(modality: torch.Tensor, num_modalities: int, height: int, width: int) -> torch.Tensor:
@@ -34,6 +43,23 @@ def modality_planes(modality: torch.Tensor, num_modalities: int, height: int, wi
 #: (like a zero-initialised residual branch): training starts from the unedited input and learns where
 #: to draw, instead of first learning to rebuild the whole face through the bottleneck.
 MASK_INITIAL_LOGIT = 3.0
+
+
+@dataclass
+class GeneratorRendering:
+    """Everything one pass of G makes, for training (``images``) and full-resolution composition.
+
+    ``images``: the output of every level, full resolution first, (B, 3, H / 2**k, W / 2**k) in [-1, 1].
+    ``colour``: the level-0 tanh colour C. ``mask``: the level-0 blend mask A in [0, 1] (None for the
+    paper's head, which draws every pixel). ``base``: what A blends, the (warped) input.
+    ``guidance``: the warp (None unless ``warp_guided``).
+    """
+
+    images: list[torch.Tensor]
+    colour: torch.Tensor
+    mask: torch.Tensor | None
+    base: torch.Tensor
+    guidance: WarpGuidance | None
 
 
 class Generator(nn.Module):
@@ -76,40 +102,92 @@ class Generator(nn.Module):
             )
             for i in reversed(range(config.num_downsamplings))
         )
-        head_channels = 4 if config.attention_mask else 3  # RGB, and the mask A when enabled
+        head_channels = 4 if config.predicts_mask else 3  # RGB, and the mask A when enabled
         self.to_rgb = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(width(0), head_channels, 7))
         # aux_to_rgb[k] turns the output of upsampling stage (num_downsamplings - 2 - k), whose
         # resolution is 1 / 2**(k + 1) of the output, into the level-(k + 1) image.
         self.aux_to_rgb = nn.ModuleList(
             nn.Sequential(nn.Conv2d(width(level), head_channels, 1)) for level in range(1, config.num_levels)
         )
-        if config.attention_mask:
+        if config.predicts_mask:
             for head in (self.to_rgb[-1], *(branch[-1] for branch in self.aux_to_rgb)):
                 nn.init.constant_(head.bias[3:], MASK_INITIAL_LOGIT)
 
-    def forward(self, image: torch.Tensor, landmark_map: torch.Tensor, modality: torch.Tensor) -> list[torch.Tensor]:
+    def forward(
+        self,
+        image: torch.Tensor,
+        landmark_map: torch.Tensor,
+        modality: torch.Tensor,
+        source_landmarks: torch.Tensor | None = None,
+        target_landmarks: torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
         """``image`` (B,3,H,W) in [-1,1], ``landmark_map`` (B,1,H,W) in [0,1], ``modality`` (B,) indices.
 
+        ``source_landmarks``/``target_landmarks`` (B, 68, 2), pixel-index points of ``image``'s
+        size, are used by a ``warp_guided`` G only (without them its warp is the identity).
         Returns the generated images of every level, full resolution first.
         """
+        return self.render(image, landmark_map, modality, source_landmarks, target_landmarks).images
+
+    def render(
+        self,
+        image: torch.Tensor,
+        landmark_map: torch.Tensor,
+        modality: torch.Tensor,
+        source_landmarks: torch.Tensor | None = None,
+        target_landmarks: torch.Tensor | None = None,
+    ) -> GeneratorRendering:
+        """Like :meth:`forward`, but returns colour, mask and warp as well (:class:`GeneratorRendering`)."""
         _, _, height, width = image.shape
+        guidance = None
+        base = image
+        inputs = [image, landmark_map.to(image.dtype)]
         planes = modality_planes(modality, self.config.num_modalities, height, width).to(image.dtype)
-        x = torch.cat([image, landmark_map.to(image.dtype), planes], dim=1)
-        x = self.residual(self.down(self.stem(x)))
-        auxiliary: list[torch.Tensor] = []
+        inputs.append(planes)
+        if self.config.warp_guided:
+            guidance = warp_guidance(image, source_landmarks, target_landmarks)
+            base = guidance.warped
+            inputs[0] = base
+            inputs.append(guidance.hallucination.to(image.dtype))
+        x = self.residual(self.down(self.stem(torch.cat(inputs, dim=1))))
+        heads: list[torch.Tensor] = []
         last = len(self.up) - 1
         for stage, upsample in enumerate(self.up):
             x = upsample(x)
             level = last - stage  # this stage's resolution is 1 / 2**level of the output
             if 1 <= level < self.config.num_levels:
-                auxiliary.append(self._output_image(self.aux_to_rgb[level - 1](x), image))
-        return [self._output_image(self.to_rgb(x), image), *reversed(auxiliary)]
+                heads.append(self.aux_to_rgb[level - 1](x))
+        heads = [self.to_rgb(x), *reversed(heads)]
+        hallucination = guidance.hallucination if guidance is not None else None
+        images, colour, mask = [], None, None
+        for head in heads:
+            level_colour, level_mask = self._colour_and_mask(head, hallucination)
+            if level_mask is None:
+                images.append(level_colour)
+            else:
+                source = (
+                    base
+                    if head.shape[-2:] == base.shape[-2:]
+                    else nn.functional.interpolate(base, size=head.shape[-2:], mode="area")
+                )
+                images.append(level_mask * source + (1 - level_mask) * level_colour)
+            if colour is None:
+                colour, mask = level_colour, level_mask
+        return GeneratorRendering(images, colour, mask, base, guidance)
 
-    def _output_image(self, head: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        """The image of one RGB head: tanh colour, blended with the input by the mask if enabled."""
+    def _colour_and_mask(
+        self, head: torch.Tensor, hallucination: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The tanh colour C of one RGB head, and its mask A (None without mask heads).
+
+        A is forced to 0 wherever the hallucination mask (max-pooled to the head's size) is set.
+        """
         colour = torch.tanh(head[:, :3])
-        if not self.config.attention_mask:
-            return colour
+        if not self.config.predicts_mask:
+            return colour, None
         mask = torch.sigmoid(head[:, 3:])
-        source = nn.functional.interpolate(image, size=head.shape[-2:], mode="area")
-        return mask * source + (1 - mask) * colour
+        if hallucination is not None:
+            factor = hallucination.shape[-1] // head.shape[-1]
+            region = hallucination if factor == 1 else nn.functional.max_pool2d(hallucination, factor)
+            mask = mask * (1 - region.to(mask.dtype))
+        return colour, mask

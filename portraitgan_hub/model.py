@@ -26,7 +26,7 @@ from torch import nn
 
 from portraitgan_hub.config import PortraitGANConfig
 from portraitgan_hub.errors import CheckpointError
-from portraitgan_hub.generator import Generator
+from portraitgan_hub.generator import Generator, GeneratorRendering
 from portraitgan_hub.io_utils import default_file_mode
 
 if TYPE_CHECKING:
@@ -58,8 +58,15 @@ class PortraitGAN(
         self.config = config if config is not None else PortraitGANConfig()
         self.generator = Generator(self.config)
 
-    def forward(self, image: torch.Tensor, landmark_map: torch.Tensor, modality: torch.Tensor) -> list[torch.Tensor]:
-        return self.generator(image, landmark_map, modality)
+    def forward(
+        self,
+        image: torch.Tensor,
+        landmark_map: torch.Tensor,
+        modality: torch.Tensor,
+        source_landmarks: torch.Tensor | None = None,
+        target_landmarks: torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
+        return self.generator(image, landmark_map, modality, source_landmarks, target_landmarks)
 
     # --- inference -----------------------------------------------------------------------------
     @property
@@ -75,12 +82,16 @@ class PortraitGAN(
         images: ImageLike,
         landmark_maps: torch.Tensor | np.ndarray,
         modality: str | int | list[str | int] | torch.Tensor,
+        source_landmarks: torch.Tensor | np.ndarray | None = None,
+        target_landmarks: torch.Tensor | np.ndarray | None = None,
     ) -> torch.Tensor | Image.Image | list[Image.Image]:
         """G(images | landmark_maps, modality) at full resolution, without gradients.
 
         ``images``: (B,3,H,W) tensor in [-1, 1], or PIL image(s) of the model's size.
         ``landmark_maps``: (B,1,H,W) or (H,W) map in [0, 1] (see ``faces.landmark_map``).
         ``modality``: the target modality, by name or index, one for all or one per image.
+        ``source_landmarks``/``target_landmarks``: (B, 68, 2) or (68, 2) pixel-index points of the
+        images' size, for a ``warp_guided`` model (ignored otherwise; without them it does not warp).
         Returns a tensor in [-1, 1] for tensor input, PIL image(s) for PIL input.
         """
         pil_input = not isinstance(images, torch.Tensor)
@@ -94,15 +105,44 @@ class PortraitGAN(
         maps = maps.expand(batch.shape[0], -1, -1, -1)
         if maps.shape[-2:] != batch.shape[-2:]:
             raise ValueError(f"landmark map size {tuple(maps.shape[-2:])} != image size {tuple(batch.shape[-2:])}")
-        indices = self._modality_indices(modality, batch.shape[0])
-        with torch.inference_mode():
-            output = self.generator(
-                batch.to(self.device, self.dtype), maps.to(self.device, self.dtype), indices.to(self.device)
-            )[0]
+        output = self.render(batch, maps, modality, source_landmarks, target_landmarks).images[0]
         if not pil_input:
             return output
         pictures = tensor_to_pil(output)
         return pictures[0] if single else pictures
+
+    def render(
+        self,
+        images: torch.Tensor,
+        landmark_maps: torch.Tensor,
+        modality: str | int | list[str | int] | torch.Tensor,
+        source_landmarks: torch.Tensor | np.ndarray | None = None,
+        target_landmarks: torch.Tensor | np.ndarray | None = None,
+    ) -> GeneratorRendering:
+        """One pass of G without gradients, with its colour, mask and warp (see :meth:`Generator.render`).
+
+        ``images`` (B,3,H,W) in [-1, 1] and ``landmark_maps`` (B,1,H,W) in [0, 1] at the model's size;
+        landmarks as in :meth:`generate`.
+        """
+        indices = self._modality_indices(modality, images.shape[0])
+        points = []
+        for landmarks in (source_landmarks, target_landmarks):
+            if landmarks is None:
+                points.append(None)
+                continue
+            tensor = landmarks if isinstance(landmarks, torch.Tensor) else torch.from_numpy(np.float32(landmarks))
+            if tensor.ndim == 2:
+                tensor = tensor[None]
+            if tensor.shape[1:] != (68, 2):
+                raise ValueError(f"landmarks must be (B, 68, 2) or (68, 2), got {tuple(tensor.shape)}")
+            points.append(tensor.float().expand(images.shape[0], -1, -1).to(self.device))
+        with torch.inference_mode():
+            return self.generator.render(
+                images.to(self.device, self.dtype),
+                landmark_maps.to(self.device, self.dtype),
+                indices.to(self.device),
+                *points,
+            )
 
     def edit(
         self,

@@ -7,9 +7,10 @@ from PIL import Image
 from torch import nn
 
 from portraitgan_hub import FaceIndexError, NoFaceError, PortraitGAN, PortraitGANConfig
-from portraitgan_hub.editing import FaceEditor, align_face, render_crop, target_landmarks
+from portraitgan_hub.editing import FaceEditor, align_face, compose, render, render_crop, target_landmarks
 from portraitgan_hub.faces.expressions import ExpressionControls
 from portraitgan_hub.faces.image_io import load_image
+from portraitgan_hub.generator import GeneratorRendering
 
 LITE = PortraitGANConfig.preset("lite")
 
@@ -21,8 +22,11 @@ class ReturnsItsInput(nn.Module):
         super().__init__()
         self.anchor = nn.Parameter(torch.zeros(()))  # gives the model a device and dtype
 
-    def forward(self, image, landmark_map, modality):
+    def forward(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None):
         return [image]
+
+    def render(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None):
+        return GeneratorRendering([image], image, None, image, None)
 
 
 @pytest.fixture
@@ -39,8 +43,11 @@ def lite_model() -> PortraitGAN:
 
 
 def test_identity_generator_leaves_photo_unchanged(identity_model, full_size_photo):
+    """A G that redraws every pixel (no mask) as its input: the composition only loses fine detail."""
     original = np.asarray(load_image(full_size_photo), dtype=np.int16)
-    edited = np.asarray(identity_model.edit(full_size_photo), dtype=np.int16)
+    aligned = identity_model.face_editor.align(full_size_photo)
+    rendering = render(identity_model, aligned, aligned.landmarks.astype(np.float32), "photo")
+    edited = np.asarray(compose(aligned.photo, aligned.alignment, rendering), dtype=np.int16)
     assert edited.shape == original.shape
     aligned = identity_model.face_editor.align(full_size_photo)
     footprint = np.asarray(aligned.alignment.to_image(np.array([[0, 0], [255, 0], [0, 255], [255, 255]])))
