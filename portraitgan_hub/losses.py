@@ -51,9 +51,19 @@ def identity_loss(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor
 
 
 # --- Eq. 11: cycle consistency -----------------------------------------------------------------
-def cycle_loss(reconstructed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
-    """One direction of Eq. 11: || G(G(I_A, L_B, c), L_A, c') - I_A ||_1."""
-    return F.l1_loss(reconstructed, original)
+def cycle_loss(
+    reconstructed: torch.Tensor, original: torch.Tensor, excluded: torch.Tensor | None = None
+) -> torch.Tensor:
+    """One direction of Eq. 11: || G(G(I_A, L_B, c), L_A, c') - I_A ||_1 (mean absolute error).
+
+    ``excluded`` (B, 1, H, W) in {0, 1}, not in the paper: pixels left out of the mean, used for the
+    warp-guided G's hallucination region of the way back (teeth the neutral face cannot show: asking
+    for them exactly teaches G to hide them in its neutral output).
+    """
+    if excluded is None:
+        return F.l1_loss(reconstructed, original)
+    keep = (1 - excluded.to(reconstructed.dtype)).expand_as(reconstructed)
+    return ((reconstructed - original).abs() * keep).sum() / keep.sum().clamp_min(1.0)
 
 
 # --- Eq. 8-9: Gram-matrix texture loss ---------------------------------------------------------

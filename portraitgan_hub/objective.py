@@ -2,19 +2,25 @@
 
 A batch is the paper's tuple (I_A, I_B, L_A, L_B, c_A, c_B) as a dict with keys ``image_a``,
 ``image_b`` (B,3,H,W in [-1,1]), ``landmarks_map_a``, ``landmarks_map_b`` (B,1,H,W in [0,1]) and
-``modality_a``, ``modality_b`` (B,) indices. The generator is used in both directions and in both
-cycles (Fig. 1); every output level goes to its discriminator.
+``modality_a``, ``modality_b`` (B,) indices, plus the points ``landmarks_a``, ``landmarks_b``
+(B,68,2 pixels) that a warp-guided G and the mouth discriminator use. The generator is used in both
+directions and in both cycles (Fig. 1); every output level goes to its discriminator.
+
+Additions that are not in the paper, each off in its defaults: the conditional and mouth
+discriminators (discriminator.py), DiffAugment on every D input (diffaugment.py), and a cycle term
+that leaves out the warp-guided G's hallucination region (losses.cycle_loss).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from portraitgan_hub.discriminator import MultiLevelDiscriminator
+from portraitgan_hub.diffaugment import diff_augment
+from portraitgan_hub.discriminator import Augment, MultiLevelDiscriminator
 from portraitgan_hub.generator import Generator
 from portraitgan_hub.losses import (
     cycle_loss,
@@ -25,6 +31,7 @@ from portraitgan_hub.losses import (
     texture_loss,
 )
 from portraitgan_hub.vgg import VGG19Features
+from portraitgan_hub.warp_guidance import landmark_hallucination
 
 
 @dataclass
@@ -45,6 +52,21 @@ class ObjectiveConfig:
     texture_image_size: int | None = None
     #: Capacity of the queue of real samples that feature matching draws from (Eq. 5).
     real_pool_size: int = 50
+    #: Weight of the mouth PatchGAN's LSGAN term (used when the model has ``mouth_discriminator``).
+    mouth_adversarial: float = 1.0
+    #: DiffAugment policies applied to every discriminator input, real and fake: any of ``color``,
+    #: ``translation``, ``cutout`` (Zhao et al. 2020). Empty in the paper.
+    diff_augment: list[str] = field(default_factory=list)
+    #: Leave the warp-guided G's hallucination region out of the cycle term (no effect otherwise).
+    cycle_excludes_hallucination: bool = True
+
+    def augmentation(self) -> Augment | None:
+        """The augmentation every D input goes through, or None."""
+        if not self.diff_augment:
+            return None
+        policy = tuple(self.diff_augment)
+        diff_augment(torch.zeros(1, 3, 8, 8), policy)  # raises ValueError for an unknown policy now
+        return lambda x: diff_augment(x, policy)
 
 
 class RealSamplePool:
@@ -86,23 +108,45 @@ class GeneratorOutputs:
     fake_a: list[torch.Tensor]  # G(I_B, L_A, c_A) at every level
     reconstructed_a: torch.Tensor | None  # G(G(I_A, L_B, c_B), L_A, c_A)
     reconstructed_b: torch.Tensor | None  # G(G(I_B, L_A, c_A), L_B, c_B)
+    #: Hallucination masks of the ways back (warp-guided G only): what the cycle leaves out.
+    cycle_excluded_a: torch.Tensor | None = None
+    cycle_excluded_b: torch.Tensor | None = None
 
 
-def run_generator(generator: Generator | nn.Module, batch: dict[str, torch.Tensor], cycle: bool) -> GeneratorOutputs:
-    """Both translations A->B and B->A and, if ``cycle``, both cycles of Eq. 11."""
-    fake_b = generator(batch["image_a"], batch["landmarks_map_b"], batch["modality_b"])
-    fake_a = generator(batch["image_b"], batch["landmarks_map_a"], batch["modality_a"])
-    reconstructed_a = reconstructed_b = None
+def run_generator(
+    generator: Generator | nn.Module, batch: dict[str, torch.Tensor], cycle: bool, warp_guided: bool = False
+) -> GeneratorOutputs:
+    """Both translations A->B and B->A and, if ``cycle``, both cycles of Eq. 11.
+
+    ``warp_guided``: pass the batch's landmark points to G (source, then target) and compute the
+    hallucination masks of the ways back.
+    """
+    points_a = points_b = None
+    if warp_guided:
+        points_a, points_b = batch["landmarks_a"], batch["landmarks_b"]
+    fake_b = generator(batch["image_a"], batch["landmarks_map_b"], batch["modality_b"], points_a, points_b)
+    fake_a = generator(batch["image_b"], batch["landmarks_map_a"], batch["modality_a"], points_b, points_a)
+    reconstructed_a = reconstructed_b = excluded_a = excluded_b = None
     if cycle:
-        reconstructed_a = generator(fake_b[0], batch["landmarks_map_a"], batch["modality_a"])[0]
-        reconstructed_b = generator(fake_a[0], batch["landmarks_map_b"], batch["modality_b"])[0]
-    return GeneratorOutputs(fake_b, fake_a, reconstructed_a, reconstructed_b)
+        reconstructed_a = generator(fake_b[0], batch["landmarks_map_a"], batch["modality_a"], points_b, points_a)[0]
+        reconstructed_b = generator(fake_a[0], batch["landmarks_map_b"], batch["modality_b"], points_a, points_b)[0]
+        if warp_guided:
+            height, width = batch["image_a"].shape[-2:]
+            with torch.no_grad():
+                excluded_a = landmark_hallucination(points_b, points_a, height, width)
+                excluded_b = landmark_hallucination(points_a, points_b, height, width)
+    return GeneratorOutputs(fake_b, fake_a, reconstructed_a, reconstructed_b, excluded_a, excluded_b)
 
 
 def _for_texture(image: torch.Tensor, size: int | None) -> torch.Tensor:
     if size is None or image.shape[-1] == size:
         return image
     return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def _image_and_map(real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A pooled real sample: RGB, and the landmark map stored beside it for a conditional D."""
+    return (real[:, :3], real[:, 3:]) if real.shape[1] > 3 else (real, None)
 
 
 def generator_objective(
@@ -116,24 +160,35 @@ def generator_objective(
     """Eq. 12 for the generator: every term on its own and their weighted ``total``.
 
     ``real_for_matching`` holds the real batches (B side, A side) drawn from the
-    :class:`RealSamplePool` for feature matching; without it the batch's own reals are used.
+    :class:`RealSamplePool` for feature matching (with their landmark map as a fourth channel for a
+    conditional D); without it the batch's own reals are used.
     The discriminator's parameters should have ``requires_grad`` off during this step.
     """
     d = discriminator.module if hasattr(discriminator, "module") else discriminator
-    real_b, real_a = real_for_matching or (batch["image_b"], batch["image_a"])
-    fake_b_judged = discriminator(outputs.fake_b)
-    fake_a_judged = discriminator(outputs.fake_a)
+    augment = config.augmentation()
+    levels = len(d.discriminators)
+    map_a, map_b = batch["landmarks_map_a"], batch["landmarks_map_b"]
+    mouth_a, mouth_b = _mouth_landmarks(d, config, batch)
+    fake_b_judged = discriminator(outputs.fake_b, map_b, augment, mouth_b)
+    fake_a_judged = discriminator(outputs.fake_a, map_a, augment, mouth_a)
     terms: dict[str, torch.Tensor] = {
-        "gan_a_to_b": lsgan_generator_loss(fake_b_judged),
-        "gan_b_to_a": lsgan_generator_loss(fake_a_judged),
+        "gan_a_to_b": lsgan_generator_loss(fake_b_judged[:levels]),
+        "gan_b_to_a": lsgan_generator_loss(fake_a_judged[:levels]),
     }
+    if mouth_b is not None:
+        terms["gan_mouth"] = lsgan_generator_loss(fake_b_judged[levels:]) + lsgan_generator_loss(fake_a_judged[levels:])
     if config.feature_matching:
-        with torch.no_grad():
-            real_b_judged = discriminator(d.real_pyramid(real_b))
-            real_a_judged = discriminator(d.real_pyramid(real_a))
-        terms["feature_matching"] = feature_matching_loss(real_b_judged, fake_b_judged) + feature_matching_loss(
-            real_a_judged, fake_a_judged
+        real_b, real_a = real_for_matching or (
+            torch.cat([batch["image_b"], map_b], 1) if d.conditional else batch["image_b"],
+            torch.cat([batch["image_a"], map_a], 1) if d.conditional else batch["image_a"],
         )
+        with torch.no_grad():
+            (image_b, pooled_map_b), (image_a, pooled_map_a) = _image_and_map(real_b), _image_and_map(real_a)
+            real_b_judged = discriminator(d.real_pyramid(image_b), pooled_map_b, augment)
+            real_a_judged = discriminator(d.real_pyramid(image_a), pooled_map_a, augment)
+        terms["feature_matching"] = feature_matching_loss(
+            real_b_judged, fake_b_judged[:levels]
+        ) + feature_matching_loss(real_a_judged, fake_a_judged[:levels])
     if config.identity:
         terms["identity"] = identity_loss(outputs.fake_b[0], batch["image_b"]) + identity_loss(
             outputs.fake_a[0], batch["image_a"]
@@ -141,8 +196,11 @@ def generator_objective(
     if config.cycle:
         if outputs.reconstructed_a is None or outputs.reconstructed_b is None:
             raise ValueError("the cycle term needs run_generator(..., cycle=True)")
-        terms["cycle"] = cycle_loss(outputs.reconstructed_a, batch["image_a"]) + cycle_loss(
-            outputs.reconstructed_b, batch["image_b"]
+        excluded_a, excluded_b = outputs.cycle_excluded_a, outputs.cycle_excluded_b
+        if not config.cycle_excludes_hallucination:
+            excluded_a = excluded_b = None
+        terms["cycle"] = cycle_loss(outputs.reconstructed_a, batch["image_a"], excluded_a) + cycle_loss(
+            outputs.reconstructed_b, batch["image_b"], excluded_b
         )
     if config.texture:
         if vgg is None:
@@ -154,6 +212,7 @@ def generator_objective(
     weights = {
         "gan_a_to_b": config.adversarial,
         "gan_b_to_a": config.adversarial,
+        "gan_mouth": config.mouth_adversarial,
         "feature_matching": config.feature_matching,
         "identity": config.identity,
         "cycle": config.cycle,
@@ -167,18 +226,33 @@ def discriminator_objective(
     outputs: GeneratorOutputs,
     batch: dict[str, torch.Tensor],
     discriminator: MultiLevelDiscriminator | nn.Module,
+    config: ObjectiveConfig | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Eq. 6 for both directions, on detached fakes; returns the terms and their sum ``total``."""
+    """Eq. 6 for both directions, on detached fakes; returns the terms and their sum ``total``.
+
+    With a mouth PatchGAN, ``d_mouth`` is its Eq. 6 on the mouth crops of both directions.
+    """
+    config = config or ObjectiveConfig()
     d = discriminator.module if hasattr(discriminator, "module") else discriminator
-    terms = {
-        "d_a_to_b": lsgan_discriminator_loss(
-            discriminator(d.real_pyramid(batch["image_b"])),
-            discriminator([level.detach() for level in outputs.fake_b]),
-        ),
-        "d_b_to_a": lsgan_discriminator_loss(
-            discriminator(d.real_pyramid(batch["image_a"])),
-            discriminator([level.detach() for level in outputs.fake_a]),
-        ),
-    }
-    terms["total"] = terms["d_a_to_b"] + terms["d_b_to_a"]
+    augment = config.augmentation()
+    levels = len(d.discriminators)
+    mouth = dict(zip(("a", "b"), _mouth_landmarks(d, config, batch)))
+    terms: dict[str, torch.Tensor] = {}
+    for name, side, fake in (("d_a_to_b", "b", outputs.fake_b), ("d_b_to_a", "a", outputs.fake_a)):
+        condition = batch[f"landmarks_map_{side}"]
+        real = discriminator(d.real_pyramid(batch[f"image_{side}"]), condition, augment, mouth[side])
+        judged = discriminator([level.detach() for level in fake], condition, augment, mouth[side])
+        terms[name] = lsgan_discriminator_loss(real[:levels], judged[:levels])
+        if mouth[side] is not None:
+            terms["d_mouth"] = terms.get("d_mouth", 0.0) + lsgan_discriminator_loss(real[levels:], judged[levels:])
+    terms["total"] = sum(terms.values())
     return terms
+
+
+def _mouth_landmarks(
+    d: MultiLevelDiscriminator, config: ObjectiveConfig, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The batch's points for the mouth PatchGAN (A side, B side), or None when it is not used."""
+    if d.mouth is None or not config.mouth_adversarial:
+        return None, None
+    return batch["landmarks_a"], batch["landmarks_b"]

@@ -59,6 +59,13 @@ def hallucination_mask(
     return F.max_pool2d(mask.to(grid.dtype), 2 * radius + 1, stride=1, padding=radius)
 
 
+def landmark_hallucination(source_landmarks: torch.Tensor, target_landmarks: torch.Tensor, height: int, width: int):
+    """The hallucination mask (B, 1, H, W) of a warp from ``source_landmarks`` to ``target_landmarks`` alone."""
+    source, target = source_landmarks.float(), target_landmarks.float()
+    grid = sampling_grid(landmark_displacement(source, target, height, width), height, width)
+    return hallucination_mask(grid, source, target, height, width)
+
+
 @dataclass
 class WarpGuidance:
     """The warp of one batch: coarse flow, dense grid, warped image and hallucination mask."""

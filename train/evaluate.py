@@ -137,7 +137,9 @@ class Evaluator:
             "points_a": points_a,
             "points_b": points_b,
             "maps": maps,
-            "portraitgan": self.model.generate(batch, maps, modalities).float().cpu(),
+            "portraitgan": self.model.generate(batch, maps, modalities, np.stack(points_a), np.stack(points_b))
+            .float()
+            .cpu(),
             "no_edit": batch,
             "warp": pil_to_tensor(warped),
         }

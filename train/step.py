@@ -138,16 +138,24 @@ def training_step(
     """One G update and one D update on ``batch``; returns every loss term (``g/...``, ``d/...``)."""
     objective = parts.objective
     judge = accelerator.unwrap_model(parts.discriminator)
+    warp_guided = accelerator.unwrap_model(parts.generator).config.warp_guided
 
     # --- generator: Eq. 12 with the discriminators frozen -------------------------------------------
     judge.requires_grad_(False)
     with accelerator.autocast():
-        outputs = run_generator(parts.generator, batch, cycle=bool(objective.cycle))
+        outputs = run_generator(parts.generator, batch, cycle=bool(objective.cycle), warp_guided=warp_guided)
         real = None
         if objective.feature_matching:
+            # A conditional D judges a real image with its own landmark map: pool them together.
+            pooled = {
+                side: torch.cat([batch[f"image_{side}"], batch[f"landmarks_map_{side}"]], 1)
+                if judge.conditional
+                else batch[f"image_{side}"]
+                for side in ("a", "b")
+            }
             real = (
-                parts.pools.push_and_sample(batch["image_b"], batch["modality_b"]),
-                parts.pools.push_and_sample(batch["image_a"], batch["modality_a"]),
+                parts.pools.push_and_sample(pooled["b"], batch["modality_b"]),
+                parts.pools.push_and_sample(pooled["a"], batch["modality_a"]),
             )
         g_terms = generator_objective(outputs, batch, judge, objective, parts.vgg, real)
     _update(accelerator, g_terms, "generator", step, parts.generator, parts.optimizer_g, parts.max_grad_norm)
@@ -155,7 +163,7 @@ def training_step(
     # --- discriminators: Eq. 6 on detached fakes ---------------------------------------------------
     judge.requires_grad_(True)
     with accelerator.autocast():
-        d_terms = discriminator_objective(outputs, batch, parts.discriminator)
+        d_terms = discriminator_objective(outputs, batch, parts.discriminator, objective)
     _update(accelerator, d_terms, "discriminator", step, parts.discriminator, parts.optimizer_d, parts.max_grad_norm)
 
     losses = {f"g/{name}": float(value.detach()) for name, value in g_terms.items()}

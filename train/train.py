@@ -271,7 +271,11 @@ class Trainer:
             batch = collate([self.val_set[i] for i in range(start, min(start + size, count))])
             with self.accelerator.autocast():
                 output = model(
-                    batch["image_a"].to(device), batch["landmarks_map_b"].to(device), batch["modality_b"].to(device)
+                    batch["image_a"].to(device),
+                    batch["landmarks_map_b"].to(device),
+                    batch["modality_b"].to(device),
+                    batch["landmarks_a"].to(device),
+                    batch["landmarks_b"].to(device),
                 )[0]
             totals.update(output.float(), batch["image_b"].to(device), batch["landmarks_b"], self.scorer)
         model.train(was_training)

@@ -39,7 +39,11 @@ def render_samples(generator: torch.nn.Module, batch: dict[str, torch.Tensor], p
     try:
         device = next(generator.parameters()).device
         outputs = generator(
-            batch["image_a"].to(device), batch["landmarks_map_b"].to(device), batch["modality_b"].to(device)
+            batch["image_a"].to(device),
+            batch["landmarks_map_b"].to(device),
+            batch["modality_b"].to(device),
+            batch["landmarks_a"].to(device),
+            batch["landmarks_b"].to(device),
         )[0]
     finally:
         generator.train(was_training)
