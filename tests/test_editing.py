@@ -10,6 +10,7 @@ from portraitgan_hub import FaceIndexError, NoFaceError, PortraitGAN, PortraitGA
 from portraitgan_hub.editing import FaceEditor, align_face, compose, render, render_crop, target_landmarks
 from portraitgan_hub.faces.expressions import ExpressionControls
 from portraitgan_hub.faces.image_io import load_image
+from portraitgan_hub.faces.landmarks import default_detector
 from portraitgan_hub.generator import GeneratorRendering
 
 LITE = PortraitGANConfig.preset("lite")
@@ -118,3 +119,82 @@ def test_bad_inputs_are_typed_errors(identity_model, london_photo, tmp_path):
         identity_model.edit(london_photo("005", "neutral"), grin=1.0)
     with pytest.raises(ValueError, match="knows"):
         identity_model.edit(london_photo("005", "neutral"), modality="oil")
+
+
+# --- full-resolution composition (issue: warp-guided generator) -----------------------------------
+@pytest.fixture(scope="module")
+def warp_guided_model() -> PortraitGAN:
+    """An untrained warp-guided lite model: its blend mask starts near 1, so it is close to the warp."""
+    torch.manual_seed(0)
+    return PortraitGAN(PortraitGANConfig.preset("lite", warp_guided=True)).eval()
+
+
+def _mouth_width(points: np.ndarray) -> float:
+    """Mouth corner distance over eye-centre distance: a smile widens it."""
+    return float(
+        np.linalg.norm(points[54] - points[48]) / np.linalg.norm(points[36:42].mean(0) - points[42:48].mean(0))
+    )
+
+
+def test_no_op_edit_returns_the_photo(warp_guided_model, full_size_photo):
+    photo = load_image(full_size_photo)
+    assert photo.size == (1350, 1350)
+    assert np.array_equal(np.asarray(warp_guided_model.edit(full_size_photo)), np.asarray(photo))
+    assert np.array_equal(np.asarray(warp_guided_model.edit(photo, smile=0.0, modality="photo")), np.asarray(photo))
+
+
+def test_composition_keeps_every_pixel_the_generator_copies(warp_guided_model, full_size_photo):
+    """Through the whole composition (no short cut): a G that copies (A = 1) gives the photo back at 1350 px."""
+    editor = warp_guided_model.face_editor
+    aligned = editor.align(full_size_photo)
+    rendering = render(warp_guided_model, aligned, aligned.landmarks.astype(np.float32), "photo")
+    copying = type(rendering)(rendering.crop, rendering.colour, torch.ones_like(rendering.mask), rendering.displacement)
+    result = np.asarray(compose(aligned.photo, aligned.alignment, copying), dtype=np.int16)
+    original = np.asarray(aligned.photo, dtype=np.int16)
+    difference = np.abs(result - original)
+    assert difference.max() <= 1 and difference.mean() < 0.01
+
+
+def test_grayscale_photo_stays_grayscale(warp_guided_model, london_photo, tmp_path):
+    gray = load_image(london_photo("005", "neutral")).convert("L")
+    path = tmp_path / "gray.png"
+    gray.save(path)
+    for source in (gray, path):
+        edited = warp_guided_model.edit(source, smile=1.0)
+        assert edited.mode == "L" and edited.size == gray.size
+    as_rgb = gray.convert("RGB")  # grey pixels in an RGB file
+    pixels = np.asarray(warp_guided_model.edit(as_rgb, smile=1.0), dtype=np.int16)
+    assert np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 1], pixels[..., 2])
+
+
+def test_repeated_no_op_edits_change_nothing(warp_guided_model, london_photo):
+    photo = load_image(london_photo("005", "smiling"))
+    current = photo
+    for _ in range(10):
+        current = warp_guided_model.edit(current)
+    assert np.array_equal(np.asarray(current), np.asarray(photo))
+
+
+def test_no_dark_line_where_the_crop_reaches_past_the_photo(identity_model, full_size_photo):
+    """A close-up whose face crop extends past the photo: the photo's edge pixels keep their brightness."""
+    closeup = load_image(full_size_photo).crop((380, 380, 980, 1080))  # tight around the face
+    aligned = identity_model.face_editor.align(closeup)
+    corners = aligned.alignment.to_image(np.array([[0.0, 0.0], [255.0, 255.0]]))
+    assert corners[0, 0] < 0 and corners[1, 0] > closeup.width  # the crop reaches past both sides
+    rendering = render(identity_model, aligned, aligned.landmarks.astype(np.float32), "photo")
+    result = np.asarray(compose(aligned.photo, aligned.alignment, rendering), dtype=np.float32)
+    original = np.asarray(closeup, dtype=np.float32)
+    for strip in (np.s_[:, :2], np.s_[:, -2:], np.s_[-2:, :]):  # left, right and bottom edges
+        assert abs(result[strip].mean() - original[strip].mean()) < 1.0
+
+
+def test_untrained_warp_guided_model_already_widens_the_mouth(warp_guided_model, london_pairs):
+    """smile=1 on a real photo: dlib, detecting on the result, finds the mouth clearly wider."""
+    detector = default_detector()
+    for neutral, _ in london_pairs:
+        before = _mouth_width(detector.detect(load_image(neutral))[0].landmarks)
+        aligned = warp_guided_model.face_editor.align(neutral)
+        asked = _mouth_width(target_landmarks(aligned, ExpressionControls(smile=1.0))) - before
+        after = _mouth_width(detector.detect(warp_guided_model.edit(neutral, smile=1.0))[0].landmarks)
+        assert asked > 0.05
+        assert after - before > 0.5 * asked  # at least half of the requested widening is really there

@@ -8,6 +8,15 @@ on worker processes, on the order of calls, or on anything drawn before, which i
 needs. Call :meth:`PairedPortraitDataset.set_epoch` before iterating each epoch; with
 ``DataLoader(num_workers>0)`` do so before the iterator is created (``persistent_workers=False``,
 the default, copies the dataset into the workers at that moment).
+
+Synthetic pairs (not in the paper; ``synthetic_ratio`` > 0 mixes them in, drawn with the same seeded
+generator): the warp-guided G learns from them what a landmark warp cannot do alone.
+
+* ``expression``: a picture warped (thin-plate spline) to a random expression (the data-derived smile
+  direction with a random strength, a random mouth opening, plus small per-point noise) is side A;
+  the original picture, which G must restore, is side B.
+* ``teeth``: a smiling picture warped shut onto the same person's neutral landmarks is side A; the
+  real smile is side B, so G must draw the teeth the warp squeezed away.
 """
 
 from __future__ import annotations
@@ -23,9 +32,16 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from portraitgan_hub.faces.expressions import ExpressionControls
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
-from portraitgan_hub.faces.landmarks import flip_landmarks
-from portraitgan_hub.model import pil_to_tensor
+from portraitgan_hub.faces.landmarks import LEFT_EYE, RIGHT_EYE, flip_landmarks
+from portraitgan_hub.model import pil_to_tensor, tensor_to_pil
+from portraitgan_hub.thin_plate_spline import warp_by_landmarks
+
+SYNTHETIC_KINDS = ("expression", "teeth")
+#: Ranges of the random expression of a synthetic ``expression`` pair (see ExpressionControls).
+SYNTHETIC_SMILE = (-0.6, 1.4)
+SYNTHETIC_MOUTH_OPEN = (-0.3, 0.5)
 
 
 @dataclass(frozen=True)
@@ -39,10 +55,23 @@ class Augmentation:
 
 
 @dataclass(frozen=True)
+class SyntheticPlan:
+    """How side A of a synthetic pair is made from side B (see the module docstring)."""
+
+    kind: str  # "expression" or "teeth"
+    smile: float = 0.0
+    mouth_open: float = 0.0
+    noise_seed: int = 0
+    #: For ``teeth``: the row whose landmarks (the same person, neutral) side A is warped onto.
+    neutral_row: int = -1
+
+
+@dataclass(frozen=True)
 class SamplePlan:
     row_a: int
     row_b: int
     augmentation: Augmentation
+    synthetic: SyntheticPlan | None = None
 
 
 def read_manifest(root: str | Path) -> list[dict[str, Any]]:
@@ -74,6 +103,9 @@ class PairedPortraitDataset(Dataset):
         max_scale: float = 0.0,
         max_shift: float = 0.0,
         seed: int = 0,
+        synthetic_ratio: float = 0.0,
+        synthetic_kinds: Sequence[str] = SYNTHETIC_KINDS,
+        synthetic_noise: float = 0.01,
     ) -> None:
         self.root = Path(root)
         self.modalities = list(modalities)
@@ -97,6 +129,21 @@ class PairedPortraitDataset(Dataset):
         self.max_shift = max_shift
         self.seed = seed
         self.epoch = 0
+        unknown = sorted(set(synthetic_kinds) - set(SYNTHETIC_KINDS))
+        if unknown or not 0.0 <= synthetic_ratio <= 1.0 or (synthetic_ratio and not synthetic_kinds):
+            raise ValueError(
+                f"synthetic pairs: ratio must be in [0, 1] and kinds a non-empty subset of {SYNTHETIC_KINDS}, "
+                f"got {synthetic_ratio} and {list(synthetic_kinds)}"
+            )
+        self.synthetic_ratio = float(synthetic_ratio)
+        self.synthetic_kinds = tuple(synthetic_kinds)
+        #: Per-point noise of a synthetic expression, as a fraction of the distance between the eyes.
+        self.synthetic_noise = float(synthetic_noise)
+        self.neutral_of: dict[tuple[str, str], int] = {
+            (row["identity"], row["modality"]): index
+            for index, row in enumerate(self.rows)
+            if row["expression"] == "neutral"
+        }
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -113,16 +160,36 @@ class PairedPortraitDataset(Dataset):
         flip = bool(rng.random() < self.flip_probability)
         scale = 1.0 + float(rng.uniform(-self.max_scale, self.max_scale))
         dx, dy = (float(v) for v in rng.uniform(-self.max_shift, self.max_shift, size=2))
-        return SamplePlan(row_a, row_b, Augmentation(flip, scale, (dx, dy)))
+        augmentation = Augmentation(flip, scale, (dx, dy))
+        # Drawn after everything above, so that synthetic_ratio = 0 leaves every sample as it was.
+        if self.synthetic_ratio and rng.random() < self.synthetic_ratio:
+            return SamplePlan(row_a, row_a, augmentation, self._synthetic_plan(row_a, rng))
+        return SamplePlan(row_a, row_b, augmentation)
+
+    def _synthetic_plan(self, row: int, rng: np.random.Generator) -> SyntheticPlan:
+        kind = self.synthetic_kinds[rng.integers(len(self.synthetic_kinds))]
+        smile = float(rng.uniform(*SYNTHETIC_SMILE))
+        mouth_open = float(rng.uniform(*SYNTHETIC_MOUTH_OPEN))
+        noise_seed = int(rng.integers(2**31))
+        data = self.rows[row]
+        neutral = self.neutral_of.get((data["identity"], data["modality"]), -1)
+        if kind == "teeth" and data["expression"] == "smiling" and neutral >= 0:
+            return SyntheticPlan("teeth", neutral_row=neutral, noise_seed=noise_seed)
+        return SyntheticPlan("expression", smile, mouth_open, noise_seed)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
         plan = self.plan(index)
         sample: dict[str, Any] = {"identity": self.rows[plan.row_a]["identity"]}
+        sides = {
+            side: self.load(self.rows[row], plan.augmentation) for side, row in (("a", plan.row_a), ("b", plan.row_b))
+        }
+        if plan.synthetic is not None:
+            sides["a"] = self.synthesize(sides["b"], plan)
         for side, row_index in (("a", plan.row_a), ("b", plan.row_b)):
             row = self.rows[row_index]
-            image, landmarks = self.load(row, plan.augmentation)
+            image, landmarks = sides[side]
             sample[f"image_{side}"] = pil_to_tensor(image)[0]
             size = (image.height, image.width)
             landmark_map = draw_landmark_map(landmarks, size, line_width=self.line_width)
@@ -130,7 +197,25 @@ class PairedPortraitDataset(Dataset):
             sample[f"landmarks_{side}"] = torch.from_numpy(landmarks)
             sample[f"modality_{side}"] = torch.tensor(self.modalities.index(row["modality"]), dtype=torch.long)
             sample[f"expression_{side}"] = row["expression"]
+        sample["synthetic"] = plan.synthetic.kind if plan.synthetic is not None else ""
         return sample
+
+    def synthesize(self, original: tuple[Image.Image, np.ndarray], plan: SamplePlan) -> tuple[Image.Image, np.ndarray]:
+        """Side A of a synthetic pair: ``original`` (image, its (68, 2) points) warped to new landmarks."""
+        image, points = original
+        synthetic = plan.synthetic
+        if synthetic is None:
+            raise ValueError("not a synthetic sample plan")
+        if synthetic.kind == "teeth":
+            _, target = self.load(self.rows[synthetic.neutral_row], plan.augmentation)
+        else:
+            target = ExpressionControls(smile=synthetic.smile, mouth_open=synthetic.mouth_open).apply(points)
+            eyes = np.linalg.norm(points[list(LEFT_EYE)].mean(0) - points[list(RIGHT_EYE)].mean(0))
+            noise = np.random.default_rng(synthetic.noise_seed).normal(0.0, self.synthetic_noise * eyes, points.shape)
+            target = target + noise
+        target = np.asarray(target, dtype=np.float32)
+        warped = warp_by_landmarks(pil_to_tensor(image), torch.from_numpy(points)[None], torch.from_numpy(target)[None])
+        return tensor_to_pil(warped)[0], target
 
     def load(self, row: dict[str, Any], augmentation: Augmentation) -> tuple[Image.Image, np.ndarray]:
         """A row's image and (68, 2) landmarks, resized and augmented (pixel-index coordinates)."""

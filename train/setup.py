@@ -59,6 +59,9 @@ def make_datasets(config: TrainingConfig) -> tuple[PairedPortraitDataset, Paired
         flip_probability=config.data.flip_probability,
         max_scale=config.data.max_scale,
         max_shift=config.data.max_shift,
+        synthetic_ratio=config.data.synthetic_ratio,
+        synthetic_kinds=config.data.synthetic_kinds,
+        synthetic_noise=config.data.synthetic_noise,
         **common,
     )
     has_val = any(row["split"] == config.data.val_split for row in read_manifest(config.data.path))

@@ -46,6 +46,13 @@ class DataConfig:
     max_shift: float = 0.0
     train_split: str = "train"
     val_split: str = "val"
+    #: Share of training samples that are synthetic pairs (train/dataset.py; 0 in the paper).
+    synthetic_ratio: float = 0.0
+    #: Which synthetic pairs: ``expression`` (warped to a random expression, back to the original)
+    #: and ``teeth`` (a smile warped shut onto the neutral landmarks, back to the smile).
+    synthetic_kinds: list[str] = field(default_factory=lambda: ["expression", "teeth"])
+    #: Per-point landmark noise of a synthetic expression, as a fraction of the distance between the eyes.
+    synthetic_noise: float = 0.01
 
 
 @dataclass

@@ -1,0 +1,285 @@
+"""The warp-guided generator and what trains it: thin-plate-spline warp, hallucination mask, conditional
+and mouth discriminators, DiffAugment, the cycle term without the hallucination region, synthetic pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from portraitgan_hub import DEFAULT_MODEL, PortraitGAN, PortraitGANConfig
+from portraitgan_hub.diffaugment import diff_augment
+from portraitgan_hub.discriminator import MultiLevelDiscriminator, mouth_crop
+from portraitgan_hub.faces.alignment import template_in_crop
+from portraitgan_hub.faces.expressions import apply_expression
+from portraitgan_hub.generator import Generator
+from portraitgan_hub.losses import cycle_loss
+from portraitgan_hub.objective import ObjectiveConfig, discriminator_objective, generator_objective, run_generator
+from portraitgan_hub.thin_plate_spline import (
+    evaluate_thin_plate_spline,
+    fit_thin_plate_spline,
+    landmark_displacement,
+    pixels_to_normalized,
+    sampling_grid,
+    warp_by_landmarks,
+    warp_image,
+)
+from portraitgan_hub.warp_guidance import polygon_mask, warp_guidance
+
+ASSETS = Path(__file__).resolve().parent / "assets" / "london_subset"
+SIZE = 64
+
+
+def _points(size: int = SIZE, **expression: float) -> torch.Tensor:
+    """The mean face in a ``size`` crop, with an expression applied: (1, 68, 2) pixels."""
+    points = template_in_crop(size)
+    if expression:
+        points = apply_expression(points, **expression)
+    return torch.tensor(np.asarray(points), dtype=torch.float32)[None]
+
+
+def _smooth_image(size: int) -> torch.Tensor:
+    """A smooth colour pattern (1, 3, size, size) in [-1, 1], the same picture at any size."""
+    centres = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    y, x = torch.meshgrid(centres, centres, indexing="ij")
+    return torch.stack([torch.sin(6 * x), torch.cos(5 * y), torch.sin(4 * (x + y))])[None]
+
+
+# --- the thin-plate spline ---------------------------------------------------------------------------
+def test_warp_is_exactly_the_identity_when_nothing_moves():
+    image = torch.rand(2, 3, SIZE, SIZE) * 2 - 1
+    points = _points().expand(2, -1, -1)
+    displacement = landmark_displacement(points, points, SIZE, SIZE)
+    assert torch.count_nonzero(displacement) == 0
+    assert torch.allclose(warp_by_landmarks(image, points, points), image, atol=1e-5)
+
+
+def test_spline_is_exact_at_the_control_points():
+    source, target = _points(256), _points(256, smile=1.0, mouth_open=0.6)
+    control = pixels_to_normalized(target, 256, 256)
+    values = pixels_to_normalized(source, 256, 256) - control
+    weights, affine = fit_thin_plate_spline(control, values)
+    error_px = (evaluate_thin_plate_spline(control, weights, affine, control) - values).abs().max() * 128
+    assert error_px < 0.05
+    # through the coarse grid and its bilinear interpolation, a point lands within a pixel of its source
+    grid = sampling_grid(landmark_displacement(source, target, 256, 256), 256, 256)
+    at_target = torch.nn.functional.grid_sample(
+        grid.permute(0, 3, 1, 2), control[:, None], "bilinear", "border", align_corners=False
+    )[:, :, 0].transpose(1, 2)
+    assert (at_target - pixels_to_normalized(source, 256, 256)).abs().max() * 128 < 1.0
+
+
+def test_warp_gradients_reach_image_and_points():
+    image = _smooth_image(SIZE).requires_grad_()
+    source = _points().requires_grad_()
+    target = _points(smile=1.0)
+    warp_by_landmarks(image, source, target).square().mean().backward()
+    for grad in (image.grad, source.grad):
+        assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_same_flow_at_two_resolutions():
+    """The flow fitted at 128 px and sampled at 512 px warps like the one fitted at 512 px."""
+    small = landmark_displacement(_points(128), _points(128, smile=1.2), 128, 128)
+    large = landmark_displacement(_points(512), _points(512, smile=1.2), 512, 512)
+    assert torch.allclose(small, large, atol=1e-4)  # normalised units: one field for every size
+    image = _smooth_image(512)
+    warped = warp_image(image, sampling_grid(small, 512, 512))
+    assert (warped - warp_image(image, sampling_grid(large, 512, 512))).abs().max() < 1e-3
+    assert (warped - image).abs().max() > 0.02  # and it did move something
+
+
+# --- the generator -------------------------------------------------------------------------------------
+def _warp_guided(**overrides) -> Generator:
+    torch.manual_seed(0)
+    config = PortraitGANConfig(
+        image_size=SIZE, base_channels=8, max_channels=16, num_residual_blocks=1, warp_guided=True, **overrides
+    )
+    return Generator(config).eval()
+
+
+def test_warp_guided_generator_with_mask_near_one_reproduces_the_warp():
+    generator = _warp_guided()
+    for head in (generator.to_rgb[-1], *(branch[-1] for branch in generator.aux_to_rgb)):
+        torch.nn.init.constant_(head.bias[3:], 30.0)  # A = sigmoid(30) = 1 - 1e-13
+    image, source, target = _smooth_image(SIZE), _points(), _points(smile=1.0)
+    with torch.no_grad():
+        rendering = generator.render(image, torch.zeros(1, 1, SIZE, SIZE), torch.tensor([0]), source, target)
+    expected = warp_by_landmarks(image, source, target)
+    outside = rendering.guidance.hallucination == 0
+    assert torch.allclose(rendering.images[0][outside.expand_as(expected)], expected[outside.expand_as(expected)])
+    assert (expected - image).abs().max() > 0.05  # the warp moved the picture
+
+
+def test_blend_mask_is_zero_inside_the_hallucination_mask():
+    generator = _warp_guided()
+    source, target = _points(), _points(smile=1.0, mouth_open=1.0)  # the mouth opens: teeth to draw
+    with torch.no_grad():
+        rendering = generator.render(
+            torch.rand(1, 3, SIZE, SIZE), torch.zeros(1, 1, SIZE, SIZE), torch.tensor([1]), source, target
+        )
+    hallucination = rendering.guidance.hallucination
+    assert hallucination.sum() > 10
+    assert torch.all(rendering.mask[hallucination > 0] == 0)
+    assert rendering.mask[hallucination == 0].min() > 0.5  # copies elsewhere (heads start at A = 0.95)
+    # the mask is the open mouth: inside the target inner lips, not around the eyes
+    inner_mouth = polygon_mask(target[:, 60:68], SIZE, SIZE)
+    assert (hallucination * inner_mouth).sum() == inner_mouth.sum()
+
+
+def test_without_source_landmarks_the_warp_is_the_identity():
+    image = torch.rand(1, 3, SIZE, SIZE)
+    guidance = warp_guidance(image, None, None)
+    assert torch.equal(guidance.warped, image) and guidance.hallucination.sum() == 0
+
+
+def test_old_checkpoints_load_and_run_unchanged():
+    model = PortraitGAN.from_pretrained(DEFAULT_MODEL)  # written before warp_guided existed
+    assert not model.config.warp_guided and model.config.attention_mask
+    assert model.generator.stem[1].in_channels == 3 + 1 + model.config.num_modalities
+    image = torch.zeros(1, 3, 256, 256)
+    out = model.generate(image, torch.zeros(1, 1, 256, 256), "photo")
+    # without warp_guided the landmark points are ignored
+    points = _points(256)
+    assert torch.equal(out, model.generate(image, torch.zeros(1, 1, 256, 256), "photo", points, points + 3))
+
+
+# --- the discriminators, DiffAugment and the cycle ----------------------------------------------------
+def _tiny_config(**overrides) -> PortraitGANConfig:
+    return PortraitGANConfig(
+        image_size=SIZE, base_channels=8, max_channels=16, num_residual_blocks=1, discriminator_channels=8, **overrides
+    )
+
+
+def test_conditional_discriminator_sees_the_landmark_map():
+    d = MultiLevelDiscriminator(_tiny_config(conditional_discriminator=True))
+    assert all(level.blocks[0][0].in_channels == 4 for level in d.discriminators)
+    images = [torch.rand(2, 3, SIZE, SIZE), torch.rand(2, 3, SIZE // 2, SIZE // 2)]
+    landmark_map = torch.zeros(2, 1, SIZE, SIZE)
+    plain = d(images, landmark_map)
+    assert len(plain) == 2 and plain[1][-1].shape[0] == 2
+    landmark_map[:, :, 20:40, 20:40] = 1
+    assert not torch.allclose(plain[0][-1], d(images, landmark_map)[0][-1])  # the map changes the verdict
+    with pytest.raises(ValueError, match="landmark map"):
+        d(images)
+
+
+def test_mouth_discriminator_judges_the_mouth_only():
+    d = MultiLevelDiscriminator(_tiny_config(mouth_discriminator=True))
+    points = _points(smile=1.0)
+    image = torch.rand(1, 3, SIZE, SIZE, requires_grad=True)
+    outputs = d([image, torch.rand(1, 3, SIZE // 2, SIZE // 2)], mouth_landmarks=points)
+    assert len(outputs) == 3  # two levels and the mouth
+    outputs[2][-1].mean().backward()
+    gradient = image.grad.abs().sum(dim=(0, 1))
+    rows = torch.nonzero(gradient.sum(dim=1)).flatten()
+    mouth_rows = points[0, 48:68, 1]
+    assert rows.min() >= mouth_rows.min() - 12 and rows.max() <= mouth_rows.max() + 12  # around the lips
+    crop = mouth_crop(image.detach(), points, 16)
+    assert crop.shape == (1, 3, 16, 16)
+
+
+def test_diffaugment_keeps_gradients_and_leaves_the_condition_colour_free():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 4, 32, 32, requires_grad=True)
+    out = diff_augment(x, generator=generator)
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    colour_only = diff_augment(x.detach(), ("color",), torch.Generator().manual_seed(1))
+    assert torch.equal(colour_only[:, 3:], x.detach()[:, 3:]) and not torch.equal(colour_only[:, :3], x[:, :3])
+    with pytest.raises(ValueError, match="unknown DiffAugment"):
+        diff_augment(x, ("blur",))
+
+
+def test_cycle_leaves_out_the_hallucination_region():
+    original = torch.zeros(1, 3, 8, 8)
+    reconstructed = original.clone()
+    reconstructed[:, :, 2:4, 2:4] = 1.0  # wrong only inside the region
+    excluded = torch.zeros(1, 1, 8, 8)
+    excluded[:, :, 2:4, 2:4] = 1
+    assert cycle_loss(reconstructed, original) > 0
+    assert cycle_loss(reconstructed, original, excluded) == 0
+
+
+def _batch(size: int = SIZE) -> dict[str, torch.Tensor]:
+    neutral, smiling = _points(size), _points(size, smile=1.0, mouth_open=0.8)
+    return {
+        "image_a": torch.rand(2, 3, size, size) * 2 - 1,
+        "image_b": torch.rand(2, 3, size, size) * 2 - 1,
+        "landmarks_map_a": torch.zeros(2, 1, size, size),
+        "landmarks_map_b": torch.zeros(2, 1, size, size),
+        "landmarks_a": neutral.expand(2, -1, -1),
+        "landmarks_b": smiling.expand(2, -1, -1),
+        "modality_a": torch.tensor([0, 1]),
+        "modality_b": torch.tensor([0, 0]),
+    }
+
+
+def test_full_objective_with_every_addition_trains_every_part():
+    config = _tiny_config(warp_guided=True, conditional_discriminator=True, mouth_discriminator=True)
+    generator, discriminator = Generator(config), MultiLevelDiscriminator(config)
+    objective = ObjectiveConfig(texture=0.0, diff_augment=["color", "translation", "cutout"])
+    batch = _batch()
+    outputs = run_generator(generator, batch, cycle=True, warp_guided=True)
+    assert outputs.cycle_excluded_a.sum() == 0 and outputs.cycle_excluded_b.sum() > 0  # the way back to the smile
+    discriminator.requires_grad_(False)
+    terms = generator_objective(outputs, batch, discriminator, objective)
+    assert {"gan_mouth", "cycle", "feature_matching", "identity"} <= set(terms)
+    terms["total"].backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in generator.parameters())
+    discriminator.requires_grad_(True)
+    d_terms = discriminator_objective(outputs, batch, discriminator, objective)
+    assert "d_mouth" in d_terms
+    d_terms["total"].backward()
+    assert all(p.grad is not None for p in discriminator.parameters())
+
+
+# --- synthetic pairs --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from train.prepare import PrepareConfig, prepare
+
+    out = tmp_path_factory.mktemp("synthetic") / "prepared"
+    prepare(PrepareConfig(str(ASSETS), str(out), size=256, val_fraction=0.0, workers=1), progress=False)
+    return out
+
+
+#: dlib's own re-detection noise on these 256 px crops is about 0.015-0.02 of the eye distance.
+SYNTHETIC_NME_TOLERANCE = 0.035
+
+
+@pytest.mark.parametrize("kind", ["expression", "teeth"])
+def test_synthetic_pairs_landmarks_match_their_pixels(prepared, kind):
+    """dlib, run on side A of a synthetic pair, finds the landmarks the pair claims (NME in eye distances)."""
+    from portraitgan_hub.faces.landmarks import default_detector
+    from portraitgan_hub.model import tensor_to_pil
+    from train.dataset import PairedPortraitDataset
+
+    dataset = PairedPortraitDataset(
+        prepared, ["photo"], split=None, synthetic_ratio=1.0, synthetic_kinds=[kind], flip_probability=0.0
+    )
+    detector = default_detector()
+    checked = 0
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        if sample["synthetic"] != kind:
+            continue  # a neutral row cannot make a "teeth" pair: it falls back to "expression"
+        claimed, original = sample["landmarks_a"].numpy(), sample["landmarks_b"].numpy()
+        assert not np.allclose(claimed, original, atol=1.0)  # side A was really moved
+        found = detector.detect(tensor_to_pil(sample["image_a"][None])[0])[0].landmarks
+        eyes = np.linalg.norm(claimed[36:42].mean(0) - claimed[42:48].mean(0))
+        assert np.linalg.norm(found - claimed, axis=1).mean() / eyes < SYNTHETIC_NME_TOLERANCE
+        checked += 1
+    assert checked >= 2
+
+
+def test_no_synthetic_ratio_leaves_samples_as_they_were(prepared):
+    from train.dataset import PairedPortraitDataset
+
+    plain = PairedPortraitDataset(prepared, ["photo"], split=None, seed=3)
+    zero = PairedPortraitDataset(prepared, ["photo"], split=None, seed=3, synthetic_ratio=0.0)
+    assert all(plain.plan(i) == zero.plan(i) for i in range(len(plain)))
+    with pytest.raises(ValueError, match="synthetic"):
+        PairedPortraitDataset(prepared, ["photo"], split=None, synthetic_kinds=["morph"], synthetic_ratio=0.5)
