@@ -38,12 +38,9 @@ def render_samples(generator: torch.nn.Module, batch: dict[str, torch.Tensor], p
     generator.eval()
     try:
         device = next(generator.parameters()).device
+        points = [batch[key].to(device) if key in batch else None for key in ("landmarks_a", "landmarks_b")]
         outputs = generator(
-            batch["image_a"].to(device),
-            batch["landmarks_map_b"].to(device),
-            batch["modality_b"].to(device),
-            batch["landmarks_a"].to(device),
-            batch["landmarks_b"].to(device),
+            batch["image_a"].to(device), batch["landmarks_map_b"].to(device), batch["modality_b"].to(device), *points
         )[0]
     finally:
         generator.train(was_training)
