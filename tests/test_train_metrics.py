@@ -99,7 +99,7 @@ def test_sample_grid_layout_and_atomic_png(tmp_path: Path) -> None:
             super().__init__()
             self.weight = torch.nn.Parameter(torch.zeros(1))
 
-        def forward(self, image, landmark_map, modality):
+        def forward(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None):
             return [image * 0 + self.weight]
 
     render_samples(Echo(), batch, tmp_path / "samples" / "step-0000001.png")
