@@ -236,7 +236,9 @@ def discriminator_objective(
     d = discriminator.module if hasattr(discriminator, "module") else discriminator
     augment = config.augmentation()
     levels = len(d.discriminators)
-    mouth = dict(zip(("a", "b"), _mouth_landmarks(d, config, batch)))
+    # The mouth PatchGAN, if it exists, is always trained (even when G's weight on it is 0), so that
+    # every D parameter gets a gradient each step and DDP needs no unused-parameter search.
+    mouth = dict(zip(("a", "b"), _mouth_landmarks(d, None, batch)))
     terms: dict[str, torch.Tensor] = {}
     for name, side, fake in (("d_a_to_b", "b", outputs.fake_b), ("d_b_to_a", "a", outputs.fake_a)):
         condition = batch[f"landmarks_map_{side}"]
@@ -250,9 +252,10 @@ def discriminator_objective(
 
 
 def _mouth_landmarks(
-    d: MultiLevelDiscriminator, config: ObjectiveConfig, batch: dict[str, torch.Tensor]
+    d: MultiLevelDiscriminator, config: ObjectiveConfig | None, batch: dict[str, torch.Tensor]
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """The batch's points for the mouth PatchGAN (A side, B side), or None when it is not used."""
-    if d.mouth is None or not config.mouth_adversarial:
+    """The batch's points for the mouth PatchGAN (A side, B side), or None when it is not used
+    (no mouth PatchGAN, or, given an objective ``config``, a zero weight on it)."""
+    if d.mouth is None or (config is not None and not config.mouth_adversarial):
         return None, None
     return batch["landmarks_a"], batch["landmarks_b"]

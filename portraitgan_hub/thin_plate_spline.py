@@ -32,12 +32,20 @@ DEFAULT_GRID_SIZE = 64
 #: Fixed border anchors per side (corners included): they pin the image border in place.
 ANCHORS_PER_SIDE = 5
 #: Tikhonov term added to the kernel's diagonal: keeps the system solvable when two control points
-#: coincide (closed lips put points 61-63 on 65-67); measured on the mean face in a 256 px crop, the
-#: spline then misses the points by under 0.01 px for a smile, 0.12 px on average (1.6 px at worst)
-#: when an open mouth is pressed shut.
+#: coincide; on the mean face in a 256 px crop the spline then misses the points by under 0.01 px for
+#: a smile. Evaluated through the 64x64 grid, a point lands within about 1 px of its source.
 REGULARIZATION = 1e-5
-#: The flow is never longer than this multiple of the longest landmark move: where target points fold
-#: over (lips pressed shut from an open mouth), an exact spline overshoots wildly between them.
+#: If the fitted map folds over anywhere (its Jacobian determinant on the grid falls below
+#: ``MIN_JACOBIAN``), the spline is refitted smoother with each next value, per sample, until it does
+#: not: a fold shows as torn or doubled features (a lip pushed into the nose), a smoother warp as a
+#: slightly inexact one that G corrects.
+SMOOTHER_REGULARIZATION = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+MIN_JACOBIAN = 0.05
+#: Target points closer than about this fraction of the image side (1 px at 256) share the mean of
+#: their moves (Gaussian weights of this width): a closed eye or mouth puts upper-lid points onto
+#: lower-lid points that come from different places, which no smooth map can interpolate exactly.
+MERGE_RADIUS = 1.0 / 256
+#: The flow is never longer than this multiple of the longest landmark move.
 MAX_OVERSHOOT = 1.25
 
 
@@ -65,22 +73,23 @@ def border_anchors(per_side: int = ANCHORS_PER_SIDE) -> torch.Tensor:
 
 def _kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """U(|a_i - b_j|) = r^2 log r^2 for ``a`` (B, N, 2), ``b`` (B, M, 2) -> (B, N, M); U(0) = 0."""
-    squared = (a.square().sum(-1)[:, :, None] + b.square().sum(-1)[:, None, :] - 2 * a @ b.transpose(1, 2)).clamp_min(0)
+    squared = (a[:, :, None, :] - b[:, None, :, :]).square().sum(-1)  # differences: exact in float32
     return squared * torch.log(squared.clamp_min(1e-12))
 
 
 def fit_thin_plate_spline(
-    control: torch.Tensor, values: torch.Tensor, regularization: float = REGULARIZATION
+    control: torch.Tensor, values: torch.Tensor, regularization: float | torch.Tensor = REGULARIZATION
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The spline f with f(control_i) = values_i: kernel weights ``(B, N, D)`` and affine part ``(B, 3, D)``.
 
-    ``control`` (B, N, 2) and ``values`` (B, N, D); solved in float64 with ``torch.linalg.solve``
-    (Bookstein's linear system), differentiable in both. Raises ``torch.linalg.LinAlgError`` only
-    when all control points are collinear.
+    ``control`` (B, N, 2) and ``values`` (B, N, D); ``regularization`` a float or one per sample (B,).
+    Solved in float64 with ``torch.linalg.solve`` (Bookstein's linear system), differentiable in both.
+    Raises ``torch.linalg.LinAlgError`` only when all control points are collinear.
     """
     batch, count, _ = control.shape
     c = control.double()
-    kernel = _kernel(c, c) + regularization * torch.eye(count, dtype=c.dtype, device=c.device)
+    smoothing = torch.as_tensor(regularization, dtype=c.dtype, device=c.device).reshape(-1, 1, 1)
+    kernel = _kernel(c, c) + smoothing * torch.eye(count, dtype=c.dtype, device=c.device)
     affine = torch.cat([torch.ones_like(c[..., :1]), c], dim=-1)  # (B, N, 3)
     top = torch.cat([kernel, affine], dim=2)
     bottom = torch.cat([affine.transpose(1, 2), c.new_zeros(batch, 3, 3)], dim=2)
@@ -117,25 +126,66 @@ def landmark_displacement(
     """The backward flow that moves ``source`` landmarks onto ``target``, as a coarse displacement field.
 
     ``source``, ``target``: (B, N, 2) pixel-index points of a ``height x width`` image (N = 68 for
-    dlib landmarks). Returns (B, 2, grid_size, grid_size) normalised displacements: the output pixel
-    at target point i samples the input at source point i; the image border stays put
-    (:func:`border_anchors`). ``source == target`` gives exactly zero.
+    dlib landmarks). Returns (B, 2, grid_size, grid_size) float32 normalised displacements: the output
+    pixel at target point i samples the input at source point i; the image border stays put
+    (:func:`border_anchors`). ``source == target`` gives exactly zero. Target points that (nearly)
+    coincide share their sources (:data:`MERGE_RADIUS_PX`), and a fit that would fold over is refitted
+    smoother (:data:`SMOOTHER_REGULARIZATION`), so the map stays one-to-one. Always computed in
+    float32/float64, also inside an autocast region (bf16 distances would be off by pixels).
     """
     if source.shape != target.shape or source.ndim != 3 or source.shape[-1] != 2:
         raise ValueError(f"source and target must both be (B, N, 2), got {tuple(source.shape)}, {tuple(target.shape)}")
-    dtype = torch.promote_types(source.dtype, torch.float32)
-    src = pixels_to_normalized(source.to(dtype), height, width)
-    dst = pixels_to_normalized(target.to(dtype), height, width)
-    anchors = border_anchors().to(dst).expand(dst.shape[0], -1, -1)
-    control = torch.cat([dst, anchors], dim=1)
-    shift = torch.cat([src - dst, torch.zeros_like(anchors)], dim=1)
-    weights, affine = fit_thin_plate_spline(control, shift)
-    grid = _grid_centres(grid_size, grid_size, dst).reshape(1, -1, 2).expand(dst.shape[0], -1, -1)
+    with torch.autocast(device_type=source.device.type, enabled=False):
+        src = pixels_to_normalized(source.float(), height, width)
+        dst = pixels_to_normalized(target.float(), height, width)
+        moves = _merge_coincident_moves(src - dst, dst, 2.0 * MERGE_RADIUS)
+        anchors = border_anchors().to(dst).expand(dst.shape[0], -1, -1)
+        control = torch.cat([dst, anchors], dim=1)
+        shift = torch.cat([moves, torch.zeros_like(anchors)], dim=1)
+        grid = _grid_centres(grid_size, grid_size, dst).reshape(1, -1, 2).expand(dst.shape[0], -1, -1)
+        smoothing = torch.full((dst.shape[0],), REGULARIZATION, dtype=torch.float64, device=dst.device)
+        longest = shift.norm(dim=-1).amax(dim=1)[:, None, None, None] * MAX_OVERSHOOT
+        field = _fitted_field(control, shift, grid, smoothing, grid_size, longest)
+        for stronger in SMOOTHER_REGULARIZATION:
+            folded = _min_jacobian(field, grid_size) < MIN_JACOBIAN
+            if not bool(folded.any()):
+                break
+            smoothing = torch.where(folded, torch.full_like(smoothing, stronger), smoothing)
+            smoother = _fitted_field(control, shift, grid, smoothing, grid_size, longest)
+            field = torch.where(folded[:, None, None, None], smoother, field)
+        return field
+
+
+def _merge_coincident_moves(moves: torch.Tensor, target: torch.Tensor, radius: float) -> torch.Tensor:
+    """Moves averaged over target points closer than about ``radius`` (normalised units), Gaussian
+    weights; no move stays exactly no move."""
+    distance = (target[:, :, None, :] - target[:, None, :, :]).square().sum(-1)
+    weights = torch.exp(-distance / radius**2)  # 1 on the diagonal; ~0 beyond 2 radii
+    return weights @ moves / weights.sum(-1, keepdim=True)
+
+
+def _fitted_field(
+    control: torch.Tensor,
+    shift: torch.Tensor,
+    grid: torch.Tensor,
+    smoothing: torch.Tensor,
+    grid_size: int,
+    longest: torch.Tensor,
+) -> torch.Tensor:
+    """The spline's displacement on the grid, (B, 2, g, g), no vector longer than ``longest`` (B, 1, 1, 1)."""
+    weights, affine = fit_thin_plate_spline(control, shift, smoothing)
     field = evaluate_thin_plate_spline(control, weights, affine, grid)
-    longest = shift.norm(dim=-1).amax(dim=1)[:, None, None] * MAX_OVERSHOOT
-    length = field.norm(dim=-1, keepdim=True)
-    field = field * (longest / length.clamp_min(1e-12)).clamp(max=1.0)
-    return field.reshape(dst.shape[0], grid_size, grid_size, 2).permute(0, 3, 1, 2).contiguous()
+    field = field.reshape(control.shape[0], grid_size, grid_size, 2).permute(0, 3, 1, 2)
+    return field * (longest / field.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
+
+
+def _min_jacobian(field: torch.Tensor, grid_size: int) -> torch.Tensor:
+    """Per sample, the smallest Jacobian determinant of p -> p + field(p) on the grid (1 = identity)."""
+    step = 2.0 / grid_size
+    dx = (field[:, :, :, 1:] - field[:, :, :, :-1])[:, :, :-1, :] / step  # d field / dx
+    dy = (field[:, :, 1:, :] - field[:, :, :-1, :])[:, :, :, :-1] / step  # d field / dy
+    determinant = (1 + dx[:, 0]) * (1 + dy[:, 1]) - dx[:, 1] * dy[:, 0]
+    return determinant.flatten(1).amin(dim=1)
 
 
 def sample_displacement(displacement: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -143,13 +193,14 @@ def sample_displacement(displacement: torch.Tensor, points: torch.Tensor) -> tor
 
     One interpolation for every resolution, so the flow at 256 px and at 4000 px agree.
     """
-    sampled = F.grid_sample(displacement, points.to(displacement.dtype), "bilinear", "border", align_corners=False)
+    with torch.autocast(device_type=displacement.device.type, enabled=False):
+        sampled = F.grid_sample(displacement.float(), points.float(), "bilinear", "border", align_corners=False)
     return sampled.permute(0, 2, 3, 1)
 
 
 def sampling_grid(displacement: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """The dense ``grid_sample`` grid (B, H, W, 2) of a displacement field, at any output size."""
-    centres = _grid_centres(height, width, displacement).expand(displacement.shape[0], -1, -1, -1)
+    centres = _grid_centres(height, width, displacement.float()).expand(displacement.shape[0], -1, -1, -1)
     return centres + sample_displacement(displacement, centres)
 
 
@@ -158,7 +209,8 @@ def warp_image(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 
     Sampled in float32 (and returned in the image's dtype): a bf16 grid is off by up to half a pixel.
     """
-    warped = F.grid_sample(image.float(), grid.float(), "bilinear", "border", align_corners=False)
+    with torch.autocast(device_type=image.device.type, enabled=False):
+        warped = F.grid_sample(image.float(), grid.float(), "bilinear", "border", align_corners=False)
     return warped.to(image.dtype)
 
 

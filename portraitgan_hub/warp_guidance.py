@@ -23,6 +23,11 @@ from portraitgan_hub.thin_plate_spline import landmark_displacement, sampling_gr
 
 #: Dilation of the hallucination mask, as a fraction of the image side (3 px at 256).
 HALLUCINATION_DILATION = 0.012
+#: Slivers thinner than about twice this (fraction of the side; 1 px at 256) are not hallucinated: a
+#: slight smile parts the lips by a pixel, which the warp renders well.
+HALLUCINATION_MIN_HALF_WIDTH = 0.004
+#: Inner-lip point pairs (upper, lower) facing each other across the mouth.
+_INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
 
 
 def polygon_mask(polygon: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -51,12 +56,29 @@ def hallucination_mask(
     ``grid`` is the warp's dense sampling grid (B, H, W, 2); landmarks are (B, 68, 2) pixel-index points.
     """
     inner = list(INNER_LIPS)
-    target_mouth = polygon_mask(target_landmarks[:, inner], height, width)
-    source_mouth = polygon_mask(source_landmarks[:, inner], height, width)
+    target_mouth = polygon_mask(_uncrossed(target_landmarks)[:, inner], height, width)
+    source_mouth = polygon_mask(_uncrossed(source_landmarks)[:, inner], height, width)
     carried = warp_image(source_mouth, grid.detach()) > 0.5
-    mask = (target_mouth > 0.5) & ~carried
-    radius = max(1, round(HALLUCINATION_DILATION * max(height, width)))
-    return F.max_pool2d(mask.to(grid.dtype), 2 * radius + 1, stride=1, padding=radius)
+    mask = ((target_mouth > 0.5) & ~carried).to(grid.dtype)
+    side = max(height, width)
+    thin = max(1, round(HALLUCINATION_MIN_HALF_WIDTH * side))
+    mask = -F.max_pool2d(-mask, 2 * thin + 1, stride=1, padding=thin)  # erode: slivers vanish
+    radius = thin + max(1, round(HALLUCINATION_DILATION * side))  # grow back, then dilate
+    return F.max_pool2d(mask, 2 * radius + 1, stride=1, padding=radius)
+
+
+def _uncrossed(landmarks: torch.Tensor) -> torch.Tensor:
+    """Landmarks whose inner lips, where the upper point lies below the lower one (a detector's
+    crossed lips), are closed: each such pair moves to its midpoint. (B, 68, 2) -> (B, 68, 2)."""
+    points = landmarks.detach().clone()
+    across = points[:, 64] - points[:, 60]  # mouth corner to corner
+    down = torch.stack([-across[:, 1], across[:, 0]], dim=-1)  # perpendicular, pointing to the chin
+    for upper, lower in _INNER_LIP_PAIRS:
+        crossed = ((points[:, lower] - points[:, upper]) * down).sum(-1) < 0
+        middle = (points[:, upper] + points[:, lower]) / 2
+        points[:, upper] = torch.where(crossed[:, None], middle, points[:, upper])
+        points[:, lower] = torch.where(crossed[:, None], middle, points[:, lower])
+    return points
 
 
 def landmark_hallucination(source_landmarks: torch.Tensor, target_landmarks: torch.Tensor, height: int, width: int):

@@ -64,6 +64,9 @@ def test_spline_is_exact_at_the_control_points():
     error_px = (evaluate_thin_plate_spline(control, weights, affine, control) - values).abs().max() * 128
     assert error_px < 0.05
     # through the coarse grid and its bilinear interpolation, a point lands within a pixel of its source
+    # (for an edit that does not fold: an opening mouth is smoothed on purpose, see test_warp_never_folds_over)
+    target = _points(256, smile=1.0)
+    control = pixels_to_normalized(target, 256, 256)
     grid = sampling_grid(landmark_displacement(source, target, 256, 256), 256, 256)
     at_target = torch.nn.functional.grid_sample(
         grid.permute(0, 3, 1, 2), control[:, None], "bilinear", "border", align_corners=False
@@ -89,6 +92,44 @@ def test_same_flow_at_two_resolutions():
     warped = warp_image(image, sampling_grid(small, 512, 512))
     assert (warped - warp_image(image, sampling_grid(large, 512, 512))).abs().max() < 1e-3
     assert (warped - image).abs().max() > 0.02  # and it did move something
+
+
+def _dense_min_jacobian(source: torch.Tensor, target: torch.Tensor, size: int) -> float:
+    """Smallest Jacobian determinant of the dense backward map, per output pixel (<= 0: it folds)."""
+    grid = sampling_grid(landmark_displacement(source, target, size, size), size, size)[0].double() * size / 2
+    dx, dy = grid[:, 1:] - grid[:, :-1], grid[1:] - grid[:-1]
+    return float((dx[:-1, :, 0] * dy[:, :-1, 1] - dx[:-1, :, 1] * dy[:, :-1, 0]).min())
+
+
+@pytest.mark.parametrize(
+    "expression", [dict(eye_open=-1.5), dict(mouth_open=1.5), dict(smile=2.0), dict(smile=2.0, mouth_open=1.5)]
+)
+def test_warp_never_folds_over(expression):
+    """Closed eyes put upper-lid points on lower-lid ones; a wide-open mouth stretches the lips: no tearing."""
+    for source, target in ((_points(256), _points(256, **expression)), (_points(256, **expression), _points(256))):
+        assert _dense_min_jacobian(source, target, 256) > 0
+
+
+def test_warp_is_computed_in_full_precision_under_autocast():
+    image, source, target = _smooth_image(128), _points(128), _points(128, smile=1.0, mouth_open=0.5)
+    expected = warp_by_landmarks(image, source, target)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        displacement = landmark_displacement(source, target, 128, 128)
+        warped = warp_by_landmarks(image, source, target)
+    assert displacement.dtype == torch.float32
+    assert torch.allclose(displacement, landmark_displacement(source, target, 128, 128))
+    assert torch.allclose(warped, expected)
+
+
+def test_hallucination_mask_ignores_slivers_and_crossed_lips():
+    from portraitgan_hub.warp_guidance import landmark_hallucination
+
+    neutral = _points(256)
+    assert landmark_hallucination(neutral, _points(256, smile=0.3), 256, 256).sum() == 0  # lips part by a pixel
+    assert landmark_hallucination(neutral, _points(256, mouth_open=0.8), 256, 256).sum() > 200
+    crossed = neutral.clone()
+    crossed[:, [61, 62, 63]] += torch.tensor([0.0, 6.0])  # a detector put the upper inner lip below the lower
+    assert landmark_hallucination(neutral, crossed, 256, 256).sum() == 0
 
 
 # --- the generator -------------------------------------------------------------------------------------
@@ -234,6 +275,19 @@ def test_full_objective_with_every_addition_trains_every_part():
     assert "d_mouth" in d_terms
     d_terms["total"].backward()
     assert all(p.grad is not None for p in discriminator.parameters())
+
+
+def test_mouth_patchgan_is_trained_even_when_the_generator_ignores_it():
+    """Weight 0 for G still trains the mouth D, so every D parameter has a gradient (DDP without search)."""
+    config = _tiny_config(mouth_discriminator=True)
+    generator, discriminator = Generator(config), MultiLevelDiscriminator(config)
+    objective = ObjectiveConfig(texture=0.0, cycle=0.0, mouth_adversarial=0.0)
+    batch = _batch()
+    outputs = run_generator(generator, batch, cycle=False)
+    assert "gan_mouth" not in generator_objective(outputs, batch, discriminator, objective)
+    terms = discriminator_objective(outputs, batch, discriminator, objective)
+    terms["total"].backward()
+    assert all(p.grad is not None for p in discriminator.mouth.parameters())
 
 
 # --- synthetic pairs --------------------------------------------------------------------------------
