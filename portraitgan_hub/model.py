@@ -30,7 +30,9 @@ from portraitgan_hub.generator import Generator
 from portraitgan_hub.io_utils import default_file_mode
 
 if TYPE_CHECKING:
-    from portraitgan_hub.editing import FaceEditor
+    from collections.abc import Iterator
+
+    from portraitgan_hub.editing import EditOutcome, FaceEditor
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -113,22 +115,50 @@ class PortraitGAN(
         reference: Any = None,
         landmarks: np.ndarray | None = None,
         moves: dict[int, tuple[float, float]] | None = None,
+        min_face: int | None = None,
         **controls: float,
     ) -> Image.Image:
         """Edit one face of a photo and return the full-resolution photo with the result pasted back.
 
-        ``photo``: a path, bytes, PIL image or RGB array. Expression controls by name, each a float
-        where 0 changes nothing (``smile``, ``mouth_open``, ``eye_open``, ``left_eye_open``,
-        ``right_eye_open``, ``brow_raise``, ``face_slim``, ... see
-        ``portraitgan_hub.faces.expressions.EXPRESSION_NAMES``). ``reference``: a photo whose
-        expression the face takes on. ``landmarks``: explicit (68, 2) target points in photo pixels.
-        ``moves``: ``{index: (x, y)}`` single points moved, in crop pixels. ``modality``: the target
-        modality (default: the model's first, usually ``photo``). ``face``: which face, 0 = largest.
+        ``photo``: a path, bytes, binary file object, PIL image or uint8 array. Expression controls
+        by name, each a float where 0 changes nothing, within its row of
+        ``portraitgan_hub.faces.expressions.CONTROL_RANGES`` (``smile``, ``mouth_open``, ``eye_open``,
+        ``left_eye_open``, ``right_eye_open``, ``brow_raise``, ``face_slim``, ...). ``reference``: a
+        photo whose expression the face takes on. ``landmarks``: explicit target points in photo
+        pixels, ``(68, 2)``, or ``(N, 68, 2)`` for N faces of which face ``face`` is used; they must
+        lie mostly inside the chosen face's crop. ``moves``: ``{index: (x, y)}`` single points moved,
+        in crop pixels. ``modality``: the target modality (default: the model's first, usually
+        ``photo``). ``face``: which face, 0 = largest. ``min_face``: the smallest face (box side, px)
+        to search for; by default as small as the detection budget allows (see ``LandmarkDetector``).
         Faces are detected once per photo and cached, so repeated edits of one photo are fast.
+
+        The result has the input's size, and its mode when that was ``RGBA`` or ``LA`` (the alpha
+        channel is the input's, untouched); ``result.info`` carries the input's ICC profile and EXIF
+        (orientation removed), which ``portraitgan_hub.io_utils.save_photo`` writes. An animated
+        input is edited on frame 0 and a ``UserWarning`` says the other frames are dropped.
+
+        Raises ``TypeError``/``ValueError`` naming a bad argument, ``ImageLoadError``,
+        ``NoFaceError`` (naming the smallest face size searched for) or ``FaceIndexError``.
         """
         return self.face_editor.edit(
-            photo, modality=modality, face=face, reference=reference, landmarks=landmarks, moves=moves, **controls
+            photo,
+            modality=modality,
+            face=face,
+            reference=reference,
+            landmarks=landmarks,
+            moves=moves,
+            min_face=min_face,
+            **controls,
         )
+
+    def edit_many(self, photos: Any, **options: Any) -> Iterator[EditOutcome]:
+        """Edit many photos with the same options (those of :meth:`edit`), one by one.
+
+        Returns an iterator of ``EditOutcome(source, image, error, warnings)``, one per photo in
+        order: a photo that fails (no face, unreadable, ...) has ``error`` set and the others go on.
+        The model and the face detector are loaded once.
+        """
+        return self.face_editor.edit_many(photos, **options)
 
     @property
     def face_editor(self) -> FaceEditor:

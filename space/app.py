@@ -257,7 +257,7 @@ def _expression_sliders(per_row: int = 2) -> list[gr.Slider]:
     for start in range(0, len(EXPRESSION_NAMES), per_row):
         with gr.Row():
             for name in EXPRESSION_NAMES[start : start + per_row]:
-                sliders.append(gr.Slider(*state.CONTROL_RANGE, value=0.0, step=state.CONTROL_STEP,
+                sliders.append(gr.Slider(*state.control_range(name), value=0.0, step=state.CONTROL_STEP,
                                          label=state.control_label(name), elem_id=f"slider-{name}"))
     return sliders
 

@@ -16,13 +16,11 @@ from PIL import Image
 
 from portraitgan_hub.editing import AlignedFace, align_face
 from portraitgan_hub.faces.alignment import DEFAULT_MARGIN
-from portraitgan_hub.faces.expressions import EXPRESSION_NAMES, ExpressionControls
+from portraitgan_hub.faces.expressions import CONTROL_RANGES, EXPRESSION_NAMES, ExpressionControls
 from portraitgan_hub.faces.landmarks import Face
 
 Point = tuple[float, float]
 
-#: Slider range of every expression control (0 = unchanged; see ExpressionControls for the meaning).
-CONTROL_RANGE: tuple[float, float] = (-1.5, 1.5)
 CONTROL_STEP = 0.05
 #: A click on the crop view picks the nearest landmark within this fraction of the crop size.
 PICK_RADIUS = 0.06
@@ -31,6 +29,12 @@ CROP_VIEW_MIN_SIZE = 512
 
 
 # --- expression sliders -------------------------------------------------------------------------
+def control_range(name: str) -> tuple[float, float]:
+    """Slider range of one expression control: its row of ``CONTROL_RANGES`` (0 = unchanged)."""
+    row = CONTROL_RANGES[name]
+    return row.minimum, row.maximum
+
+
 def control_label(name: str) -> str:
     """``left_eye_open`` -> ``Left eye open``."""
     return name.replace("_", " ").capitalize()
