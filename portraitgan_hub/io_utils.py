@@ -38,6 +38,29 @@ def default_file_mode() -> int:
     return 0o666 & ~mask
 
 
+def read_json(path: str | Path, expected: str) -> object:
+    """The JSON document in ``path``; an unreadable or invalid file is a ``ValueError`` naming the file.
+
+    ``expected`` says what the file should hold, for the message ("the model's configuration", ...).
+    A missing file is a ``FileNotFoundError`` naming it.
+    """
+    import json
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file (expected {expected})") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read {path} (expected {expected}): {error}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path} is not valid JSON ({error.msg} at line {error.lineno} column {error.colno}); expected {expected}"
+        ) from None
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

@@ -8,6 +8,7 @@ download can run arbitrary code.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -27,7 +28,7 @@ from torch import nn
 from portraitgan_hub.config import PortraitGANConfig
 from portraitgan_hub.errors import CheckpointError
 from portraitgan_hub.generator import Generator
-from portraitgan_hub.io_utils import default_file_mode
+from portraitgan_hub.io_utils import default_file_mode, read_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -223,13 +224,25 @@ class PortraitGAN(
 
         Loading is strict: missing, unexpected or mis-shaped tensors raise :class:`CheckpointError`.
         """
+        if not isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
+            raise TypeError(
+                "pretrained_model_name_or_path must be a folder or a Hub id, "
+                f"got {type(pretrained_model_name_or_path).__name__}"
+            )
         source = str(pretrained_model_name_or_path)
         if os.path.isdir(source) and not os.path.isfile(os.path.join(source, CONFIG_NAME)):
             _refuse_folder_without(source, CONFIG_NAME)
+        if os.path.isdir(source):
+            read_config_file(Path(source) / CONFIG_NAME)  # a damaged config.json is named before anything loads
         if not os.path.isdir(source) and (isinstance(pretrained_model_name_or_path, Path) or _looks_like_path(source)):
             raise CheckpointError(f"could not load a PortraitGAN model from {source!r}: no such folder")
         try:
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        except json.JSONDecodeError as error:
+            raise CheckpointError(
+                f"{CONFIG_NAME} of {source!r} is not valid JSON ({error.msg} at line {error.lineno} column "
+                f"{error.colno}); expected {CONFIG_EXPECTED}"
+            ) from None
         except (EntryNotFoundError, HfHubHTTPError, HFValidationError, OSError) as error:
             if isinstance(error, CheckpointError):
                 raise
@@ -253,7 +266,7 @@ class PortraitGAN(
         if config is None:
             raise CheckpointError(f"{model_id!r} has no {CONFIG_NAME}: it is not a PortraitGAN checkpoint")
         if isinstance(config, dict):
-            config = PortraitGANConfig.from_dict(config)
+            config = config_from_data(config, f"{CONFIG_NAME} of {model_id!r}")
         model = cls(config)
         if os.path.isdir(model_id):
             weights = Path(model_id) / WEIGHTS_NAME
@@ -302,6 +315,41 @@ class PortraitGAN(
                 + ". Is config.json the one the weights were trained with?"
             )
         self.load_state_dict(state, strict=strict)
+
+
+CONFIG_EXPECTED = "a JSON object of PortraitGANConfig fields, as save_pretrained writes it"
+
+
+def read_config_file(path: Path) -> PortraitGANConfig:
+    """The :class:`PortraitGANConfig` in ``path``; any problem is a :class:`CheckpointError` naming the file."""
+    try:
+        data = read_json(path, CONFIG_EXPECTED)
+    except (ValueError, OSError) as error:
+        raise CheckpointError(str(error)) from None
+    return config_from_data(data, str(path))
+
+
+def config_from_data(data: object, label: str) -> PortraitGANConfig:
+    """``data`` (parsed ``config.json``) as a config; wrong structure or field types name ``label``."""
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{label}: expected {CONFIG_EXPECTED}, got a JSON {type(data).__name__}")
+    defaults = PortraitGANConfig()
+    for name, value in data.items():
+        if not hasattr(defaults, name):
+            continue  # from_dict names unknown fields
+        expected = type(getattr(defaults, name))
+        if expected is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif expected is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, expected)
+        if not ok:
+            raise CheckpointError(f"{label}: field {name} must be of type {expected.__name__}, got {value!r}")
+    try:
+        return PortraitGANConfig.from_dict(data)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{label}: {error}") from None
 
 
 def _looks_like_path(source: str) -> bool:

@@ -113,7 +113,7 @@ class Handlers:
     ) -> tuple[Any, ...]:
         """(session, before/after, crop view, download, status) after running the edit."""
         rendered = pipeline.render(self._model(), session, state.controls_from_values(values), target)
-        png = self.files.save_png(rendered.result, session.name)
+        png = self.files.save_png(pipeline.download_image(session, rendered), session.name)
         return (
             session,
             pipeline.preview_pair(session, rendered, overlay),
@@ -234,7 +234,7 @@ class Handlers:
         if image is None:
             raise gr.Error("No image given.", print_exception=False)
         controls_ = state.controls_from_mapping(controls)
-        return self._model().edit(load_image(image), modality=modality, face=int(face or 0), **controls_.to_dict())
+        return self._model().edit(image, modality=modality, face=int(face or 0), **controls_.to_dict())
 
     @_user_errors
     def api_landmarks(self, image: str | None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from PIL import Image
 from portraitgan_hub.editing import AlignedFace, align_face
 from portraitgan_hub.faces.alignment import DEFAULT_MARGIN
 from portraitgan_hub.faces.expressions import CONTROL_RANGES, EXPRESSION_NAMES, ExpressionControls
+from portraitgan_hub.faces.image_io import PhotoInfo
 from portraitgan_hub.faces.landmarks import Face
 
 Point = tuple[float, float]
@@ -132,17 +133,19 @@ class Session:
     aligned: AlignedFace
     reference: np.ndarray | None = None  # a reference face's landmarks, in crop pixels
     edits: LandmarkEdits = field(default_factory=LandmarkEdits)
+    info: PhotoInfo = field(default_factory=PhotoInfo)  # the upload's alpha, ICC profile, EXIF, for the download
 
     @classmethod
     def start(
         cls, photo: Image.Image, faces: Sequence[Face], crop_size: int, name: str = "portrait",
-        margin: float = DEFAULT_MARGIN,
+        margin: float = DEFAULT_MARGIN, info: PhotoInfo | None = None,
     ) -> Session:
         """A session on face 0 (the largest) of ``photo``; ``faces`` must not be empty."""
         if not faces:
             raise ValueError("a session needs at least one face")
         faces = tuple(faces)
-        return cls(photo, name, faces, 0, align_face(photo, faces[0], crop_size, margin))
+        aligned = align_face(photo, faces[0], crop_size, margin)
+        return cls(photo, name, faces, 0, aligned, info=info or PhotoInfo())
 
     def with_face(self, face: int, margin: float = DEFAULT_MARGIN) -> Session:
         """Switch to another face of the same photo; hand-moved points belong to a face, so they go."""
