@@ -302,6 +302,9 @@ class Trainer:
         try:
             while not finished:
                 self.sampler.set_epoch(state.epoch)
+                # The dataset's augmentation depends on the epoch too. Set it here: the loader that
+                # skip_first_batches returns (a mid-epoch resume) passes set_epoch to the sampler only.
+                self.train_set.set_epoch(state.epoch)
                 loader = self.loader
                 if state.batch_in_epoch:
                     loader = accelerator.skip_first_batches(self.loader, state.batch_in_epoch)
