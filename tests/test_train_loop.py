@@ -268,3 +268,47 @@ def test_bf16_mixed_precision_runs_on_the_cpu(data_dir: Path, tmp_path: Path) ->
     assert all(math.isfinite(value) for losses in result.history for value in losses.values())
     weights = load_file(tmp_path / "model" / "model.safetensors")
     assert all(tensor.dtype == torch.float32 for tensor in weights.values())
+
+
+@pytest.mark.parametrize(
+    "damaged_file",
+    ["random_states_0.pkl", "trainer_state_0.pt", "optimizer.bin", "optimizer_1.bin", "model.safetensors",
+     "scheduler.bin", "trainer_state.json"],
+)
+def test_a_damaged_checkpoint_file_is_named_with_what_to_do(tiny_run, tmp_path, capsys, damaged_file) -> None:
+    """Every file of a checkpoint that a resume reads: garbage in it stops the resume with one line that
+    names the file and points to the previous checkpoint, before any training; never a skipped RNG
+    state (accelerate only logs that), never a torch traceback."""
+    import shutil
+
+    config, _, output = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(output / "checkpoints", copy / "checkpoints")
+    latest = copy / "checkpoints" / "step-0000004"
+    assert (latest / damaged_file).is_file()
+    (latest / damaged_file).write_bytes(b"\x80\x04garbage, not what was saved")
+    resumed = tiny_config(config.data.path, copy, "optim.steps=6")
+    with pytest.raises(PortraitGANError) as error:
+        train(resumed, resume="latest")
+    message = str(error.value)
+    assert str(latest / damaged_file) in message and "\n" not in message
+    assert "step-0000002" in message and "--resume latest" in message  # the previous checkpoint, and how
+    if damaged_file != "optimizer.bin":
+        return  # the command line's one line, once
+    reset_accelerate()
+    assert main(["--config", str(CONFIGS / "tiny.yaml"), f"data.path={config.data.path}", f"output_dir={copy}",
+                 "optim.steps=6", "--resume", "latest"]) == 1
+    err = capsys.readouterr().err  # (the random-VGG warning of the tiny config comes first)
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(latest / damaged_file) in last and "Traceback" not in err
+    assert not (copy / "checkpoints" / "step-0000005").exists()  # nothing trained on a damaged state
+
+
+def test_a_checkpoint_without_its_rng_file_is_refused(tiny_run, tmp_path) -> None:
+    import shutil
+
+    config, _, output = tiny_run
+    shutil.copytree(output / "checkpoints", tmp_path / "run" / "checkpoints")
+    (tmp_path / "run" / "checkpoints" / "step-0000004" / "random_states_0.pkl").unlink()
+    with pytest.raises(PortraitGANError, match="random_states_0.pkl is unreadable \\(missing\\)"):
+        train(tiny_config(config.data.path, tmp_path / "run", "optim.steps=6"), resume="latest")
