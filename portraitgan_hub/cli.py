@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         row = CONTROL_RANGES[name]
         expression.add_argument(
             f"--{name.replace('_', '-')}", dest=name, type=_number, default=0.0, metavar="X",
-            help=f"{row.minimum:g} to {row.maximum:g}: {row.meaning}",
+            help=f"{row.minimum:g} to {row.maximum:g}: {row.meaning}".replace("%", "%%"),
         )
     edit.set_defaults(run=_edit)
 

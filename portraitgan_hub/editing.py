@@ -195,8 +195,9 @@ class FaceEditor:
         **controls: float,
     ) -> Image.Image:
         """The full-resolution photo with one face edited; see :meth:`PortraitGAN.edit`."""
+        check_image_source(photo, "photo")
         check_edit_arguments(
-            self.model, photo, modality=modality, face=face, reference=reference, moves=moves, min_face=min_face
+            self.model, modality=modality, face=face, reference=reference, moves=moves, min_face=min_face
         )
         expression = ExpressionControls.from_dict(controls)
         target_points = None if landmarks is None else select_target_landmarks(landmarks, face)
@@ -220,25 +221,31 @@ class FaceEditor:
     def edit_many(self, photos: Iterable[ImageSource], **options: object) -> Iterator[EditOutcome]:
         """Edit every photo of ``photos`` with the same ``options`` (those of :meth:`edit`), one by one.
 
-        Yields one :class:`EditOutcome` per photo, in order: the result, or the error that stopped
-        that photo (a :class:`PortraitGANError`, ``ValueError`` or ``OSError``); the others go on.
-        Warnings (e.g. dropped animation frames) are collected per photo instead of being emitted.
-        Options are checked once, before any photo: a bad option is raised at the first ``next()``.
+        The options are checked at once (``TypeError``/``ValueError`` naming the bad one, before any
+        photo). Returns an iterator of one :class:`EditOutcome` per photo, in order: the result, or
+        the error that stopped that photo (a :class:`PortraitGANError`, ``ValueError``,
+        ``TypeError`` or ``OSError``) while the others go on. Warnings (e.g. dropped animation
+        frames) are collected per photo into the outcome instead of being emitted.
         """
         if isinstance(photos, (str, bytes, bytearray, Image.Image, np.ndarray)) or not isinstance(photos, Iterable):
             raise TypeError(f"photos must be an iterable of photos (paths, ...), got {type(photos).__name__}")
-        check_edit_arguments(self.model, None, **{k: v for k, v in options.items() if k in _CHECKED_OPTIONS})
+        check_edit_arguments(self.model, **{k: v for k, v in options.items() if k in _CHECKED_OPTIONS})
         ExpressionControls.from_dict({k: v for k, v in options.items() if k not in _EDIT_OPTIONS})
+        if options.get("landmarks") is not None:
+            select_target_landmarks(options["landmarks"], options.get("face", 0))  # type: ignore[arg-type]
+        return self._edit_each(photos, options)
+
+    def _edit_each(self, photos: Iterable[ImageSource], options: dict[str, object]) -> Iterator[EditOutcome]:
         for photo in photos:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 try:
                     result = self.edit(photo, **options)  # type: ignore[arg-type]
                 except (PortraitGANError, ValueError, TypeError, OSError) as error:
-                    outcome = EditOutcome(photo, None, error)
+                    image, failure = None, error
                 else:
-                    outcome = EditOutcome(photo, result, None)
-            yield EditOutcome(outcome.source, outcome.image, outcome.error, tuple(str(w.message) for w in caught))
+                    image, failure = result, None
+            yield EditOutcome(photo, image, failure, tuple(str(w.message) for w in caught))
 
 
 _EDIT_OPTIONS = ("modality", "face", "reference", "landmarks", "moves", "min_face")
@@ -269,7 +276,6 @@ def frames_note(name: str, info: PhotoInfo) -> str:
 
 def check_edit_arguments(
     model: PortraitGAN,
-    photo: object,
     *,
     modality: object = None,
     face: object = 0,
@@ -277,9 +283,7 @@ def check_edit_arguments(
     moves: object = None,
     min_face: object = None,
 ) -> None:
-    """``TypeError``/``ValueError`` naming the first bad argument of an edit (``photo=None`` is skipped)."""
-    if photo is not None:
-        check_image_source(photo, "photo")
+    """``TypeError``/``ValueError`` naming the first bad option of an edit (the photo is checked apart)."""
     if reference is not None:
         check_image_source(reference, "reference")
     if isinstance(face, bool) or not isinstance(face, (int, np.integer)):

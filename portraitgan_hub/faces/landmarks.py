@@ -249,7 +249,8 @@ class LandmarkDetector:
     @staticmethod
     def _level(size: tuple[int, int], scale: float) -> DetectionLevel:
         width, height = size
-        copy = (max(1, round(width * scale)), max(1, round(height * scale)))
+        # rounded up (bar float noise), so that the copy's scale is never below the one asked for
+        copy = (max(1, math.ceil(width * scale - 1e-6)), max(1, math.ceil(height * scale - 1e-6)))
         return DetectionLevel(copy, copy[0] / width if width >= height else copy[1] / height)
 
     def detect(self, image: ImageSource, min_face: int | None = None) -> Detection:
