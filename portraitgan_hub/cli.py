@@ -82,9 +82,9 @@ def _edit(args: argparse.Namespace) -> int:
     model = load_model(args.model, map_location=args.device)
     if not batch:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+            warnings.simplefilter("always", UserWarning)
             result = model.edit(inputs[0], **options)
-        _warn(str(w.message) for w in caught)
+        _warn(str(w.message) for w in caught if issubclass(w.category, UserWarning))
         _warn(save_photo(result, output, quality=args.quality))
         print(f"wrote {output}")
         return 0

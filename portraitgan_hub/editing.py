@@ -245,7 +245,15 @@ class FaceEditor:
                     image, failure = None, error
                 else:
                     image, failure = result, None
-            yield EditOutcome(photo, image, failure, tuple(str(w.message) for w in caught))
+            notes = []
+            for caught_warning in caught:  # the user's warnings go into the outcome, others pass on
+                if issubclass(caught_warning.category, UserWarning):
+                    notes.append(str(caught_warning.message))
+                else:
+                    warnings.warn_explicit(
+                        caught_warning.message, caught_warning.category, caught_warning.filename, caught_warning.lineno
+                    )
+            yield EditOutcome(photo, image, failure, tuple(notes))
 
 
 _EDIT_OPTIONS = ("modality", "face", "reference", "landmarks", "moves", "min_face")

@@ -130,10 +130,13 @@ def load_image(
         return _decode(source, name, max_pixels, _info)
     opened = _open(source, name, max_pixels)
     try:
-        return _decode(opened, name, max_pixels, _info)
+        picture = _decode(opened, name, max_pixels, _info)
     except ImageLoadError:
         opened.close()
         raise
+    if picture is not opened:  # converted: the file (kept open by multi-frame formats) is done with
+        opened.close()
+    return picture
 
 
 def _decode(image: Image.Image, name: str, max_pixels: int, info: list[PhotoInfo] | None = None) -> Image.Image:
