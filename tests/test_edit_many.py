@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import portraitgan_hub.default_model as default_model
+import portraitgan_hub.faces.landmarks as landmarks
 from portraitgan_hub.cli import main
 from portraitgan_hub.errors import ImageLoadError, NoFaceError
 
@@ -35,15 +36,18 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 def test_several_photos_into_a_folder_with_failures_reported(photo_dir, lite_model_dir, tmp_path, capsys,
                                                              monkeypatch) -> None:
-    loads = []
+    loads, detectors = [], []
     real_load = default_model.load_model
     monkeypatch.setattr(default_model, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    real_init = landmarks.LandmarkDetector.__init__
+    monkeypatch.setattr(landmarks.LandmarkDetector, "__init__", lambda *a, **k: detectors.append(a) or real_init(*a, **k))
+    landmarks.default_detector.cache_clear()
     inputs = [photo_dir / name for name in ("a.jpg", "c_empty.png", "d_broken.jpg", "b.jpg")]
     out = tmp_path / "out"
     code = main(["edit", *map(str, inputs), "-o", f"{out}/", "--model", str(lite_model_dir), "--smile", "0.6"])
     captured = capsys.readouterr()
     assert code == 2  # some photos failed
-    assert len(loads) == 1  # the model loads once
+    assert len(loads) == 1 and len(detectors) == 1  # the model and the face detector load once
     assert sorted(p.name for p in out.iterdir()) == ["a-edited.jpg", "b-edited.jpg"]
     for name, source in (("a-edited.jpg", "a.jpg"), ("b-edited.jpg", "b.jpg")):
         assert Image.open(out / name).size == Image.open(photo_dir / source).size
