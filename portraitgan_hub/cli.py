@@ -251,25 +251,43 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("inputs", nargs="*", metavar="PHOTO", help="the photo(s) to edit")
     edit.add_argument("--input-dir", metavar="DIR", help="also edit every image file in DIR")
     edit.add_argument(
-        "-o", "--output", required=True,
+        "-o",
+        "--output",
+        required=True,
         help="the result file (.png, .jpg, ...), or a folder for several photos (written as <name>-edited.<ext>)",
     )
     edit.add_argument("--model", help="Hub id or folder (default: $PORTRAITGAN_MODEL, then the demo model)")
     edit.add_argument("--modality", help="target modality (default: the model's first, usually photo)")
     edit.add_argument("--face", type=int, default=0, help="which face, 0 = the largest")
-    edit.add_argument("--min-face", type=_positive_int, metavar="PX",
-                      help="smallest face (box side, px) to look for (default: as small as the time budget allows)")
+    edit.add_argument(
+        "--min-face",
+        type=_positive_int,
+        metavar="PX",
+        help="smallest face (box side, px) to look for (default: as small as the time budget allows)",
+    )
     edit.add_argument("--reference", help="a photo whose expression the face takes on")
-    edit.add_argument("--landmarks", help="JSON with explicit target landmarks (photo pixels; "
-                      "the output of `portraitgan landmarks`, whose face --face is used)")
-    edit.add_argument("--quality", type=int, default=DEFAULT_QUALITY, metavar="Q",
-                      help=f"JPEG/WebP quality 1-100 (default {DEFAULT_QUALITY})")
+    edit.add_argument(
+        "--landmarks",
+        help="JSON with explicit target landmarks (photo pixels; "
+        "the output of `portraitgan landmarks`, whose face --face is used)",
+    )
+    edit.add_argument(
+        "--quality",
+        type=int,
+        default=DEFAULT_QUALITY,
+        metavar="Q",
+        help=f"JPEG/WebP quality 1-100 (default {DEFAULT_QUALITY})",
+    )
     edit.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     expression = edit.add_argument_group("expression controls (0 = unchanged)")
     for name in EXPRESSION_NAMES:
         row = CONTROL_RANGES[name]
         expression.add_argument(
-            f"--{name.replace('_', '-')}", dest=name, type=_number, default=0.0, metavar="X",
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            type=_number,
+            default=0.0,
+            metavar="X",
             help=f"{row.minimum:g} to {row.maximum:g}: {row.meaning}".replace("%", "%%"),
         )
     edit.set_defaults(run=_edit)
@@ -278,8 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     landmarks.add_argument("input")
     landmarks.add_argument("-o", "--output", help="write the JSON here instead of stdout")
     landmarks.add_argument("--landmark-model", help="path to shape_predictor_68_face_landmarks.dat")
-    landmarks.add_argument("--min-face", type=_positive_int, metavar="PX",
-                           help="smallest face (box side, px) to look for (default: as small as the time budget allows)")
+    landmarks.add_argument(
+        "--min-face",
+        type=_positive_int,
+        metavar="PX",
+        help="smallest face (box side, px) to look for (default: as small as the time budget allows)",
+    )
     landmarks.set_defaults(run=_landmarks)
 
     # The app parses its own options (space/app.py); "+" keeps argparse from reading "--port" etc. here.

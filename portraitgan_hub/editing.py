@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from portraitgan_hub.errors import PortraitGANError
 from portraitgan_hub.faces.alignment import (
     DEFAULT_FEATHER,
     DEFAULT_MARGIN,
@@ -25,7 +26,6 @@ from portraitgan_hub.faces.alignment import (
     paste_back,
     warp_to_crop,
 )
-from portraitgan_hub.errors import PortraitGANError
 from portraitgan_hub.faces.expressions import ExpressionControls, move_points, transfer_expression
 from portraitgan_hub.faces.image_io import (
     ImageSource,
@@ -117,8 +117,9 @@ def select_target_landmarks(landmarks: object, face: int) -> np.ndarray:
     """The ``(68, 2)`` target points for face number ``face`` from ``landmarks``.
 
     ``landmarks``: ``(68, 2)`` points, or ``(N, 68, 2)`` points of N faces (largest first, as
-    ``portraitgan landmarks`` writes them), of which face ``face`` is taken. Raises ``ValueError``
-    naming ``landmarks`` for another shape, for non-finite values, or when face ``face`` is not there.
+    ``portraitgan landmarks`` writes them), of which face ``face`` is taken. Raises ``TypeError``
+    for what is not an array of numbers, ``ValueError`` naming ``landmarks`` for another shape, for
+    non-finite values, or when face ``face`` is not there.
     """
     try:
         points = np.asarray(landmarks, dtype=np.float64)

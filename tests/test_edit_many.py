@@ -34,13 +34,16 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-def test_several_photos_into_a_folder_with_failures_reported(photo_dir, lite_model_dir, tmp_path, capsys,
-                                                             monkeypatch) -> None:
+def test_several_photos_into_a_folder_with_failures_reported(
+    photo_dir, lite_model_dir, tmp_path, capsys, monkeypatch
+) -> None:
     loads, detectors = [], []
     real_load = default_model.load_model
     monkeypatch.setattr(default_model, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
     real_init = landmarks.LandmarkDetector.__init__
-    monkeypatch.setattr(landmarks.LandmarkDetector, "__init__", lambda *a, **k: detectors.append(a) or real_init(*a, **k))
+    monkeypatch.setattr(
+        landmarks.LandmarkDetector, "__init__", lambda *a, **k: detectors.append(a) or real_init(*a, **k)
+    )
     landmarks.default_detector.cache_clear()
     inputs = [photo_dir / name for name in ("a.jpg", "c_empty.png", "d_broken.jpg", "b.jpg")]
     out = tmp_path / "out"

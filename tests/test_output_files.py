@@ -50,8 +50,9 @@ def tagged_photo(tmp_path_factory, london_photo) -> tuple[Path, Image.Image]:
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
-def test_icc_profile_and_exif_are_kept_without_the_orientation(tagged_photo, lite_model_dir, tmp_path, suffix,
-                                                                capsys) -> None:
+def test_icc_profile_and_exif_are_kept_without_the_orientation(
+    tagged_photo, lite_model_dir, tmp_path, suffix, capsys
+) -> None:
     source, upright = tagged_photo
     out = tmp_path / f"edited{suffix}"
     assert main(["edit", str(source), "-o", str(out), "--model", str(lite_model_dir), "--smile", "0.5"]) == 0, (
@@ -68,8 +69,9 @@ def test_icc_profile_and_exif_are_kept_without_the_orientation(tagged_photo, lit
         assert np.abs(top - np.asarray(upright)[:40]).mean() < 6
 
 
-def test_jpeg_is_written_at_quality_95_by_default_and_quality_sets_it(london_photo, lite_model, lite_model_dir,
-                                                                      tmp_path) -> None:
+def test_jpeg_is_written_at_quality_95_by_default_and_quality_sets_it(
+    london_photo, lite_model, lite_model_dir, tmp_path
+) -> None:
     from portraitgan_hub.cli import build_parser
 
     source = london_photo("005", "neutral")
@@ -86,8 +88,9 @@ def test_jpeg_is_written_at_quality_95_by_default_and_quality_sets_it(london_pho
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "LA"])
-def test_alpha_inputs_come_back_with_their_alpha_untouched(london_photo, lite_model, lite_model_dir, tmp_path, mode,
-                                                           capsys) -> None:
+def test_alpha_inputs_come_back_with_their_alpha_untouched(
+    london_photo, lite_model, lite_model_dir, tmp_path, mode, capsys
+) -> None:
     picture = Image.open(london_photo("005", "neutral")).convert("RGB" if mode == "RGBA" else "L")
     width, height = picture.size
     alpha = np.full((height, width), 255, np.uint8)
@@ -113,8 +116,9 @@ def test_alpha_inputs_come_back_with_their_alpha_untouched(london_photo, lite_mo
         assert np.asarray(written.convert("L"))[height // 2, : width // 6 - 8].min() > 240
 
 
-def test_an_animated_gif_is_edited_on_frame_0_and_says_the_rest_are_dropped(london_photo, lite_model, lite_model_dir,
-                                                                           tmp_path, capsys) -> None:
+def test_an_animated_gif_is_edited_on_frame_0_and_says_the_rest_are_dropped(
+    london_photo, lite_model, lite_model_dir, tmp_path, capsys
+) -> None:
     first = Image.open(london_photo("005", "neutral")).convert("RGB")
     frames = [first, first.transpose(Image.Transpose.FLIP_LEFT_RIGHT), Image.open(london_photo("005", "smiling"))]
     source = tmp_path / "animated.gif"

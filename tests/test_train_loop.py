@@ -272,8 +272,15 @@ def test_bf16_mixed_precision_runs_on_the_cpu(data_dir: Path, tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     "damaged_file",
-    ["random_states_0.pkl", "trainer_state_0.pt", "optimizer.bin", "optimizer_1.bin", "model.safetensors",
-     "scheduler.bin", "trainer_state.json"],
+    [
+        "random_states_0.pkl",
+        "trainer_state_0.pt",
+        "optimizer.bin",
+        "optimizer_1.bin",
+        "model.safetensors",
+        "scheduler.bin",
+        "trainer_state.json",
+    ],
 )
 def test_a_damaged_checkpoint_file_is_named_with_what_to_do(tiny_run, tmp_path, capsys, damaged_file) -> None:
     """Every file of a checkpoint that a resume reads: garbage in it stops the resume with one line that
@@ -286,7 +293,7 @@ def test_a_damaged_checkpoint_file_is_named_with_what_to_do(tiny_run, tmp_path, 
     shutil.copytree(output / "checkpoints", copy / "checkpoints")
     latest = copy / "checkpoints" / "step-0000004"
     assert (latest / damaged_file).is_file()
-    (latest / damaged_file).write_bytes(b"\x80\x04garbage, not what was saved")
+    (latest / damaged_file).write_bytes(b"garbage: the disk filled up while this was written")
     resumed = tiny_config(config.data.path, copy, "optim.steps=6")
     with pytest.raises(PortraitGANError) as error:
         train(resumed, resume="latest")
@@ -296,8 +303,20 @@ def test_a_damaged_checkpoint_file_is_named_with_what_to_do(tiny_run, tmp_path, 
     if damaged_file != "optimizer.bin":
         return  # the command line's one line, once
     reset_accelerate()
-    assert main(["--config", str(CONFIGS / "tiny.yaml"), f"data.path={config.data.path}", f"output_dir={copy}",
-                 "optim.steps=6", "--resume", "latest"]) == 1
+    assert (
+        main(
+            [
+                "--config",
+                str(CONFIGS / "tiny.yaml"),
+                f"data.path={config.data.path}",
+                f"output_dir={copy}",
+                "optim.steps=6",
+                "--resume",
+                "latest",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err  # (the random-VGG warning of the tiny config comes first)
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: ") and str(latest / damaged_file) in last and "Traceback" not in err

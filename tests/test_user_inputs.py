@@ -80,8 +80,23 @@ def test_cli_finds_the_small_face_and_takes_min_face(small_face_photo, lite_mode
     assert main(["landmarks", str(small_face_photo), "-o", str(points)]) == 0
     assert len(json.loads(points.read_text())["faces"]) == 1
     out = tmp_path / "edited.jpg"
-    assert main(["edit", str(small_face_photo), "-o", str(out), "--model", str(lite_model_dir), "--smile", "0.5",
-                 "--min-face", "150"]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "edit",
+                str(small_face_photo),
+                "-o",
+                str(out),
+                "--model",
+                str(lite_model_dir),
+                "--smile",
+                "0.5",
+                "--min-face",
+                "150",
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     assert Image.open(out).size == (4000, 3000)
     with pytest.raises(SystemExit) as exit_info:  # argparse: a usage error
         main(["edit", str(small_face_photo), "-o", str(out), "--min-face", "0"])
@@ -112,8 +127,9 @@ def _capture_targets(monkeypatch) -> list[tuple[np.ndarray, editing.AlignedFace]
     return seen
 
 
-def test_landmarks_file_gives_each_face_its_own_points(three_faces_photo, lite_model_dir, tmp_path, monkeypatch,
-                                                       capsys) -> None:
+def test_landmarks_file_gives_each_face_its_own_points(
+    three_faces_photo, lite_model_dir, tmp_path, monkeypatch, capsys
+) -> None:
     points = tmp_path / "pts.json"
     assert main(["landmarks", str(three_faces_photo), "-o", str(points)]) == 0
     faces = json.loads(points.read_text())["faces"]
@@ -121,8 +137,20 @@ def test_landmarks_file_gives_each_face_its_own_points(three_faces_photo, lite_m
     seen = _capture_targets(monkeypatch)
     for face in (1, 2, 0):
         out = tmp_path / f"face{face}.png"
-        code = main(["edit", str(three_faces_photo), "--face", str(face), "--landmarks", str(points), "-o", str(out),
-                     "--model", str(lite_model_dir)])
+        code = main(
+            [
+                "edit",
+                str(three_faces_photo),
+                "--face",
+                str(face),
+                "--landmarks",
+                str(points),
+                "-o",
+                str(out),
+                "--model",
+                str(lite_model_dir),
+            ]
+        )
         assert code == 0, capsys.readouterr().err
         target, aligned = seen[-1]
         assert aligned.face.box == tuple(faces[face]["box"])
@@ -141,8 +169,10 @@ def test_points_of_another_face_are_refused(three_faces_photo, lite_model, detec
         lite_model.edit(three_faces_photo, face=5, landmarks=stacked)
     wrong = tmp_path / "face0.json"
     wrong.write_text(json.dumps(faces[0].landmarks.tolist()))  # a bare 68x2 list: used for whichever face
-    assert main(["edit", str(three_faces_photo), "--face", "1", "--landmarks", str(wrong), "-o",
-                 str(tmp_path / "o.png")]) == 2
+    assert (
+        main(["edit", str(three_faces_photo), "--face", "1", "--landmarks", str(wrong), "-o", str(tmp_path / "o.png")])
+        == 2
+    )
     assert "inside the crop" in capsys.readouterr().err
 
 
@@ -184,8 +214,12 @@ def test_a_huge_negative_value_is_a_range_error_not_a_parse_error(london_photo, 
 # --- 4. garbage files are named ---------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("content", "says"),
-    [("garbage{", "not valid JSON"), ("[1, 2]", "got a JSON list"), ('{"image_size": "x"}', "image_size"),
-     ('{"colour": 1}', "colour")],
+    [
+        ("garbage{", "not valid JSON"),
+        ("[1, 2]", "got a JSON list"),
+        ('{"image_size": "x"}', "image_size"),
+        ('{"colour": 1}', "colour"),
+    ],
 )
 def test_a_garbage_config_json_names_the_file(lite_model_dir, tmp_path, london_photo, capsys, content, says) -> None:
     import shutil
@@ -196,22 +230,30 @@ def test_a_garbage_config_json_names_the_file(lite_model_dir, tmp_path, london_p
     with pytest.raises(CheckpointError, match=says) as error:
         PortraitGAN.from_pretrained(folder)
     assert str(folder / "config.json") in str(error.value)
-    assert main(["edit", str(london_photo("005", "neutral")), "-o", str(tmp_path / "o.png"), "--model",
-                 str(folder)]) == 2
+    assert (
+        main(["edit", str(london_photo("005", "neutral")), "-o", str(tmp_path / "o.png"), "--model", str(folder)]) == 2
+    )
     err = capsys.readouterr().err
     assert str(folder / "config.json") in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize(
     ("content", "says"),
-    [("{garbage", "not valid JSON"), ('{"faces": []}', "holds no faces"), ("[[1, 2]]", "68 finite"),
-     ('{"faces": [{"landmarks": "x"}]}', "68 finite"), ('{"faces": [{"box": [1, 2, 3, 4]}]}', "68 finite")],
+    [
+        ("{garbage", "not valid JSON"),
+        ('{"faces": []}', "holds no faces"),
+        ("[[1, 2]]", "68 finite"),
+        ('{"faces": [{"landmarks": "x"}]}', "68 finite"),
+        ('{"faces": [{"box": [1, 2, 3, 4]}]}', "68 finite"),
+    ],
 )
 def test_a_garbage_landmarks_json_names_the_file(tmp_path, london_photo, capsys, content, says) -> None:
     points = tmp_path / "points.json"
     points.write_text(content)
-    assert main(["edit", str(london_photo("005", "neutral")), "-o", str(tmp_path / "o.png"), "--landmarks",
-                 str(points)]) == 2
+    assert (
+        main(["edit", str(london_photo("005", "neutral")), "-o", str(tmp_path / "o.png"), "--landmarks", str(points)])
+        == 2
+    )
     err = capsys.readouterr().err
     assert str(points) in err and says in err and "landmarks" in err and err.count("\n") == 1
 
@@ -219,8 +261,10 @@ def test_a_garbage_landmarks_json_names_the_file(tmp_path, london_photo, capsys,
 def test_a_landmarks_file_without_the_chosen_face_says_so(three_faces_photo, tmp_path, capsys) -> None:
     points = tmp_path / "pts.json"
     assert main(["landmarks", str(three_faces_photo), "-o", str(points)]) == 0
-    assert main(["edit", str(three_faces_photo), "--face", "3", "--landmarks", str(points), "-o",
-                 str(tmp_path / "o.png")]) == 2
+    assert (
+        main(["edit", str(three_faces_photo), "--face", "3", "--landmarks", str(points), "-o", str(tmp_path / "o.png")])
+        == 2
+    )
     assert "holds 3 face(s)" in capsys.readouterr().err
 
 

@@ -142,7 +142,9 @@ def load_style_network(path: str | Path) -> TransformerNet:
     try:
         config = StyleNetworkConfig.from_json(metadata[METADATA_KEY])
     except (ValueError, TypeError) as error:  # json.JSONDecodeError is a ValueError
-        raise CheckpointError(f"{path}: its {METADATA_KEY!r} metadata is not a style network config ({error})") from None
+        raise CheckpointError(
+            f"{path}: its {METADATA_KEY!r} metadata is not a style network config ({error})"
+        ) from None
     net = TransformerNet(config)
     try:
         net.load_state_dict(state)

@@ -188,7 +188,9 @@ CONTROL_RANGES: dict[str, ControlRange] = {
     "brow_furrow": ControlRange(-1.5, 1.5, "1 pulls the inner brow ends in and down"),
 }
 if set(CONTROL_RANGES) != set(EXPRESSION_NAMES):  # a new control without a row (or a stale row)
-    raise RuntimeError(f"CONTROL_RANGES and ExpressionControls disagree: {sorted(set(CONTROL_RANGES) ^ set(EXPRESSION_NAMES))}")
+    raise RuntimeError(
+        f"CONTROL_RANGES and ExpressionControls disagree: {sorted(set(CONTROL_RANGES) ^ set(EXPRESSION_NAMES))}"
+    )
 
 
 def apply_expression(landmarks: np.ndarray, **controls: float) -> np.ndarray:
