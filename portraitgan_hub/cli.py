@@ -9,14 +9,18 @@ import argparse
 import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from portraitgan_hub.errors import PortraitGANError
 from portraitgan_hub.faces.expressions import CONTROL_RANGES, EXPRESSION_NAMES, ExpressionControls
 from portraitgan_hub.io_utils import DEFAULT_QUALITY, atomic_write_text, check_quality, read_json, save_photo
+
+if TYPE_CHECKING:
+    from portraitgan_hub.model import PortraitGAN
 
 EXIT_BAD_INPUT = 2
 
@@ -91,7 +95,7 @@ def _edit(args: argparse.Namespace) -> int:
     return _edit_batch(model, inputs, Path(args.output), options, args.quality)
 
 
-def _edit_batch(model, inputs: list[Path], out_dir: Path, options: dict, quality: int) -> int:
+def _edit_batch(model: PortraitGAN, inputs: list[Path], out_dir: Path, options: dict[str, Any], quality: int) -> int:
     """Edit every input into ``out_dir``; report failures, go on; exit status 2 if any failed."""
     from tqdm.auto import tqdm
 
@@ -169,7 +173,7 @@ def _same_file(a: Path, b: Path) -> bool:
     return _resolved(a) == _resolved(b)
 
 
-def _warn(notes) -> None:
+def _warn(notes: Iterable[str]) -> None:
     for note in notes:
         print(f"portraitgan edit: warning: {note}", file=sys.stderr)
 

@@ -84,14 +84,28 @@ class PortraitGAN(
         ``images``: (B,3,H,W) tensor in [-1, 1], or PIL image(s) of the model's size.
         ``landmark_maps``: (B,1,H,W) or (H,W) map in [0, 1] (see ``faces.landmark_map``).
         ``modality``: the target modality, by name or index, one for all or one per image.
-        Returns a tensor in [-1, 1] for tensor input, PIL image(s) for PIL input.
+        Returns a tensor in [-1, 1] for tensor input, PIL image(s) for PIL input. Raises
+        ``TypeError``/``ValueError`` naming the argument that is of the wrong type or shape.
         """
         pil_input = not isinstance(images, torch.Tensor)
         single = isinstance(images, Image.Image)
+        if (
+            pil_input
+            and not single
+            and not (isinstance(images, (list, tuple)) and images and all(isinstance(i, Image.Image) for i in images))
+        ):
+            raise TypeError(
+                f"images must be a (B, 3, H, W) tensor, a PIL image or a list of them, got {type(images).__name__}"
+            )
         batch = pil_to_tensor(images) if pil_input else images
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ValueError(f"images must be (B, 3, H, W), got {tuple(batch.shape)}")
-        maps = torch.as_tensor(landmark_maps, dtype=torch.float32)
+        try:
+            maps = torch.as_tensor(landmark_maps, dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(
+                f"landmark_maps must be a tensor or array in [0, 1], got {type(landmark_maps).__name__}"
+            ) from None
         while maps.ndim < 4:
             maps = maps.unsqueeze(0)
         maps = maps.expand(batch.shape[0], -1, -1, -1)

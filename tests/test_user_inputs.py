@@ -326,6 +326,14 @@ def test_other_entry_points_check_their_arguments(lite_model, detector, tmp_path
         PortraitGAN.from_pretrained(12)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="photos"):
         lite_model.edit_many("one.jpg")
+    with pytest.raises(TypeError, match="images"):
+        lite_model.generate(None, np.zeros((256, 256)), "photo")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="landmark_maps"):
+        lite_model.generate(Image.new("RGB", (256, 256)), "map", "photo")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="modality"):
+        lite_model.generate(Image.new("RGB", (256, 256)), np.zeros((256, 256)), 1.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="landmarks"):
+        ExpressionControls(smile=0.5).apply("points")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="quality"):
         save_photo(Image.new("RGB", (8, 8)), tmp_path / "x.jpg", quality=0)
     with pytest.raises(TypeError, match="quality"):

@@ -88,9 +88,17 @@ LANDMARK_MODEL_HUB_REPO = "public-data/dlib_face_landmark_model"
 
 
 def check_landmarks(landmarks: np.ndarray, name: str = "") -> np.ndarray:
-    """``landmarks`` as a float64 ``(68, 2)`` array, or a ValueError saying what is wrong with them."""
-    points = np.asarray(landmarks, dtype=np.float64)
+    """``landmarks`` as a float64 ``(68, 2)`` array, or a ValueError saying what is wrong with them.
+
+    What is not an array of numbers at all is a ``TypeError`` naming the landmarks.
+    """
     label = f"{name} landmarks" if name else "landmarks"
+    try:
+        points = np.asarray(landmarks, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{label} must be a ({NUM_LANDMARKS}, 2) array of numbers, got {type(landmarks).__name__}"
+        ) from None
     if points.shape != (NUM_LANDMARKS, 2):
         raise ValueError(f"{label} must be ({NUM_LANDMARKS}, 2), got {points.shape}")
     if not np.isfinite(points).all():
