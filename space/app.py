@@ -22,6 +22,7 @@ from portraitgan_hub.default_model import MODEL_ENV, load_model
 from portraitgan_hub.errors import ImageLoadError, PortraitGANError
 from portraitgan_hub.faces.expressions import EXPRESSION_NAMES
 from portraitgan_hub.faces.image_io import load_image
+from portraitgan_hub.faces.landmarks import no_face_message
 from portraitgan_hub.model import PortraitGAN
 
 if __package__:  # imported as a package: space.app, or portraitgan_hub_space.app once installed
@@ -244,7 +245,7 @@ class Handlers:
         photo = load_image(image)
         faces = pipeline.detect_faces(self.model, photo)
         if not faces:
-            raise gr.Error("No face found: use a frontal, well-lit photo.", print_exception=False)
+            raise gr.Error(no_face_message(Path(image).name, faces), print_exception=False)
         return {
             "size": list(photo.size),
             "faces": [{"box": list(face.box), "landmarks": face.landmarks.round(2).tolist()} for face in faces],

@@ -25,7 +25,7 @@ from portraitgan_hub.errors import NoFaceError
 from portraitgan_hub.faces.alignment import Alignment, paste_back
 from portraitgan_hub.faces.expressions import ExpressionControls, interpolate
 from portraitgan_hub.faces.image_io import ImageSource, load_image, load_photo, restore_photo_info, source_name
-from portraitgan_hub.faces.landmarks import FACE_PARTS, Face, default_detector
+from portraitgan_hub.faces.landmarks import FACE_PARTS, Face, default_detector, no_face_message
 from portraitgan_hub.io_utils import atomic_save_image, save_photo
 from portraitgan_hub.model import PortraitGAN
 
@@ -53,10 +53,10 @@ def open_photo(model: PortraitGAN, source: ImageSource, source_modality: str = "
     photo, info = load_photo(source)
     faces = detect_faces(model, photo)
     if not faces:
-        hint = "use a frontal, well-lit photo"
+        message = no_face_message(source_name(source), faces)
         if source_modality != "photo":
-            hint += f" (the landmark detector is trained on photos and often misses faces in a {source_modality})"
-        raise NoFaceError(f"no face found in {source_name(source)}: {hint}")
+            message += f" (the landmark detector is trained on photos and often misses faces in a {source_modality})"
+        raise NoFaceError(message)
     stem = _safe_stem(Path(source).stem) if isinstance(source, (str, Path)) else "portrait"
     return Session.start(photo, faces, model.config.image_size, name=stem, margin=model.face_editor.margin, info=info)
 
@@ -71,7 +71,7 @@ def reference_landmarks(model: PortraitGAN, source: ImageSource) -> np.ndarray:
     photo = load_image(source)
     faces = detect_faces(model, photo)
     if not faces:
-        raise NoFaceError(f"no face found in the reference photo {source_name(source)}")
+        raise NoFaceError(no_face_message(f"the reference photo {source_name(source)}", faces))
     return align_face(photo, faces[0], model.config.image_size, model.face_editor.margin).landmarks
 
 

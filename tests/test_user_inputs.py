@@ -75,6 +75,17 @@ def test_the_no_face_message_states_the_smallest_face_searched(detector, small_f
     assert "no face found in" in err and "1000 px" in err and "--min-face" in err
 
 
+def test_the_apps_no_face_message_states_it_too(lite_model, tmp_path) -> None:
+    from space import pipeline
+
+    wall = tmp_path / "wall.png"
+    Image.new("RGB", (4000, 3000), (118, 124, 130)).save(wall)
+    with pytest.raises(NoFaceError, match="no face found in wall.png: .*searched for faces of 196 px and larger"):
+        pipeline.open_photo(lite_model, str(wall))
+    with pytest.raises(NoFaceError, match="reference photo wall.png: .*196 px"):
+        pipeline.reference_landmarks(lite_model, str(wall))
+
+
 def test_cli_finds_the_small_face_and_takes_min_face(small_face_photo, lite_model_dir, tmp_path, capsys) -> None:
     points = tmp_path / "points.json"
     assert main(["landmarks", str(small_face_photo), "-o", str(points)]) == 0
