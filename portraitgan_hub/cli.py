@@ -27,6 +27,10 @@ EXIT_BAD_INPUT = 2
 #: Negative numbers in any notation Python's float() reads (-1, -.5, -1e9, -1E-3, -inf): argparse's
 #: own pattern knows only -1 and -1.5, so "--smile -1e9" would read -1e9 as an unknown option.
 NEGATIVE_NUMBER = re.compile(r"^-(?:\d+\.?\d*(?:e[-+]?\d+)?|\.\d+(?:e[-+]?\d+)?|inf(?:inity)?|nan)$", re.IGNORECASE)
+MIN_FACE_HELP = (
+    "smallest face (box side, px) to look for "
+    "(default: as small as the detection budget allows, about 200 px in a 12 MP photo)"
+)
 LANDMARKS_EXPECTED = "the output of `portraitgan landmarks` or a list of 68 [x, y] points"
 
 
@@ -267,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-face",
         type=_positive_int,
         metavar="PX",
-        help="smallest face (box side, px) to look for (default: as small as the time budget allows)",
+        help=MIN_FACE_HELP,
     )
     edit.add_argument("--reference", help="a photo whose expression the face takes on")
     edit.add_argument(
@@ -304,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-face",
         type=_positive_int,
         metavar="PX",
-        help="smallest face (box side, px) to look for (default: as small as the time budget allows)",
+        help=MIN_FACE_HELP,
     )
     landmarks.set_defaults(run=_landmarks)
 
