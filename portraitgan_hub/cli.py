@@ -103,23 +103,24 @@ def _edit_batch(model: PortraitGAN, inputs: list[Path], out_dir: Path, options: 
     """Edit every input into ``out_dir``; report failures, go on; exit status 2 if any failed."""
     from tqdm.auto import tqdm
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    outcomes = model.edit_many(inputs, **options)  # checks the options before any photo or folder
     outputs = _output_names(inputs, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     failed: list[tuple[Path, str]] = []
     progress = tqdm(total=len(inputs), desc="edit", unit="photo", file=sys.stderr)
-    for (source, output), outcome in zip(zip(inputs, outputs), model.edit_many(inputs, **options)):
+    for source, output, outcome in zip(inputs, outputs, outcomes):
         for note in outcome.warnings:
             tqdm.write(f"portraitgan edit: warning: {note}", file=sys.stderr)
+        reason = None if outcome.ok else str(outcome.error)
         if outcome.ok:
             try:
                 for note in save_photo(outcome.image, output, quality=quality):
                     tqdm.write(f"portraitgan edit: warning: {note}", file=sys.stderr)
             except (ValueError, OSError) as error:
-                failed.append((source, str(error)))
-        else:
-            failed.append((source, str(outcome.error)))
-        if failed and failed[-1][0] == source:
-            tqdm.write(f"portraitgan edit: {source}: skipped: {failed[-1][1]}", file=sys.stderr)
+                reason = str(error)
+        if reason is not None:
+            failed.append((source, reason))
+            tqdm.write(f"portraitgan edit: {source}: skipped: {reason}", file=sys.stderr)
         progress.update()
     progress.close()
     done = len(inputs) - len(failed)

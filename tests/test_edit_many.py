@@ -73,7 +73,10 @@ def test_input_dir_into_its_own_folder_never_overwrites_an_input(photo_dir, lite
     assert "edited 3 of 3 photos" in capsys.readouterr().out
 
 
-def test_batch_options_are_checked_before_any_photo(photo_dir, tmp_path, capsys) -> None:
+def test_batch_options_are_checked_before_any_photo(photo_dir, lite_model_dir, tmp_path, capsys) -> None:
+    two = [str(photo_dir / "a.jpg"), str(photo_dir / "b.jpg")]
+    assert main(["edit", *two, "-o", str(tmp_path / "o"), "--model", str(lite_model_dir), "--modality", "oil"]) == 2
+    assert "unknown modality 'oil'" in capsys.readouterr().err
     assert main(["edit", str(photo_dir / "a.jpg"), str(photo_dir / "b.jpg"), "-o", str(tmp_path / "x.png")]) == 2
     assert "-o names a folder" in capsys.readouterr().err
     assert main(["edit", "--input-dir", str(tmp_path / "nowhere"), "-o", str(tmp_path / "o")]) == 2
