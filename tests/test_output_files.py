@@ -165,3 +165,12 @@ def test_save_photo_writes_metadata_only_where_the_format_has_it(tmp_path) -> No
     with pytest.raises(ValueError, match="cannot tell an image format"):
         save_photo(image, tmp_path / "a.unknown")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bmp"]
+
+
+def test_a_profile_of_another_colour_space_is_not_put_on_rgb_pixels(london_photo, lite_model, tmp_path) -> None:
+    """A CMYK photo is converted to RGB on loading; its CMYK profile would mislabel the RGB output."""
+    cmyk_profile = ICC[:16] + b"CMYK" + ICC[20:]
+    source = tmp_path / "cmyk.jpg"
+    Image.open(london_photo("005", "neutral")).convert("CMYK").save(source, icc_profile=cmyk_profile)
+    result = lite_model.edit(source)
+    assert result.mode == "RGB" and "icc_profile" not in result.info

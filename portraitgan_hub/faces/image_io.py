@@ -84,24 +84,30 @@ def load_photo(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
 def restore_photo_info(result: Image.Image, info: PhotoInfo) -> Image.Image:
     """The edited RGB ``result`` (same size as the input) in the input's mode, alpha and metadata.
 
-    An ``RGBA``/``LA`` input gets its own alpha channel back, byte for byte; the ICC profile and
-    EXIF block go into ``result.info`` (which :func:`portraitgan_hub.io_utils.save_photo` writes).
+    An ``RGBA``/``LA`` input gets its own alpha channel back, byte for byte; the ICC profile (when
+    it describes the output's colour space: not a CMYK profile on RGB pixels) and the EXIF block go
+    into ``result.info`` (which :func:`portraitgan_hub.io_utils.save_photo` writes).
     Raises ``ValueError`` if the sizes differ.
     """
     if info.alpha is not None and info.alpha.size != result.size:
         raise ValueError(f"result is {result.size}, the input's alpha channel {info.alpha.size}")
-    out = result.convert("RGB")
+    out = result.convert("RGB")  # a new image (a copy when already RGB), so ``result`` is left alone
+    out.info = {}  # only what the input had: nothing the working copy picked up on the way
     if info.mode == "LA" and info.alpha is not None:
         out = out.convert("L")
         out.putalpha(info.alpha)
     elif info.mode == "RGBA" and info.alpha is not None:
         out.putalpha(info.alpha)
-    elif out is result:
-        out = result.copy()
-    for key, value in (("icc_profile", info.icc_profile), ("exif", info.exif)):
-        if value:
-            out.info[key] = value
+    if info.icc_profile and icc_colour_space(info.icc_profile) == ("GRAY" if out.mode == "LA" else "RGB"):
+        out.info["icc_profile"] = info.icc_profile  # a CMYK or grey profile would mislabel RGB pixels
+    if info.exif:
+        out.info["exif"] = info.exif
     return out
+
+
+def icc_colour_space(profile: bytes) -> str:
+    """The data colour space an ICC profile describes (``"RGB"``, ``"GRAY"``, ``"CMYK"``, ...), or ``""``."""
+    return profile[16:20].decode("ascii", "replace").strip() if len(profile) >= 20 else ""
 
 
 def load_image(
