@@ -6,58 +6,219 @@ Every failure a user can cause ends with exit status 2 and one line on stderr sa
 from __future__ import annotations
 
 import argparse
-import json
+import re
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from portraitgan_hub.errors import PortraitGANError
-from portraitgan_hub.faces.expressions import EXPRESSION_NAMES
-from portraitgan_hub.io_utils import atomic_save_image, atomic_write_text
+from portraitgan_hub.faces.expressions import CONTROL_RANGES, EXPRESSION_NAMES, ExpressionControls
+from portraitgan_hub.io_utils import DEFAULT_QUALITY, atomic_write_text, check_quality, read_json, save_photo
+
+if TYPE_CHECKING:
+    from portraitgan_hub.model import PortraitGAN
 
 EXIT_BAD_INPUT = 2
 
+#: Negative numbers in any notation Python's float() reads (-1, -.5, -1e9, -1E-3, -inf): argparse's
+#: own pattern knows only -1 and -1.5, so "--smile -1e9" would read -1e9 as an unknown option.
+NEGATIVE_NUMBER = re.compile(r"^-(?:\d+\.?\d*(?:e[-+]?\d+)?|\.\d+(?:e[-+]?\d+)?|inf(?:inity)?|nan)$", re.IGNORECASE)
+MIN_FACE_HELP = (
+    "smallest face (box side, px) to look for "
+    "(default: as small as the detection budget allows, about 200 px in a 12 MP photo)"
+)
+LANDMARKS_EXPECTED = "the output of `portraitgan landmarks` or a list of 68 [x, y] points"
 
-def _edit(args: argparse.Namespace) -> None:
+
+class Parser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` that reads every negative number as a value, never as an option."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_NUMBER  # no option of ours looks like a number
+
+
+def _number(text: str) -> float:
+    """An expression control's value: any float notation; range and finiteness are checked later."""
+    return float(text)
+
+
+_number.__name__ = "number"  # argparse's message: "invalid number value: 'x'"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+_positive_int.__name__ = "positive integer"
+
+
+def _edit(args: argparse.Namespace) -> int:
     from portraitgan_hub.default_model import load_model
 
     controls = {name: getattr(args, name) for name in EXPRESSION_NAMES if getattr(args, name)}
-    landmarks = None
-    if args.landmarks:
-        landmarks = np.asarray(_read_landmarks(Path(args.landmarks)), dtype=np.float32)
-    model = load_model(args.model, map_location=args.device)
-    result = model.edit(
-        args.input,
+    ExpressionControls.from_dict(controls)  # out-of-range values fail here, before the model loads
+    check_quality(args.quality, "--quality")
+    inputs = _edit_inputs(args)
+    batch = len(inputs) > 1 or args.input_dir is not None
+    if batch and args.landmarks:
+        raise ValueError("--landmarks holds one photo's points: edit that photo alone")
+    if batch and Path(args.output).suffix and not Path(args.output).is_dir():
+        raise ValueError(f"-o {args.output}: with several photos -o names a folder, not a file")
+    landmarks = _read_landmarks(Path(args.landmarks), args.face) if args.landmarks else None
+    options = dict(
         modality=args.modality,
         face=args.face,
         reference=args.reference,
         landmarks=landmarks,
+        min_face=args.min_face,
         **controls,
     )
-    atomic_save_image(result, args.output)
-    print(f"wrote {args.output}")
+    if not batch:
+        output = Path(args.output)
+        if output.is_dir() or args.output.endswith(("/", "\\")):
+            output = _output_names(inputs, output)[0]
+        elif _same_file(output, inputs[0]):
+            raise ValueError(f"-o {args.output} is the input photo itself: choose another output name")
+    model = load_model(args.model, map_location=args.device)
+    if not batch:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            result = model.edit(inputs[0], **options)
+        _warn(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+        _warn(save_photo(result, output, quality=args.quality))
+        print(f"wrote {output}")
+        return 0
+    return _edit_batch(model, inputs, Path(args.output), options, args.quality)
 
 
-def _read_landmarks(path: Path) -> list:
-    data = json.loads(path.read_text())
+def _edit_batch(model: PortraitGAN, inputs: list[Path], out_dir: Path, options: dict[str, Any], quality: int) -> int:
+    """Edit every input into ``out_dir``; report failures, go on; exit status 2 if any failed."""
+    from tqdm.auto import tqdm
+
+    outcomes = model.edit_many(inputs, **options)  # checks the options before any photo or folder
+    outputs = _output_names(inputs, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed: list[tuple[Path, str]] = []
+    progress = tqdm(total=len(inputs), desc="edit", unit="photo", file=sys.stderr)
+    for source, output, outcome in zip(inputs, outputs, outcomes):
+        for note in outcome.warnings:
+            tqdm.write(f"portraitgan edit: warning: {note}", file=sys.stderr)
+        reason = None if outcome.ok else str(outcome.error)
+        if outcome.ok:
+            try:
+                for note in save_photo(outcome.image, output, quality=quality):
+                    tqdm.write(f"portraitgan edit: warning: {note}", file=sys.stderr)
+            except (ValueError, OSError) as error:
+                reason = str(error)
+        if reason is not None:
+            failed.append((source, reason))
+            tqdm.write(f"portraitgan edit: {source}: skipped: {reason}", file=sys.stderr)
+        progress.update()
+    progress.close()
+    done = len(inputs) - len(failed)
+    summary = f"edited {done} of {len(inputs)} photos into {out_dir}"
+    if failed:
+        summary += f"; {len(failed)} failed: " + ", ".join(str(source) for source, _ in failed)
+    print(summary)
+    return EXIT_BAD_INPUT if failed else 0
+
+
+def _edit_inputs(args: argparse.Namespace) -> list[Path]:
+    """The photos to edit: the positional ones, then those of ``--input-dir`` (sorted by name)."""
+    inputs = [Path(name) for name in args.inputs]
+    if args.input_dir is not None:
+        folder = Path(args.input_dir)
+        if not folder.is_dir():
+            raise ValueError(f"--input-dir {folder}: no such folder")
+        from PIL import Image
+
+        suffixes = {suffix for suffix, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+        found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+        if not found:
+            raise ValueError(f"--input-dir {folder} holds no image files")
+        inputs += found
+    if not inputs:
+        raise ValueError("no photo given: name one or more photos, or --input-dir DIR")
+    return inputs
+
+
+def _output_names(inputs: list[Path], out_dir: Path) -> list[Path]:
+    """``OUT_DIR/<stem>-edited<suffix>`` per input: unique, and never the path of any input."""
+    from PIL import Image
+
+    Image.init()
+    taken = {_resolved(path) for path in inputs}
+    names = []
+    for source in inputs:
+        suffix = source.suffix.lower()
+        if Image.registered_extensions().get(suffix) not in Image.SAVE:
+            suffix = ".png"
+        candidate, number = out_dir / f"{source.stem}-edited{suffix}", 1
+        while _resolved(candidate) in taken:
+            number += 1
+            candidate = out_dir / f"{source.stem}-edited-{number}{suffix}"
+        taken.add(_resolved(candidate))
+        names.append(candidate)
+    return names
+
+
+def _resolved(path: Path) -> str:
+    return str(path.expanduser().resolve())
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return _resolved(a) == _resolved(b)
+
+
+def _warn(notes: Iterable[str]) -> None:
+    for note in notes:
+        print(f"portraitgan edit: warning: {note}", file=sys.stderr)
+
+
+def _read_landmarks(path: Path, face: int = 0) -> np.ndarray:
+    """Target points for face number ``face`` from a landmarks file; every problem names the file.
+
+    The file is the JSON of ``portraitgan landmarks`` (``{"faces": [{"landmarks": ...}, ...]}``,
+    largest face first: face ``face`` is taken), or one face's 68 ``[x, y]`` points.
+    """
+    data = read_json(path, LANDMARKS_EXPECTED)
     if isinstance(data, dict):  # the output of `portraitgan landmarks`
-        faces = data.get("faces") or []
-        if not faces:
-            raise ValueError(f"{path} holds no faces")
-        return faces[0]["landmarks"]
-    return data
+        faces = data.get("faces")
+        if not isinstance(faces, list) or not faces:
+            raise ValueError(f"{path} holds no faces (expected {LANDMARKS_EXPECTED})")
+        if not 0 <= face < len(faces):
+            raise ValueError(f"{path} holds {len(faces)} face(s) (0..{len(faces) - 1}): there is no face {face}")
+        entry = faces[face]
+        points = entry.get("landmarks") if isinstance(entry, dict) else None
+    else:
+        points = data
+    try:
+        array = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = np.empty(0)
+    if array.shape != (68, 2) or not np.isfinite(array).all():
+        raise ValueError(f"{path}: face {face} does not hold 68 finite [x, y] points (expected {LANDMARKS_EXPECTED})")
+    return array.astype(np.float32)
 
 
-def _landmarks(args: argparse.Namespace) -> None:
+def _landmarks(args: argparse.Namespace) -> int:
+    import json
+
     from portraitgan_hub.faces.image_io import load_image
-    from portraitgan_hub.faces.landmarks import LandmarkDetector
+    from portraitgan_hub.faces.landmarks import LandmarkDetector, no_face_message
 
     image = load_image(args.input)
-    faces = LandmarkDetector(args.landmark_model).detect(image)
+    faces = LandmarkDetector(args.landmark_model).detect(image, args.min_face)
     if not faces:
-        raise PortraitGANError(f"no face found in {args.input}: use a frontal, well-lit photo")
+        raise PortraitGANError(no_face_message(str(args.input), faces))
     document = {
         "image": str(args.input),
         "size": list(image.size),
@@ -69,6 +230,7 @@ def _landmarks(args: argparse.Namespace) -> None:
         print(f"wrote {len(faces)} face(s) to {args.output}")
     else:
         print(text)
+    return 0
 
 
 def _app(args: argparse.Namespace) -> None:
@@ -87,27 +249,68 @@ def _app(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="portraitgan", description="Edit a portrait's expression and modality.")
+    parser = Parser(prog="portraitgan", description="Edit a portrait's expression and modality.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    edit = commands.add_parser("edit", help="edit one face of a photo and write the full-resolution result")
-    edit.add_argument("input", help="the photo to edit")
-    edit.add_argument("-o", "--output", required=True, help="where to write the result (.png, .jpg, ...)")
+    edit = commands.add_parser(
+        "edit",
+        help="edit one face of each photo and write the full-resolution result",
+        description="Edit one photo into -o FILE, or many (several photos, --input-dir) into -o FOLDER.",
+    )
+    edit.add_argument("inputs", nargs="*", metavar="PHOTO", help="the photo(s) to edit")
+    edit.add_argument("--input-dir", metavar="DIR", help="also edit every image file in DIR")
+    edit.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="the result file (.png, .jpg, ...), or a folder for several photos (written as <name>-edited.<ext>)",
+    )
     edit.add_argument("--model", help="Hub id or folder (default: $PORTRAITGAN_MODEL, then the demo model)")
     edit.add_argument("--modality", help="target modality (default: the model's first, usually photo)")
     edit.add_argument("--face", type=int, default=0, help="which face, 0 = the largest")
+    edit.add_argument(
+        "--min-face",
+        type=_positive_int,
+        metavar="PX",
+        help=MIN_FACE_HELP,
+    )
     edit.add_argument("--reference", help="a photo whose expression the face takes on")
-    edit.add_argument("--landmarks", help="JSON with explicit target landmarks (68 x 2, photo pixels)")
+    edit.add_argument(
+        "--landmarks",
+        help="JSON with explicit target landmarks (photo pixels; "
+        "the output of `portraitgan landmarks`, whose face --face is used)",
+    )
+    edit.add_argument(
+        "--quality",
+        type=int,
+        default=DEFAULT_QUALITY,
+        metavar="Q",
+        help=f"JPEG/WebP quality 1-100 (default {DEFAULT_QUALITY})",
+    )
     edit.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     expression = edit.add_argument_group("expression controls (0 = unchanged)")
     for name in EXPRESSION_NAMES:
-        expression.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float, default=0.0, metavar="X")
+        row = CONTROL_RANGES[name]
+        expression.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            type=_number,
+            default=0.0,
+            metavar="X",
+            help=f"{row.minimum:g} to {row.maximum:g}: {row.meaning}".replace("%", "%%"),
+        )
     edit.set_defaults(run=_edit)
 
     landmarks = commands.add_parser("landmarks", help="detect faces and print their 68 landmarks as JSON")
     landmarks.add_argument("input")
     landmarks.add_argument("-o", "--output", help="write the JSON here instead of stdout")
     landmarks.add_argument("--landmark-model", help="path to shape_predictor_68_face_landmarks.dat")
+    landmarks.add_argument(
+        "--min-face",
+        type=_positive_int,
+        metavar="PX",
+        help=MIN_FACE_HELP,
+    )
     landmarks.set_defaults(run=_landmarks)
 
     # The app parses its own options (space/app.py); "+" keeps argparse from reading "--port" etc. here.
@@ -122,11 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        return args.run(args) or 0
     except (PortraitGANError, ValueError, OSError) as error:
         print(f"portraitgan {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return 0
 
 
 if __name__ == "__main__":

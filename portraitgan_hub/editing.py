@@ -17,8 +17,9 @@ only what G really draws (mouth interior, creases, a change of modality) is at m
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from portraitgan_hub.errors import PortraitGANError
 from portraitgan_hub.faces.alignment import (
     DEFAULT_FEATHER,
     DEFAULT_MARGIN,
@@ -36,9 +38,25 @@ from portraitgan_hub.faces.alignment import (
     warp_to_crop,
 )
 from portraitgan_hub.faces.expressions import ExpressionControls, move_points, transfer_expression
-from portraitgan_hub.faces.image_io import ImageSource, load_image, source_name
+from portraitgan_hub.faces.image_io import (
+    ImageSource,
+    PhotoInfo,
+    check_image_source,
+    load_image,
+    load_photo,
+    restore_photo_info,
+    source_name,
+)
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
-from portraitgan_hub.faces.landmarks import Face, LandmarkDetector, default_detector, select_face
+from portraitgan_hub.faces.landmarks import (
+    NUM_LANDMARKS,
+    Face,
+    LandmarkDetector,
+    check_landmarks,
+    check_min_face,
+    default_detector,
+    select_face,
+)
 from portraitgan_hub.model import pil_to_tensor, tensor_to_pil
 from portraitgan_hub.thin_plate_spline import normalized_to_pixels, pixels_to_normalized, sample_displacement
 
@@ -76,8 +94,13 @@ def target_landmarks(
     Start from ``landmarks`` (explicit target points in photo pixels) if given, else from the face's
     own; take on the expression of ``reference`` (a reference face's landmarks in crop pixels) if
     given; then apply the expression ``controls``; then move single points (``moves`` in crop pixels).
+    Explicit ``landmarks`` that lie mostly outside this face's crop are a ``ValueError`` (they were
+    found on another face or another photo).
     """
-    points = aligned.landmarks if landmarks is None else aligned.alignment.to_crop(np.asarray(landmarks))
+    points = aligned.landmarks
+    if landmarks is not None:
+        points = aligned.alignment.to_crop(check_landmarks(landmarks, "target"))
+        check_inside_crop(points, aligned)
     if reference is not None:
         points = transfer_expression(points, reference)
     if controls is not None:
@@ -85,6 +108,41 @@ def target_landmarks(
     if moves:
         points = move_points(points, moves)
     return np.asarray(points, dtype=np.float32)
+
+
+#: Explicit target landmarks are refused when fewer than this share of them fall inside the crop.
+MIN_INSIDE_SHARE = 0.5
+
+
+def check_inside_crop(points: np.ndarray, aligned: AlignedFace) -> None:
+    """``ValueError`` unless most target ``points`` (crop pixels) lie inside the crop of ``aligned``."""
+    size = aligned.alignment.crop_size
+    inside = int(((points >= 0) & (points < size)).all(axis=1).sum())
+    if inside < MIN_INSIDE_SHARE * NUM_LANDMARKS:
+        raise ValueError(
+            f"landmarks: only {inside} of {NUM_LANDMARKS} target points lie inside the crop of the face being "
+            f"edited (box {aligned.face.box} in photo pixels): they belong to another face or another photo. "
+            "Give the points of this face (with several faces, choose it with face= / --face)"
+        )
+
+
+def select_target_landmarks(landmarks: object, face: int) -> np.ndarray:
+    """The ``(68, 2)`` target points for face number ``face`` from ``landmarks``.
+
+    ``landmarks``: ``(68, 2)`` points, or ``(N, 68, 2)`` points of N faces (largest first, as
+    ``portraitgan landmarks`` writes them), of which face ``face`` is taken. Raises ``TypeError``
+    for what is not an array of numbers, ``ValueError`` naming ``landmarks`` for another shape, for
+    non-finite values, or when face ``face`` is not there.
+    """
+    try:
+        points = np.asarray(landmarks, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"landmarks must be an array of (68, 2) points, got {type(landmarks).__name__}") from None
+    if points.ndim == 3:
+        if not 0 <= face < points.shape[0]:
+            raise ValueError(f"landmarks hold {points.shape[0]} face(s), so there are no points for face {face}")
+        points = points[face]
+    return check_landmarks(points, "target")
 
 
 @dataclass(frozen=True)
@@ -223,19 +281,13 @@ def is_no_op(aligned: AlignedFace, landmarks: np.ndarray, modality: str | int, m
     return same_points and model.config.modality_index(modality) == 0
 
 
-def _as_input_mode(result: Image.Image, photo: Image.Image, source: ImageSource) -> Image.Image:
-    """A grayscale photo (mode L, or RGB with equal channels) comes back grayscale, in its own mode."""
-    mode = source.mode if isinstance(source, Image.Image) else None
-    if mode is None and not isinstance(source, np.ndarray):
-        try:
-            with Image.open(source) as opened:  # the header only, to learn the file's mode
-                mode = opened.mode
-        except (OSError, TypeError, ValueError, AttributeError):
-            mode = None
-    if mode in ("L", "I", "I;16", "F", "1"):
-        return result.convert("L")
+def _as_input_colours(result: Image.Image, photo: Image.Image) -> Image.Image:
+    """An achromatic photo (grey pixels, whatever its mode) gives an achromatic result.
+
+    (A grayscale file also comes back in mode ``L``: see ``faces.image_io.restore_photo_info``.)
+    """
     small = np.asarray(photo.reduce(max(1, min(photo.size) // 256)), dtype=np.int16)
-    if np.abs(small[..., 0] - small[..., 1]).max() == 0 and np.abs(small[..., 1] - small[..., 2]).max() == 0:
+    if np.array_equal(small[..., 0], small[..., 1]) and np.array_equal(small[..., 1], small[..., 2]):
         return result.convert("L").convert("RGB")
     return result
 
@@ -259,23 +311,29 @@ class FaceEditor:
         self._faces: OrderedDict[str, list[Face]] = OrderedDict()
         self.detections = 0  # how many times a detector actually ran (cache misses)
 
-    def faces(self, photo: Image.Image) -> list[Face]:
-        """All faces of ``photo``, largest first; detected once per distinct photo."""
-        key = hashlib.blake2b(f"{photo.size}".encode() + photo.tobytes(), digest_size=16).hexdigest()
+    def faces(self, photo: Image.Image, min_face: int | None = None) -> list[Face]:
+        """All faces of ``photo``, largest first; detected once per distinct photo and ``min_face``.
+
+        ``min_face``: the smallest face (px) to search for (see ``LandmarkDetector.detect``).
+        """
+        min_face = check_min_face(min_face)
+        key = hashlib.blake2b(f"{photo.size}{min_face}".encode() + photo.tobytes(), digest_size=16).hexdigest()
         if key in self._faces:
             self._faces.move_to_end(key)
             return self._faces[key]
-        found = (self.detector or default_detector()).detect(photo)
+        found = (self.detector or default_detector()).detect(photo, min_face)
         self.detections += 1
         self._faces[key] = found
         while len(self._faces) > self.cache_size:
             self._faces.popitem(last=False)
         return found
 
-    def align(self, photo: ImageSource, face: int = 0) -> AlignedFace:
+    def align(self, photo: ImageSource, face: int = 0, min_face: int | None = None) -> AlignedFace:
         """Load ``photo``, find its faces (cached) and align face number ``face`` (0 = largest)."""
-        picture = load_image(photo)
-        chosen = select_face(self.faces(picture), face, source_name(photo))
+        return self._align(load_image(photo), source_name(photo), face, min_face)
+
+    def _align(self, picture: Image.Image, name: str, face: int, min_face: int | None) -> AlignedFace:
+        chosen = select_face(self.faces(picture, min_face), face, name)
         return align_face(picture, chosen, self.model.config.image_size, self.margin)
 
     def edit(
@@ -287,21 +345,120 @@ class FaceEditor:
         reference: ImageSource | None = None,
         landmarks: np.ndarray | None = None,
         moves: Mapping[int, tuple[float, float]] | None = None,
+        min_face: int | None = None,
         **controls: float,
     ) -> Image.Image:
         """The full-resolution photo with one face edited; see :meth:`PortraitGAN.edit`."""
-        aligned = self.align(photo, face)
-        reference_points = self.align(reference).landmarks if reference is not None else None
+        check_image_source(photo, "photo")
+        check_edit_arguments(
+            self.model, modality=modality, face=face, reference=reference, moves=moves, min_face=min_face
+        )
+        expression = ExpressionControls.from_dict(controls)
+        target_points = None if landmarks is None else select_target_landmarks(landmarks, face)
+        picture, info = load_photo(photo)
+        name = source_name(photo)
+        if info.frames > 1:
+            warnings.warn(frames_note(name, info), UserWarning, stacklevel=3)
+        aligned = self._align(picture, name, face, min_face)
+        reference_points = self.align(reference, 0, min_face).landmarks if reference is not None else None
         target = target_landmarks(
             aligned,
-            ExpressionControls.from_dict(controls),
+            expression,
             reference=reference_points,
-            landmarks=landmarks,
+            landmarks=target_points,
             moves=moves,
         )
         target_modality = self.model.config.modalities[0] if modality is None else modality
         if is_no_op(aligned, target, target_modality, self.model):
-            return _as_input_mode(aligned.photo.copy(), aligned.photo, photo)
+            return restore_photo_info(_as_input_colours(aligned.photo.copy(), aligned.photo), info)
         rendering = render(self.model, aligned, target, target_modality)
         result = compose(aligned.photo, aligned.alignment, rendering, self.feather)
-        return _as_input_mode(result, aligned.photo, photo)
+        return restore_photo_info(_as_input_colours(result, aligned.photo), info)
+
+    def edit_many(self, photos: Iterable[ImageSource], **options: object) -> Iterator[EditOutcome]:
+        """Edit every photo of ``photos`` with the same ``options`` (those of :meth:`edit`), one by one.
+
+        The options are checked at once (``TypeError``/``ValueError`` naming the bad one, before any
+        photo). Returns an iterator of one :class:`EditOutcome` per photo, in order: the result, or
+        the error that stopped that photo (a :class:`PortraitGANError`, ``ValueError``,
+        ``TypeError`` or ``OSError``) while the others go on. Warnings (e.g. dropped animation
+        frames) are collected per photo into the outcome instead of being emitted.
+        """
+        if isinstance(photos, (str, bytes, bytearray, Image.Image, np.ndarray)) or not isinstance(photos, Iterable):
+            raise TypeError(f"photos must be an iterable of photos (paths, ...), got {type(photos).__name__}")
+        check_edit_arguments(self.model, **{k: v for k, v in options.items() if k in _CHECKED_OPTIONS})
+        ExpressionControls.from_dict({k: v for k, v in options.items() if k not in _EDIT_OPTIONS})
+        if options.get("landmarks") is not None:
+            select_target_landmarks(options["landmarks"], options.get("face", 0))  # type: ignore[arg-type]
+        return self._edit_each(photos, options)
+
+    def _edit_each(self, photos: Iterable[ImageSource], options: dict[str, object]) -> Iterator[EditOutcome]:
+        for photo in photos:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    result = self.edit(photo, **options)  # type: ignore[arg-type]
+                except (PortraitGANError, ValueError, TypeError, OSError) as error:
+                    image, failure = None, error
+                else:
+                    image, failure = result, None
+            notes = []
+            for caught_warning in caught:  # the user's warnings go into the outcome, others pass on
+                if issubclass(caught_warning.category, UserWarning):
+                    notes.append(str(caught_warning.message))
+                else:
+                    warnings.warn_explicit(
+                        caught_warning.message, caught_warning.category, caught_warning.filename, caught_warning.lineno
+                    )
+            yield EditOutcome(photo, image, failure, tuple(notes))
+
+
+_EDIT_OPTIONS = ("modality", "face", "reference", "landmarks", "moves", "min_face")
+_CHECKED_OPTIONS = ("modality", "face", "reference", "moves", "min_face")
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    """One photo of :meth:`FaceEditor.edit_many`: ``image`` on success, else the ``error``."""
+
+    source: ImageSource
+    image: Image.Image | None
+    error: Exception | None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def frames_note(name: str, info: PhotoInfo) -> str:
+    """The warning for an animated input: only frame 0 is edited, the other frames are dropped."""
+    return (
+        f"{name} has {info.frames} frames: only frame 0 was edited, "
+        f"the other {info.frames - 1} are dropped from the result"
+    )
+
+
+def check_edit_arguments(
+    model: PortraitGAN,
+    *,
+    modality: object = None,
+    face: object = 0,
+    reference: object = None,
+    moves: object = None,
+    min_face: object = None,
+) -> None:
+    """``TypeError``/``ValueError`` naming the first bad option of an edit (the photo is checked apart)."""
+    if reference is not None:
+        check_image_source(reference, "reference")
+    if isinstance(face, bool) or not isinstance(face, (int, np.integer)):
+        raise TypeError(f"face must be an int (0 = the largest face), got {type(face).__name__} {face!r}")
+    if face < 0:
+        raise ValueError(f"face must be 0 or more (0 = the largest face), got {face}")
+    if modality is not None:
+        if isinstance(modality, bool) or not isinstance(modality, (str, int)):
+            raise TypeError(f"modality must be a name or an index, got {type(modality).__name__} {modality!r}")
+        model.config.modality_index(modality)  # ValueError naming the modality and the valid ones
+    if moves is not None and not isinstance(moves, Mapping):
+        raise TypeError(f"moves must be a mapping {{index: (x, y)}}, got {type(moves).__name__}")
+    check_min_face(min_face)

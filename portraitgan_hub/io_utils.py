@@ -38,6 +38,29 @@ def default_file_mode() -> int:
     return 0o666 & ~mask
 
 
+def read_json(path: str | Path, expected: str) -> object:
+    """The JSON document in ``path``; an unreadable or invalid file is a ``ValueError`` naming the file.
+
+    ``expected`` says what the file should hold, for the message ("the model's configuration", ...).
+    A missing file is a ``FileNotFoundError`` naming it.
+    """
+    import json
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file (expected {expected})") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read {path} (expected {expected}): {error}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path} is not valid JSON ({error.msg} at line {error.lineno} column {error.colno}); expected {expected}"
+        ) from None
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
@@ -53,6 +76,54 @@ def atomic_save_image(image, path: str | Path, **save_kwargs) -> None:
     fmt = save_kwargs.pop("format", None) or _format_from_suffix(path)
     with atomic_path(path) as tmp:
         image.save(tmp, format=fmt, **save_kwargs)
+
+
+#: JPEG and WebP quality of edited photos (Pillow's own default, 75, visibly blurs a face).
+DEFAULT_QUALITY = 95
+_METADATA_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")
+_NO_ALPHA_FORMATS = ("JPEG", "BMP")
+
+
+def check_quality(quality: object, name: str = "quality") -> int:
+    """``quality`` as an int in 1..100, else ``TypeError``/``ValueError`` naming ``name``."""
+    if isinstance(quality, bool) or not isinstance(quality, int):
+        raise TypeError(f"{name} must be an int from 1 to 100, got {type(quality).__name__} {quality!r}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"{name} must be from 1 to 100 (JPEG/WebP quality), got {quality}")
+    return quality
+
+
+def save_photo(image, path: str | Path, *, quality: int = DEFAULT_QUALITY, **save_kwargs) -> list[str]:
+    """Write an edited photo atomically, keeping what the input had; return notes for the user.
+
+    The format follows the suffix of ``path``. JPEG and WebP are written at ``quality`` (1..100);
+    the ICC profile and EXIF block in ``image.info`` (see ``image_io.restore_photo_info``) are
+    written to JPEG, PNG, WebP and TIFF. An alpha channel is kept where the format has one; for
+    JPEG and BMP the picture is put on white and a note says so. Raises ``ValueError`` for an
+    unknown suffix or a bad ``quality``.
+    """
+    from PIL import Image
+
+    check_quality(quality)
+    path = Path(path)
+    fmt = save_kwargs.pop("format", None) or _format_from_suffix(path)
+    notes = []
+    options: dict = {}
+    if fmt in ("JPEG", "WEBP"):
+        options["quality"] = quality
+    if fmt in _METADATA_FORMATS:
+        for key in ("icc_profile", "exif"):
+            if image.info.get(key):
+                options[key] = image.info[key]
+    if fmt in _NO_ALPHA_FORMATS and image.mode in ("RGBA", "LA"):
+        notes.append(f"{path.name}: {fmt} has no transparency, the transparent area is written white")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        flat = Image.alpha_composite(background, image.convert("RGBA"))
+        image = flat.convert("L" if image.mode == "LA" else "RGB")
+    options.update(save_kwargs)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format=fmt, **options)
+    return notes
 
 
 def _format_from_suffix(path: Path) -> str:

@@ -8,6 +8,7 @@ download can run arbitrary code.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -27,10 +28,12 @@ from torch import nn
 from portraitgan_hub.config import PortraitGANConfig
 from portraitgan_hub.errors import CheckpointError
 from portraitgan_hub.generator import Generator, GeneratorRendering
-from portraitgan_hub.io_utils import default_file_mode
+from portraitgan_hub.io_utils import default_file_mode, read_json
 
 if TYPE_CHECKING:
-    from portraitgan_hub.editing import FaceEditor
+    from collections.abc import Iterator
+
+    from portraitgan_hub.editing import EditOutcome, FaceEditor
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -92,14 +95,28 @@ class PortraitGAN(
         ``modality``: the target modality, by name or index, one for all or one per image.
         ``source_landmarks``/``target_landmarks``: (B, 68, 2) or (68, 2) pixel-index points of the
         images' size, for a ``warp_guided`` model (ignored otherwise; without them it does not warp).
-        Returns a tensor in [-1, 1] for tensor input, PIL image(s) for PIL input.
+        Returns a tensor in [-1, 1] for tensor input, PIL image(s) for PIL input. Raises
+        ``TypeError``/``ValueError`` naming the argument that is of the wrong type or shape.
         """
         pil_input = not isinstance(images, torch.Tensor)
         single = isinstance(images, Image.Image)
+        if (
+            pil_input
+            and not single
+            and not (isinstance(images, (list, tuple)) and images and all(isinstance(i, Image.Image) for i in images))
+        ):
+            raise TypeError(
+                f"images must be a (B, 3, H, W) tensor, a PIL image or a list of them, got {type(images).__name__}"
+            )
         batch = pil_to_tensor(images) if pil_input else images
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ValueError(f"images must be (B, 3, H, W), got {tuple(batch.shape)}")
-        maps = torch.as_tensor(landmark_maps, dtype=torch.float32)
+        try:
+            maps = torch.as_tensor(landmark_maps, dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(
+                f"landmark_maps must be a tensor or array in [0, 1], got {type(landmark_maps).__name__}"
+            ) from None
         while maps.ndim < 4:
             maps = maps.unsqueeze(0)
         maps = maps.expand(batch.shape[0], -1, -1, -1)
@@ -153,22 +170,50 @@ class PortraitGAN(
         reference: Any = None,
         landmarks: np.ndarray | None = None,
         moves: dict[int, tuple[float, float]] | None = None,
+        min_face: int | None = None,
         **controls: float,
     ) -> Image.Image:
         """Edit one face of a photo and return the full-resolution photo with the result pasted back.
 
-        ``photo``: a path, bytes, PIL image or RGB array. Expression controls by name, each a float
-        where 0 changes nothing (``smile``, ``mouth_open``, ``eye_open``, ``left_eye_open``,
-        ``right_eye_open``, ``brow_raise``, ``face_slim``, ... see
-        ``portraitgan_hub.faces.expressions.EXPRESSION_NAMES``). ``reference``: a photo whose
-        expression the face takes on. ``landmarks``: explicit (68, 2) target points in photo pixels.
-        ``moves``: ``{index: (x, y)}`` single points moved, in crop pixels. ``modality``: the target
-        modality (default: the model's first, usually ``photo``). ``face``: which face, 0 = largest.
+        ``photo``: a path, bytes, binary file object, PIL image or uint8 array. Expression controls
+        by name, each a float where 0 changes nothing, within its row of
+        ``portraitgan_hub.faces.expressions.CONTROL_RANGES`` (``smile``, ``mouth_open``, ``eye_open``,
+        ``left_eye_open``, ``right_eye_open``, ``brow_raise``, ``face_slim``, ...). ``reference``: a
+        photo whose expression the face takes on. ``landmarks``: explicit target points in photo
+        pixels, ``(68, 2)``, or ``(N, 68, 2)`` for N faces of which face ``face`` is used; they must
+        lie mostly inside the chosen face's crop. ``moves``: ``{index: (x, y)}`` single points moved,
+        in crop pixels. ``modality``: the target modality (default: the model's first, usually
+        ``photo``). ``face``: which face, 0 = largest. ``min_face``: the smallest face (box side, px)
+        to search for; by default as small as the detection budget allows (see ``LandmarkDetector``).
         Faces are detected once per photo and cached, so repeated edits of one photo are fast.
+
+        The result has the input's size, and its mode when that was ``RGBA`` or ``LA`` (the alpha
+        channel is the input's, untouched); ``result.info`` carries the input's ICC profile and EXIF
+        (orientation removed), which ``portraitgan_hub.io_utils.save_photo`` writes. An animated
+        input is edited on frame 0 and a ``UserWarning`` says the other frames are dropped.
+
+        Raises ``TypeError``/``ValueError`` naming a bad argument, ``ImageLoadError``,
+        ``NoFaceError`` (naming the smallest face size searched for) or ``FaceIndexError``.
         """
         return self.face_editor.edit(
-            photo, modality=modality, face=face, reference=reference, landmarks=landmarks, moves=moves, **controls
+            photo,
+            modality=modality,
+            face=face,
+            reference=reference,
+            landmarks=landmarks,
+            moves=moves,
+            min_face=min_face,
+            **controls,
         )
+
+    def edit_many(self, photos: Any, **options: Any) -> Iterator[EditOutcome]:
+        """Edit many photos with the same options (those of :meth:`edit`), one by one.
+
+        Returns an iterator of ``EditOutcome(source, image, error, warnings)``, one per photo in
+        order: a photo that fails (no face, unreadable, ...) has ``error`` set and the others go on.
+        The model and the face detector are loaded once.
+        """
+        return self.face_editor.edit_many(photos, **options)
 
     @property
     def face_editor(self) -> FaceEditor:
@@ -233,13 +278,25 @@ class PortraitGAN(
 
         Loading is strict: missing, unexpected or mis-shaped tensors raise :class:`CheckpointError`.
         """
+        if not isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
+            raise TypeError(
+                "pretrained_model_name_or_path must be a folder or a Hub id, "
+                f"got {type(pretrained_model_name_or_path).__name__}"
+            )
         source = str(pretrained_model_name_or_path)
         if os.path.isdir(source) and not os.path.isfile(os.path.join(source, CONFIG_NAME)):
             _refuse_folder_without(source, CONFIG_NAME)
+        if os.path.isdir(source):
+            read_config_file(Path(source) / CONFIG_NAME)  # a damaged config.json is named before anything loads
         if not os.path.isdir(source) and (isinstance(pretrained_model_name_or_path, Path) or _looks_like_path(source)):
             raise CheckpointError(f"could not load a PortraitGAN model from {source!r}: no such folder")
         try:
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        except json.JSONDecodeError as error:
+            raise CheckpointError(
+                f"{CONFIG_NAME} of {source!r} is not valid JSON ({error.msg} at line {error.lineno} column "
+                f"{error.colno}); expected {CONFIG_EXPECTED}"
+            ) from None
         except (EntryNotFoundError, HfHubHTTPError, HFValidationError, OSError) as error:
             if isinstance(error, CheckpointError):
                 raise
@@ -263,7 +320,7 @@ class PortraitGAN(
         if config is None:
             raise CheckpointError(f"{model_id!r} has no {CONFIG_NAME}: it is not a PortraitGAN checkpoint")
         if isinstance(config, dict):
-            config = PortraitGANConfig.from_dict(config)
+            config = config_from_data(config, f"{CONFIG_NAME} of {model_id!r}")
         model = cls(config)
         if os.path.isdir(model_id):
             weights = Path(model_id) / WEIGHTS_NAME
@@ -312,6 +369,41 @@ class PortraitGAN(
                 + ". Is config.json the one the weights were trained with?"
             )
         self.load_state_dict(state, strict=strict)
+
+
+CONFIG_EXPECTED = "a JSON object of PortraitGANConfig fields, as save_pretrained writes it"
+
+
+def read_config_file(path: Path) -> PortraitGANConfig:
+    """The :class:`PortraitGANConfig` in ``path``; any problem is a :class:`CheckpointError` naming the file."""
+    try:
+        data = read_json(path, CONFIG_EXPECTED)
+    except (ValueError, OSError) as error:
+        raise CheckpointError(str(error)) from None
+    return config_from_data(data, str(path))
+
+
+def config_from_data(data: object, label: str) -> PortraitGANConfig:
+    """``data`` (parsed ``config.json``) as a config; wrong structure or field types name ``label``."""
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{label}: expected {CONFIG_EXPECTED}, got a JSON {type(data).__name__}")
+    defaults = PortraitGANConfig()
+    for name, value in data.items():
+        if not hasattr(defaults, name):
+            continue  # from_dict names unknown fields
+        expected = type(getattr(defaults, name))
+        if expected is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif expected is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, expected)
+        if not ok:
+            raise CheckpointError(f"{label}: field {name} must be of type {expected.__name__}, got {value!r}")
+    try:
+        return PortraitGANConfig.from_dict(data)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{label}: {error}") from None
 
 
 def _looks_like_path(source: str) -> bool:

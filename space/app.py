@@ -22,6 +22,7 @@ from portraitgan_hub.default_model import MODEL_ENV, load_model
 from portraitgan_hub.errors import ImageLoadError, PortraitGANError
 from portraitgan_hub.faces.expressions import EXPRESSION_NAMES
 from portraitgan_hub.faces.image_io import load_image
+from portraitgan_hub.faces.landmarks import no_face_message
 from portraitgan_hub.model import PortraitGAN
 
 if __package__:  # imported as a package: space.app, or portraitgan_hub_space.app once installed
@@ -113,7 +114,7 @@ class Handlers:
     ) -> tuple[Any, ...]:
         """(session, before/after, crop view, download, status) after running the edit."""
         rendered = pipeline.render(self._model(), session, state.controls_from_values(values), target)
-        png = self.files.save_png(rendered.result, session.name)
+        png = self.files.save_png(pipeline.download_image(session, rendered), session.name)
         return (
             session,
             pipeline.preview_pair(session, rendered, overlay),
@@ -234,7 +235,7 @@ class Handlers:
         if image is None:
             raise gr.Error("No image given.", print_exception=False)
         controls_ = state.controls_from_mapping(controls)
-        return self._model().edit(load_image(image), modality=modality, face=int(face or 0), **controls_.to_dict())
+        return self._model().edit(image, modality=modality, face=int(face or 0), **controls_.to_dict())
 
     @_user_errors
     def api_landmarks(self, image: str | None) -> dict[str, Any]:
@@ -244,7 +245,7 @@ class Handlers:
         photo = load_image(image)
         faces = pipeline.detect_faces(self.model, photo)
         if not faces:
-            raise gr.Error("No face found: use a frontal, well-lit photo.", print_exception=False)
+            raise gr.Error(no_face_message(Path(image).name, faces), print_exception=False)
         return {
             "size": list(photo.size),
             "faces": [{"box": list(face.box), "landmarks": face.landmarks.round(2).tolist()} for face in faces],
@@ -257,7 +258,7 @@ def _expression_sliders(per_row: int = 2) -> list[gr.Slider]:
     for start in range(0, len(EXPRESSION_NAMES), per_row):
         with gr.Row():
             for name in EXPRESSION_NAMES[start : start + per_row]:
-                sliders.append(gr.Slider(*state.CONTROL_RANGE, value=0.0, step=state.CONTROL_STEP,
+                sliders.append(gr.Slider(*state.control_range(name), value=0.0, step=state.CONTROL_STEP,
                                          label=state.control_label(name), elem_id=f"slider-{name}"))
     return sliders
 

@@ -24,9 +24,9 @@ from portraitgan_hub.editing import align_face, render_crop, target_landmarks
 from portraitgan_hub.errors import NoFaceError
 from portraitgan_hub.faces.alignment import Alignment, paste_back
 from portraitgan_hub.faces.expressions import ExpressionControls, interpolate
-from portraitgan_hub.faces.image_io import ImageSource, load_image, source_name
-from portraitgan_hub.faces.landmarks import FACE_PARTS, Face, default_detector
-from portraitgan_hub.io_utils import atomic_save_image
+from portraitgan_hub.faces.image_io import ImageSource, load_image, load_photo, restore_photo_info, source_name
+from portraitgan_hub.faces.landmarks import FACE_PARTS, Face, default_detector, no_face_message
+from portraitgan_hub.io_utils import atomic_save_image, save_photo
 from portraitgan_hub.model import PortraitGAN
 
 if __package__:  # imported as a package: space.pipeline, or portraitgan_hub_space.pipeline
@@ -50,15 +50,15 @@ def detect_faces(model: PortraitGAN | None, photo: Image.Image) -> list[Face]:
 
 def open_photo(model: PortraitGAN, source: ImageSource, source_modality: str = "photo") -> Session:
     """Load ``source`` (any size up to the pixel limit), find its faces and start a session on the largest."""
-    photo = load_image(source)
+    photo, info = load_photo(source)
     faces = detect_faces(model, photo)
     if not faces:
-        hint = "use a frontal, well-lit photo"
+        message = no_face_message(source_name(source), faces)
         if source_modality != "photo":
-            hint += f" (the landmark detector is trained on photos and often misses faces in a {source_modality})"
-        raise NoFaceError(f"no face found in {source_name(source)}: {hint}")
+            message += f" (the landmark detector is trained on photos and often misses faces in a {source_modality})"
+        raise NoFaceError(message)
     stem = _safe_stem(Path(source).stem) if isinstance(source, (str, Path)) else "portrait"
-    return Session.start(photo, faces, model.config.image_size, name=stem, margin=model.face_editor.margin)
+    return Session.start(photo, faces, model.config.image_size, name=stem, margin=model.face_editor.margin, info=info)
 
 
 def _safe_stem(stem: str) -> str:
@@ -71,7 +71,7 @@ def reference_landmarks(model: PortraitGAN, source: ImageSource) -> np.ndarray:
     photo = load_image(source)
     faces = detect_faces(model, photo)
     if not faces:
-        raise NoFaceError(f"no face found in the reference photo {source_name(source)}")
+        raise NoFaceError(no_face_message(f"the reference photo {source_name(source)}", faces))
     return align_face(photo, faces[0], model.config.image_size, model.face_editor.margin).landmarks
 
 
@@ -243,7 +243,15 @@ class OutputFiles:
         return folder / filename
 
     def save_png(self, image: Image.Image, stem: str) -> Path:
-        """The lossless full-resolution PNG (fast zlib level: the size is close, the time a third)."""
+        """The lossless full-resolution PNG (fast zlib level: the size is close, the time a third).
+
+        Keeps the alpha channel, ICC profile and EXIF that ``image`` carries (``restore_photo_info``).
+        """
         path = self.path(f"{stem}-portraitgan.png")
-        atomic_save_image(image, path, compress_level=1)
+        save_photo(image, path, compress_level=1)
         return path
+
+
+def download_image(session: Session, rendered: Rendered) -> Image.Image:
+    """The edited photo as the download gives it: the upload's mode, alpha, ICC profile and EXIF."""
+    return restore_photo_info(rendered.result, session.info)

@@ -16,13 +16,12 @@ from PIL import Image
 
 from portraitgan_hub.editing import AlignedFace, align_face
 from portraitgan_hub.faces.alignment import DEFAULT_MARGIN
-from portraitgan_hub.faces.expressions import EXPRESSION_NAMES, ExpressionControls
+from portraitgan_hub.faces.expressions import CONTROL_RANGES, EXPRESSION_NAMES, ExpressionControls
+from portraitgan_hub.faces.image_io import PhotoInfo
 from portraitgan_hub.faces.landmarks import Face
 
 Point = tuple[float, float]
 
-#: Slider range of every expression control (0 = unchanged; see ExpressionControls for the meaning).
-CONTROL_RANGE: tuple[float, float] = (-1.5, 1.5)
 CONTROL_STEP = 0.05
 #: A click on the crop view picks the nearest landmark within this fraction of the crop size.
 PICK_RADIUS = 0.06
@@ -31,6 +30,12 @@ CROP_VIEW_MIN_SIZE = 512
 
 
 # --- expression sliders -------------------------------------------------------------------------
+def control_range(name: str) -> tuple[float, float]:
+    """Slider range of one expression control: its row of ``CONTROL_RANGES`` (0 = unchanged)."""
+    row = CONTROL_RANGES[name]
+    return row.minimum, row.maximum
+
+
 def control_label(name: str) -> str:
     """``left_eye_open`` -> ``Left eye open``."""
     return name.replace("_", " ").capitalize()
@@ -128,17 +133,19 @@ class Session:
     aligned: AlignedFace
     reference: np.ndarray | None = None  # a reference face's landmarks, in crop pixels
     edits: LandmarkEdits = field(default_factory=LandmarkEdits)
+    info: PhotoInfo = field(default_factory=PhotoInfo)  # the upload's alpha, ICC profile, EXIF, for the download
 
     @classmethod
     def start(
         cls, photo: Image.Image, faces: Sequence[Face], crop_size: int, name: str = "portrait",
-        margin: float = DEFAULT_MARGIN,
+        margin: float = DEFAULT_MARGIN, info: PhotoInfo | None = None,
     ) -> Session:
         """A session on face 0 (the largest) of ``photo``; ``faces`` must not be empty."""
         if not faces:
             raise ValueError("a session needs at least one face")
         faces = tuple(faces)
-        return cls(photo, name, faces, 0, align_face(photo, faces[0], crop_size, margin))
+        aligned = align_face(photo, faces[0], crop_size, margin)
+        return cls(photo, name, faces, 0, aligned, info=info or PhotoInfo())
 
     def with_face(self, face: int, margin: float = DEFAULT_MARGIN) -> Session:
         """Switch to another face of the same photo; hand-moved points belong to a face, so they go."""

@@ -152,22 +152,34 @@ def test_a_new_run_never_reuses_a_folder_with_checkpoints(tiny_run, tmp_path) ->
     assert (output / "training_config.yaml").read_text() == before
 
 
-def test_resume_continues_exactly(data_dir: Path, tmp_path: Path) -> None:
-    """Interrupted at step 3 (mid-epoch, inside gradient accumulation's cycle) and resumed: the next
-    losses equal those of an uninterrupted run, across the epoch boundary."""
-    settings = ("optim.steps=7", "optim.grad_accumulation=2", "checkpoint_every=3", "validate_every=100")
-    settings += ("sample_every=100", "tensorboard=false")
+@pytest.mark.parametrize(
+    ("steps", "stop", "position"),
+    [(11, 6, (1, 2)), pytest.param(7, 3, (0, 6), marks=pytest.mark.slow)],
+    ids=["mid-epoch-1", "mid-epoch-0"],
+)
+def test_resume_continues_exactly(data_dir: Path, tmp_path: Path, steps: int, stop: int, position) -> None:
+    """Interrupted mid-epoch (inside gradient accumulation's cycle), in epoch 1 (or 0, slow) and
+    resumed: the next losses and the final weights equal those of an uninterrupted run, across the
+    next epoch boundary. In epoch 1 the dataset's flips must be epoch 1's after the resume too
+    (skip_first_batches' loader passes set_epoch to the sampler only)."""
+    settings = (f"optim.steps={steps}", "optim.grad_accumulation=2", f"checkpoint_every={stop}")
+    settings += ("validate_every=100", "sample_every=100", "tensorboard=false", "data.flip_probability=0.5")
     straight = train(tiny_config(data_dir, tmp_path / "straight", *settings))
     reset_accelerate()
     interrupted_config = tiny_config(data_dir, tmp_path / "resumed", *settings)
-    first = train(interrupted_config, stop_after_step=3)
-    state = json.loads((tmp_path / "resumed" / "checkpoints" / "step-0000003" / "trainer_state.json").read_text())
-    assert (state["epoch"], state["batch_in_epoch"]) == (0, 6)  # 9 batches per epoch: resumed mid-epoch
+    first = train(interrupted_config, stop_after_step=stop)
+    checkpoint = tmp_path / "resumed" / "checkpoints" / f"step-{stop:07d}"
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    assert (state["epoch"], state["batch_in_epoch"]) == position  # 9 batches per epoch: resumed mid-epoch
     reset_accelerate()
     resumed = train(interrupted_config, resume="latest")
-    assert first.history == straight.history[:3]
-    assert resumed.history == straight.history[3:]  # bit-exact on the CPU with deterministic algorithms
-    assert resumed.step == 7
+    assert first.history == straight.history[:stop]
+    assert resumed.history == straight.history[stop:]  # bit-exact on the CPU with deterministic algorithms
+    assert resumed.step == steps
+    final = f"step-{steps:07d}"
+    straight_weights = load_file(tmp_path / "straight" / "checkpoints" / final / "model.safetensors")
+    resumed_weights = load_file(tmp_path / "resumed" / "checkpoints" / final / "model.safetensors")
+    assert all(torch.equal(straight_weights[k], resumed_weights[k]) for k in straight_weights)
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(data_dir, tmp_path, monkeypatch) -> None:
@@ -256,3 +268,66 @@ def test_bf16_mixed_precision_runs_on_the_cpu(data_dir: Path, tmp_path: Path) ->
     assert all(math.isfinite(value) for losses in result.history for value in losses.values())
     weights = load_file(tmp_path / "model" / "model.safetensors")
     assert all(tensor.dtype == torch.float32 for tensor in weights.values())
+
+
+@pytest.mark.parametrize(
+    "damaged_file",
+    [
+        "random_states_0.pkl",
+        "trainer_state_0.pt",
+        "optimizer.bin",
+        "optimizer_1.bin",
+        "model.safetensors",
+        "scheduler.bin",
+        "trainer_state.json",
+    ],
+)
+def test_a_damaged_checkpoint_file_is_named_with_what_to_do(tiny_run, tmp_path, capsys, damaged_file) -> None:
+    """Every file of a checkpoint that a resume reads: garbage in it stops the resume with one line that
+    names the file and points to the previous checkpoint, before any training; never a skipped RNG
+    state (accelerate only logs that), never a torch traceback."""
+    import shutil
+
+    config, _, output = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(output / "checkpoints", copy / "checkpoints")
+    latest = copy / "checkpoints" / "step-0000004"
+    assert (latest / damaged_file).is_file()
+    (latest / damaged_file).write_bytes(b"garbage: the disk filled up while this was written")
+    resumed = tiny_config(config.data.path, copy, "optim.steps=6")
+    with pytest.raises(PortraitGANError) as error:
+        train(resumed, resume="latest")
+    message = str(error.value)
+    assert str(latest / damaged_file) in message and "\n" not in message
+    assert "step-0000002" in message and "--resume latest" in message  # the previous checkpoint, and how
+    if damaged_file != "optimizer.bin":
+        return  # the command line's one line, once
+    reset_accelerate()
+    assert (
+        main(
+            [
+                "--config",
+                str(CONFIGS / "tiny.yaml"),
+                f"data.path={config.data.path}",
+                f"output_dir={copy}",
+                "optim.steps=6",
+                "--resume",
+                "latest",
+            ]
+        )
+        == 1
+    )
+    err = capsys.readouterr().err  # (the random-VGG warning of the tiny config comes first)
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(latest / damaged_file) in last and "Traceback" not in err
+    assert not (copy / "checkpoints" / "step-0000005").exists()  # nothing trained on a damaged state
+
+
+def test_a_checkpoint_without_its_rng_file_is_refused(tiny_run, tmp_path) -> None:
+    import shutil
+
+    config, _, output = tiny_run
+    shutil.copytree(output / "checkpoints", tmp_path / "run" / "checkpoints")
+    (tmp_path / "run" / "checkpoints" / "step-0000004" / "random_states_0.pkl").unlink()
+    with pytest.raises(PortraitGANError, match="random_states_0.pkl is unreadable \\(missing\\)"):
+        train(tiny_config(config.data.path, tmp_path / "run", "optim.steps=6"), resume="latest")

@@ -152,15 +152,96 @@ def rotate(root: str | Path, keep: int) -> list[Path]:
     return removed
 
 
+#: accelerate's per-process RNG file in a checkpoint, and the keys a resume needs from it.
+RANDOM_STATES_FILE = "random_states_{rank}.pkl"
+RANDOM_STATE_KEYS = ("random_state", "numpy_random_seed", "torch_manual_seed")
+
+
+def damaged(file: Path, reason: str) -> CheckpointError:
+    """The one-line error for an unreadable file of a checkpoint, saying what to do instead."""
+    checkpoint = file.parent
+    older = [p for p in list_checkpoints(checkpoint.parent) if p.name < checkpoint.name]
+    if older:
+        advice = (
+            f"resume from the previous checkpoint: move {checkpoint.name} out of the way "
+            f"(mv {checkpoint} {checkpoint.parent / ('damaged-' + checkpoint.name)}) and run --resume latest "
+            f"again, which then takes {older[-1].name}"
+        )
+    else:
+        advice = "no earlier checkpoint is left: start a new run in another output_dir"
+    return CheckpointError(f"{file} is unreadable ({reason}): checkpoint {checkpoint.name} is damaged; {advice}")
+
+
+def _reason(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
+
+
 def read_shared_state(checkpoint: str | Path) -> dict[str, Any]:
-    return json.loads((Path(checkpoint) / STATE_FILE).read_text(encoding="utf-8"))
+    """``trainer_state.json`` of ``checkpoint``; unreadable or not an object: :func:`damaged`'s error."""
+    path = Path(checkpoint) / STATE_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise damaged(path, _reason(error)) from None
+    missing = [key for key in ("step", "epoch", "batch_in_epoch") if not isinstance(data, dict) or key not in data]
+    if missing:
+        raise damaged(path, f"no {', '.join(missing)}")
+    return data
 
 
 def read_process_state(checkpoint: str | Path, rank: int) -> dict[str, Any] | None:
+    """``trainer_state_<rank>.pt`` (``weights_only=True``), None if absent; unreadable: a CheckpointError."""
     path = Path(checkpoint) / f"trainer_state_{rank}.pt"
     if not path.is_file():
         return None
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a damaged or foreign file
+        raise damaged(path, _reason(error)) from None
+    if not isinstance(state, dict) or "pools" not in state:
+        raise damaged(path, "it holds no real-sample pools")
+    return state
+
+
+def check_random_states(checkpoint: str | Path, rank: int) -> None:
+    """``CheckpointError`` unless this process's RNG file loads (``weights_only=True``) with every key.
+
+    accelerate's ``load_state`` skips an unreadable RNG file with a log line and goes on, so that
+    a resume would silently no longer be exact.
+    """
+    from accelerate.utils import load
+
+    path = Path(checkpoint) / RANDOM_STATES_FILE.format(rank=rank)
+    if not path.is_file():
+        raise damaged(path, "missing")
+    try:
+        states = load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a damaged or foreign file
+        raise damaged(path, _reason(error)) from None
+    missing = [key for key in RANDOM_STATE_KEYS if not isinstance(states, dict) or key not in states]
+    if missing:
+        raise damaged(path, f"no {', '.join(missing)}")
+
+
+def find_unreadable(checkpoint: str | Path) -> CheckpointError | None:
+    """The error for the first file of accelerate's state in ``checkpoint`` that does not load, or None.
+
+    Safetensors files are read with safetensors, everything else with ``weights_only=True``.
+    """
+    from accelerate.utils import load
+    from safetensors.torch import load_file
+
+    checkpoint = Path(checkpoint)
+    for path in sorted(checkpoint.iterdir()):
+        try:
+            if path.suffix == ".safetensors":
+                load_file(str(path))
+            elif path.suffix in (".bin", ".pt"):
+                load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # safetensors and torch raise many types for a damaged file
+            return damaged(path, _reason(error))
+    return None
 
 
 # --- export ---------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from PIL import Image
 from portraitgan_hub.faces.alignment import estimate_alignment, warp_to_crop
 from portraitgan_hub.faces.image_io import load_image
 from portraitgan_hub.faces.landmarks import LandmarkDetector
-from portraitgan_hub.io_utils import atomic_save_image, atomic_write_text
+from portraitgan_hub.io_utils import atomic_save_image, atomic_write_text, read_json
 from train.sources import PHOTO, Record, load_records
 from train.style_network import NeuralStylizer
 from train.stylize import Stylizer, get_stylizer
@@ -261,7 +261,9 @@ def _check_resumable(config: PrepareConfig, out: Path) -> None:
     stored_path = out / CONFIG
     if not stored_path.exists():
         return
-    stored = json.loads(stored_path.read_text(encoding="utf-8"))
+    stored = read_json(stored_path, "the PrepareConfig an earlier run of train.prepare wrote")
+    if not isinstance(stored, dict):
+        raise ValueError(f"{stored_path}: expected the JSON object of a PrepareConfig; delete it or use a new folder")
     changed = [k for k in CROP_OPTIONS if stored.get(k) != getattr(config, k)]
     if changed:
         details = ", ".join(f"{k}: {stored.get(k)!r} -> {getattr(config, k)!r}" for k in changed)

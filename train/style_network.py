@@ -139,7 +139,13 @@ def load_style_network(path: str | Path) -> TransformerNet:
         raise CheckpointError(f"{path} is not a readable safetensors file: {error}") from error
     if METADATA_KEY not in metadata:
         raise CheckpointError(f"{path} has no {METADATA_KEY!r} metadata: not a style network checkpoint")
-    net = TransformerNet(StyleNetworkConfig.from_json(metadata[METADATA_KEY]))
+    try:
+        config = StyleNetworkConfig.from_json(metadata[METADATA_KEY])
+    except (ValueError, TypeError) as error:  # json.JSONDecodeError is a ValueError
+        raise CheckpointError(
+            f"{path}: its {METADATA_KEY!r} metadata is not a style network config ({error})"
+        ) from None
+    net = TransformerNet(config)
     try:
         net.load_state_dict(state)
     except RuntimeError as error:

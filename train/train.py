@@ -38,16 +38,20 @@ import torch
 from torch.utils.data import DataLoader
 
 from portraitgan_hub.discriminator import MultiLevelDiscriminator
-from portraitgan_hub.errors import PortraitGANError
+from portraitgan_hub.errors import CheckpointError, PortraitGANError
 from portraitgan_hub.io_utils import atomic_write_text
 from portraitgan_hub.model import PortraitGAN
 from portraitgan_hub.vgg import VGG19_WEIGHTS_ENV
 from train.checkpoints import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,
+    RANDOM_STATES_FILE,
+    check_random_states,
     checkpoint_name,
     checkpoint_step,
+    damaged,
     export_checkpoint,
+    find_unreadable,
     list_checkpoints,
     read_process_state,
     read_shared_state,
@@ -202,10 +206,21 @@ class Trainer:
                 "an older one would mix two histories in one folder. Move them away or use another output_dir."
             )
         accelerator = self.accelerator
-        accelerator.load_state(str(path))
+        # Check first what accelerate's load_state would skip (RNG) or fail on with a raw traceback.
         shared = read_shared_state(path)
-        self.state = TrainState(shared["step"], shared["epoch"], shared["batch_in_epoch"], shared.get("metrics", {}))
+        same_world = shared.get("world_size") == accelerator.num_processes
+        if same_world or (path / RANDOM_STATES_FILE.format(rank=accelerator.process_index)).is_file():
+            check_random_states(path, accelerator.process_index)
         own = read_process_state(path, accelerator.process_index)
+        if own is None and same_world:
+            raise damaged(path / f"trainer_state_{accelerator.process_index}.pt", "missing")
+        try:
+            accelerator.load_state(str(path))
+        except Exception as error:  # a damaged model/optimizer/scheduler file: name it
+            raise find_unreadable(path) or CheckpointError(
+                f"could not load the training state in {path} ({error}); resume from an earlier checkpoint"
+            ) from None
+        self.state = TrainState(shared["step"], shared["epoch"], shared["batch_in_epoch"], shared.get("metrics", {}))
         if own is not None:
             self.parts.pools.load_state_dict(own["pools"])
         if shared.get("world_size") != accelerator.num_processes or own is None:
@@ -306,6 +321,9 @@ class Trainer:
         try:
             while not finished:
                 self.sampler.set_epoch(state.epoch)
+                # The dataset's augmentation depends on the epoch too. Set it here: the loader that
+                # skip_first_batches returns (a mid-epoch resume) passes set_epoch to the sampler only.
+                self.train_set.set_epoch(state.epoch)
                 loader = self.loader
                 if state.batch_in_epoch:
                     loader = accelerator.skip_first_batches(self.loader, state.batch_in_epoch)

@@ -188,7 +188,10 @@ def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ValueError(f"config files include each other in a loop: {' -> '.join(map(str, (*_seen, path)))}")
     if not path.is_file():
         raise FileNotFoundError(f"training config {path} does not exist")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path} is not valid YAML ({error}); expected a training config mapping") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a YAML mapping")
     base = data.pop("base", None)

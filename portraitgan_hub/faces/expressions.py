@@ -84,6 +84,8 @@ def _directions() -> dict[str, np.ndarray]:
 class ExpressionControls:
     """Expression edits; each field is a float where 0 changes nothing. Applied in this order.
 
+    Each value must be a real number (else ``TypeError``) in its row of :data:`CONTROL_RANGES` (else
+    ``ValueError``).
     Negative values invert a control (``smile=-1`` turns the corners down, ``eye_open=-1`` and
     ``mouth_open=-1`` close fully and cannot close further). Per-side values add to the
     two-sided one: ``eye_open=0.5, left_eye_open=-1.5`` closes the left eye and opens the right.
@@ -105,9 +107,10 @@ class ExpressionControls:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-                raise ValueError(f"expression control {f.name} must be a number, got {value!r}")
+                raise TypeError(f"expression control {f.name} must be a number, got {type(value).__name__} {value!r}")
             if not np.isfinite(value):
                 raise ValueError(f"expression control {f.name} must be finite, got {value}")
+            CONTROL_RANGES[f.name].check(f.name, float(value))
             setattr(self, f.name, float(value))
 
     @classmethod
@@ -148,6 +151,46 @@ class ExpressionControls:
 
 
 EXPRESSION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ExpressionControls))
+
+
+@dataclass(frozen=True)
+class ControlRange:
+    """The valid values of one expression control, both ends included (0 = unchanged is always inside)."""
+
+    minimum: float
+    maximum: float
+    #: What the ends mean, for help texts and error messages.
+    meaning: str
+
+    def check(self, name: str, value: float) -> None:
+        """Raise ``ValueError`` naming the control ``name`` and this range if ``value`` is outside it."""
+        if not self.minimum <= value <= self.maximum:
+            raise ValueError(
+                f"expression control {name}={value:g} is outside its valid range "
+                f"[{self.minimum:g}, {self.maximum:g}] ({self.meaning})"
+            )
+
+
+#: The one table of valid control values, shared by :class:`ExpressionControls` (so the Python API),
+#: the ``portraitgan edit`` options and the app's sliders. A new control adds a field above and a row
+#: here; a value outside its row is a ``ValueError`` naming the control and the range.
+CONTROL_RANGES: dict[str, ControlRange] = {
+    "smile": ControlRange(-2.0, 2.0, "1 = the average London smile, -1 turns the corners down"),
+    "face_slim": ControlRange(-1.5, 1.5, "1 pulls the jaw 20% towards the midline, negative widens"),
+    "mouth_width": ControlRange(-1.5, 1.5, "1 widens the lips by 25%"),
+    "mouth_open": ControlRange(-1.5, 1.5, "1 parts the lips by half the mouth width, -1 closes"),
+    "eye_open": ControlRange(-1.5, 1.5, "-1 closes both eyes; adds to the per-side controls"),
+    "left_eye_open": ControlRange(-1.5, 1.5, "-1 closes the subject's left eye"),
+    "right_eye_open": ControlRange(-1.5, 1.5, "-1 closes the subject's right eye"),
+    "brow_raise": ControlRange(-1.5, 1.5, "1 lifts the brows by 30% of their height above the eyes"),
+    "left_brow_raise": ControlRange(-1.5, 1.5, "the subject's left brow only"),
+    "right_brow_raise": ControlRange(-1.5, 1.5, "the subject's right brow only"),
+    "brow_furrow": ControlRange(-1.5, 1.5, "1 pulls the inner brow ends in and down"),
+}
+if set(CONTROL_RANGES) != set(EXPRESSION_NAMES):  # a new control without a row (or a stale row)
+    raise RuntimeError(
+        f"CONTROL_RANGES and ExpressionControls disagree: {sorted(set(CONTROL_RANGES) ^ set(EXPRESSION_NAMES))}"
+    )
 
 
 def apply_expression(landmarks: np.ndarray, **controls: float) -> np.ndarray:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from portraitgan_hub.errors import ImageLoadError
 
@@ -41,7 +42,80 @@ def source_name(source: object) -> str:
     return Path(name).name if isinstance(name, str) else "<stream>"
 
 
-def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+@dataclass(frozen=True, eq=False)
+class PhotoInfo:
+    """What an edit must give back that the RGB working copy of a photo lost.
+
+    ``mode``: ``"RGBA"`` or ``"LA"`` when the input had an alpha channel, ``"L"`` for a grayscale
+    input (``L``, ``1``, ``I``, ``I;16``, ``F``), else ``"RGB"``.
+    ``alpha``: the upright input's alpha channel (mode ``L``), untouched, or None.
+    ``icc_profile`` and ``exif``: the input's colour profile and EXIF block (the orientation tag
+    removed, since the pixels are returned upright), or None. ``frames``: frames in the file
+    (animated GIF, WebP, ...); only frame 0 is edited.
+    """
+
+    mode: str = "RGB"
+    alpha: Image.Image | None = None
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    frames: int = 1
+
+
+def check_image_source(source: object, name: str = "source") -> None:
+    """``TypeError`` naming the parameter ``name`` unless ``source`` is something :func:`load_image` takes."""
+    if not isinstance(source, (str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray)) and not (
+        hasattr(source, "read") and hasattr(source, "seek")
+    ):
+        raise TypeError(
+            f"{name} must be a path, bytes, a binary file object, a PIL image or a uint8 array, "
+            f"got {type(source).__name__}"
+        )
+
+
+def load_photo(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Image.Image, PhotoInfo]:
+    """:func:`load_image`, plus the :class:`PhotoInfo` that :func:`restore_photo_info` puts back.
+
+    Raises what :func:`load_image` raises.
+    """
+    captured: list[PhotoInfo] = []
+    picture = load_image(source, max_pixels=max_pixels, _info=captured)
+    return picture, captured[0] if captured else PhotoInfo()
+
+
+def restore_photo_info(result: Image.Image, info: PhotoInfo) -> Image.Image:
+    """The edited RGB ``result`` (same size as the input) in the input's mode, alpha and metadata.
+
+    An ``RGBA``/``LA`` input gets its own alpha channel back, byte for byte; the ICC profile (when
+    it describes the output's colour space: not a CMYK profile on RGB pixels) and the EXIF block go
+    into ``result.info`` (which :func:`portraitgan_hub.io_utils.save_photo` writes).
+    Raises ``ValueError`` if the sizes differ.
+    """
+    if info.alpha is not None and info.alpha.size != result.size:
+        raise ValueError(f"result is {result.size}, the input's alpha channel {info.alpha.size}")
+    out = result.convert("RGB")  # a new image (a copy when already RGB), so ``result`` is left alone
+    out.info = {}  # only what the input had: nothing the working copy picked up on the way
+    if info.mode == "L":
+        out = out.convert("L")
+    elif info.mode == "LA" and info.alpha is not None:
+        out = out.convert("L")
+        out.putalpha(info.alpha)
+    elif info.mode == "RGBA" and info.alpha is not None:
+        out.putalpha(info.alpha)
+    if info.icc_profile and icc_colour_space(info.icc_profile) == ("GRAY" if out.mode in ("L", "LA") else "RGB"):
+        out.info["icc_profile"] = info.icc_profile  # a CMYK or grey profile would mislabel RGB pixels
+    if info.exif:
+        out.info["exif"] = info.exif
+    return out
+
+
+def icc_colour_space(profile: bytes) -> str:
+    """The data colour space an ICC profile describes (``"RGB"``, ``"GRAY"``, ``"CMYK"``, ...), or ``""``."""
+    return profile[16:20].decode("ascii", "replace").strip() if len(profile) >= 20 else ""
+
+
+def load_image(
+    source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS, _info: list[PhotoInfo] | None = None
+) -> Image.Image:
     """Return ``source`` as an upright RGB image with 8 bits per channel.
 
     ``source`` is a path, the encoded bytes of a file, a binary file object, a PIL image or an
@@ -54,32 +128,64 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     (``PIL.Image.MAX_IMAGE_PIXELS``) is reported the same way; it is only relaxed when
     ``max_pixels`` is set above it.
 
-    An upright RGB PIL image is returned as is, not copied.
+    An upright RGB PIL image is returned as is, not copied. Anything else than the types above is a
+    ``TypeError``.
     """
+    check_image_source(source)
     name = source_name(source)
     if isinstance(source, np.ndarray):
-        return _decode(_from_array(source, name), name, max_pixels)
+        return _decode(_from_array(source, name), name, max_pixels, _info)
     if isinstance(source, Image.Image):
-        return _decode(source, name, max_pixels)
+        return _decode(source, name, max_pixels, _info)
     opened = _open(source, name, max_pixels)
     try:
-        return _decode(opened, name, max_pixels)
+        picture = _decode(opened, name, max_pixels, _info)
     except ImageLoadError:
         opened.close()
         raise
+    if picture is not opened:  # converted: the file (kept open by multi-frame formats) is done with
+        opened.close()
+    return picture
 
 
-def _decode(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
+def _decode(image: Image.Image, name: str, max_pixels: int, info: list[PhotoInfo] | None = None) -> Image.Image:
     _check_size(image, name, max_pixels)
     try:
         image.load()
         if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
             image = ImageOps.exif_transpose(image)
+        if info is not None:
+            info.append(_photo_info(image))
         return _to_rgb(image)
     except ImageLoadError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
         raise ImageLoadError(f"cannot read {name}: the file is damaged or truncated ({error})") from None
+
+
+def _photo_info(image: Image.Image) -> PhotoInfo:
+    """The alpha channel, ICC profile and EXIF (orientation removed) of an upright decoded image."""
+    mode = image.mode
+    alpha = None
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        alpha = image.convert("RGBA").getchannel("A") if mode not in ("LA", "La") else image.getchannel("A")
+        mode = "LA" if mode in ("LA", "La") else "RGBA"
+    elif mode in ("L", "1", "I", "F") or mode.startswith("I;16"):
+        mode = "L"  # a grayscale photo comes back grayscale
+    else:
+        mode = "RGB"
+    exif = image.getexif()
+    exif_bytes = None
+    if len(exif):
+        exif.pop(ExifTags.Base.Orientation, None)
+        exif_bytes = exif.tobytes() if len(exif) else None
+    return PhotoInfo(
+        mode=mode,
+        alpha=alpha,
+        icc_profile=image.info.get("icc_profile") or None,
+        exif=exif_bytes,
+        frames=int(getattr(image, "n_frames", 1) or 1),
+    )
 
 
 def to_numpy(image: ImageSource) -> np.ndarray:
