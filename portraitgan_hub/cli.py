@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from portraitgan_hub.errors import PortraitGANError
-from portraitgan_hub.faces.expressions import EXPRESSION_NAMES
+from portraitgan_hub.faces.expressions import EXPRESSION_NAMES, REFERENCE_PARTS
 from portraitgan_hub.io_utils import atomic_save_image, atomic_write_text
 
 EXIT_BAD_INPUT = 2
@@ -34,6 +34,9 @@ def _edit(args: argparse.Namespace) -> None:
         face=args.face,
         reference=args.reference,
         landmarks=landmarks,
+        reference_strength=args.reference_strength,
+        reference_parts=args.reference_parts,
+        paste_back=args.paste_back,
         **controls,
     )
     atomic_save_image(result, args.output)
@@ -97,9 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--modality", help="target modality (default: the model's first, usually photo)")
     edit.add_argument("--face", type=int, default=0, help="which face, 0 = the largest")
     edit.add_argument("--reference", help="a photo whose expression the face takes on")
+    edit.add_argument("--reference-strength", type=float, default=1.0, metavar="S",
+                      help="how much of the reference's expression, 0..1.5 (default 1)")
+    edit.add_argument("--reference-parts", default="all", metavar="PARTS",
+                      help=f"which parts to take from the reference, comma-separated: {', '.join(REFERENCE_PARTS)} "
+                      "(default all)")
+    edit.add_argument("--no-paste-back", dest="paste_back", action="store_false",
+                      help="write the edited aligned face crop instead of the whole photo")
     edit.add_argument("--landmarks", help="JSON with explicit target landmarks (68 x 2, photo pixels)")
     edit.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    expression = edit.add_argument_group("expression controls (0 = unchanged)")
+    expression = edit.add_argument_group("expression controls (0 = unchanged; --roll in degrees, -20..20)")
     for name in EXPRESSION_NAMES:
         expression.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float, default=0.0, metavar="X")
     edit.set_defaults(run=_edit)

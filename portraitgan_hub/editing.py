@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,10 +21,16 @@ from portraitgan_hub.faces.alignment import (
     DEFAULT_MARGIN,
     Alignment,
     estimate_alignment,
-    paste_back,
     warp_to_crop,
 )
-from portraitgan_hub.faces.expressions import ExpressionControls, move_points, transfer_expression
+from portraitgan_hub.faces.alignment import paste_back as paste_back_crop
+from portraitgan_hub.faces.expressions import (
+    ExpressionControls,
+    check_reference_strength,
+    move_points,
+    reference_part_indices,
+    transfer_expression,
+)
 from portraitgan_hub.faces.image_io import ImageSource, load_image, source_name
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
 from portraitgan_hub.faces.landmarks import Face, LandmarkDetector, default_detector, select_face
@@ -57,16 +63,21 @@ def target_landmarks(
     reference: np.ndarray | None = None,
     landmarks: np.ndarray | None = None,
     moves: Mapping[int, tuple[float, float]] | None = None,
+    reference_strength: float = 1.0,
+    reference_parts: str | Sequence[str] = "all",
 ) -> np.ndarray:
     """Stage 3: the edited landmarks, in crop pixels.
 
     Start from ``landmarks`` (explicit target points in photo pixels) if given, else from the face's
     own; take on the expression of ``reference`` (a reference face's landmarks in crop pixels) if
-    given; then apply the expression ``controls``; then move single points (``moves`` in crop pixels).
+    given, scaled by ``reference_strength`` (0..1.5) and limited to ``reference_parts`` (``"eyes"``,
+    ``"brows"``, ``"mouth"``, ``"all"`` or a list; see ``transfer_expression``); then apply the
+    expression ``controls``; then move single points (``moves`` in crop pixels). Raises ValueError
+    for a strength out of range or an unknown part.
     """
     points = aligned.landmarks if landmarks is None else aligned.alignment.to_crop(np.asarray(landmarks))
     if reference is not None:
-        points = transfer_expression(points, reference)
+        points = transfer_expression(points, reference, strength=reference_strength, parts=reference_parts)
     if controls is not None:
         points = controls.apply(points)
     if moves:
@@ -128,18 +139,29 @@ class FaceEditor:
         reference: ImageSource | None = None,
         landmarks: np.ndarray | None = None,
         moves: Mapping[int, tuple[float, float]] | None = None,
+        reference_strength: float = 1.0,
+        reference_parts: str | Sequence[str] = "all",
+        paste_back: bool = True,
         **controls: float,
     ) -> Image.Image:
-        """The full-resolution photo with one face edited; see :meth:`PortraitGAN.edit`."""
+        """The full-resolution photo with one face edited (or, ``paste_back=False``, the edited aligned
+        crop); see :meth:`PortraitGAN.edit`."""
+        check_reference_strength(reference_strength)
+        reference_part_indices(reference_parts)
+        expression = ExpressionControls.from_dict(controls)
         aligned = self.align(photo, face)
         reference_points = self.align(reference).landmarks if reference is not None else None
         target = target_landmarks(
             aligned,
-            ExpressionControls.from_dict(controls),
+            expression,
             reference=reference_points,
             landmarks=landmarks,
             moves=moves,
+            reference_strength=reference_strength,
+            reference_parts=reference_parts,
         )
         target_modality = self.model.config.modalities[0] if modality is None else modality
         crop = render_crop(self.model, aligned, target, target_modality)
-        return paste_back(aligned.photo, crop, aligned.alignment, self.feather)
+        if not paste_back:
+            return crop
+        return paste_back_crop(aligned.photo, crop, aligned.alignment, self.feather)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,6 +114,9 @@ class PortraitGAN(
         reference: Any = None,
         landmarks: np.ndarray | None = None,
         moves: dict[int, tuple[float, float]] | None = None,
+        reference_strength: float = 1.0,
+        reference_parts: str | Sequence[str] = "all",
+        paste_back: bool = True,
         **controls: float,
     ) -> Image.Image:
         """Edit one face of a photo and return the full-resolution photo with the result pasted back.
@@ -121,13 +125,22 @@ class PortraitGAN(
         where 0 changes nothing (``smile``, ``mouth_open``, ``eye_open``, ``left_eye_open``,
         ``right_eye_open``, ``brow_raise``, ``face_slim``, ... see
         ``portraitgan_hub.faces.expressions.EXPRESSION_NAMES``). ``reference``: a photo whose
-        expression the face takes on. ``landmarks``: explicit (68, 2) target points in photo pixels.
+        expression the face takes on, scaled by ``reference_strength`` (0..1.5, 1 = as in the
+        reference) and limited to ``reference_parts`` (``"eyes"``, ``"brows"``, ``"mouth"``,
+        ``"all"``, or a list of them). Mouth shapes ``aaa``, ``eee``, ``woo`` (0..~1.5) and head
+        ``roll`` (degrees, -20..20, clockwise on screen) are controls too. ``paste_back=False``
+        returns the edited aligned face crop (``config.image_size`` square) instead of the photo.
+        ``landmarks``: explicit (68, 2) target points in photo pixels.
         ``moves``: ``{index: (x, y)}`` single points moved, in crop pixels. ``modality``: the target
         modality (default: the model's first, usually ``photo``). ``face``: which face, 0 = largest.
         Faces are detected once per photo and cached, so repeated edits of one photo are fast.
+        Raises ValueError for an unknown control, a value out of range or an unknown part, and
+        ``NoFaceError`` when the photo has no such face.
         """
         return self.face_editor.edit(
-            photo, modality=modality, face=face, reference=reference, landmarks=landmarks, moves=moves, **controls
+            photo, modality=modality, face=face, reference=reference, landmarks=landmarks, moves=moves,
+            reference_strength=reference_strength, reference_parts=reference_parts, paste_back=paste_back,
+            **controls,
         )
 
     @property
