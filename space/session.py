@@ -10,20 +10,41 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from portraitgan_hub.editing import AlignedFace, align_face
 from portraitgan_hub.faces.alignment import DEFAULT_MARGIN
-from portraitgan_hub.faces.expressions import EXPRESSION_NAMES, ExpressionControls
+from portraitgan_hub.faces.expressions import (
+    EXPRESSION_NAMES,
+    MAX_ROLL_DEGREES,
+    MOUTH_SHAPES,
+    REFERENCE_PARTS,
+    REFERENCE_STRENGTH_RANGE,
+    ExpressionControls,
+)
 from portraitgan_hub.faces.landmarks import Face
 
 Point = tuple[float, float]
 
-#: Slider range of every expression control (0 = unchanged; see ExpressionControls for the meaning).
+#: Slider range of an expression control (0 = unchanged; see ExpressionControls for the meaning),
+#: unless :data:`CONTROL_RANGES` says otherwise.
 CONTROL_RANGE: tuple[float, float] = (-1.5, 1.5)
 CONTROL_STEP = 0.05
+#: (minimum, maximum, step) of the controls whose range differs: mouth shapes are 0..1.5, roll is degrees.
+CONTROL_RANGES: dict[str, tuple[float, float, float]] = {
+    **{shape: (0.0, 1.5, CONTROL_STEP) for shape in MOUTH_SHAPES},
+    "roll": (-MAX_ROLL_DEGREES, MAX_ROLL_DEGREES, 1.0),
+}
+_LABELS = {"aaa": 'Mouth "aaa"', "eee": 'Mouth "eee"', "woo": 'Mouth "woo"', "roll": "Head roll (\u00b0)"}
+#: Reference strength slider: its range, and the parts one can take from a reference.
+REFERENCE_STRENGTH = REFERENCE_STRENGTH_RANGE
+REFERENCE_PART_CHOICES: tuple[str, ...] = tuple(REFERENCE_PARTS)
+#: The before/after preview: longest side in pixels, from the browser's view size, within these bounds.
+PREVIEW_SIDE_RANGE = (256, 1280)
+DEFAULT_PREVIEW_SIDE = 1024
 #: A click on the crop view picks the nearest landmark within this fraction of the crop size.
 PICK_RADIUS = 0.06
 #: The crop view is shown at least this many pixels wide, so that single points can be clicked.
@@ -32,8 +53,28 @@ CROP_VIEW_MIN_SIZE = 512
 
 # --- expression sliders -------------------------------------------------------------------------
 def control_label(name: str) -> str:
-    """``left_eye_open`` -> ``Left eye open``."""
-    return name.replace("_", " ").capitalize()
+    """``left_eye_open`` -> ``Left eye open``; ``aaa`` -> ``Mouth "aaa"``, ``roll`` -> ``Head roll (°)``."""
+    return _LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def control_range(name: str) -> tuple[float, float, float]:
+    """(minimum, maximum, step) of the slider of expression control ``name``."""
+    return CONTROL_RANGES.get(name, (*CONTROL_RANGE, CONTROL_STEP))
+
+
+def preview_side(value: float | None) -> int:
+    """The preview's longest side in pixels: ``value`` (from the browser) clamped to PREVIEW_SIDE_RANGE.
+
+    ``None`` or a value that is not a positive finite number gives :data:`DEFAULT_PREVIEW_SIDE`.
+    """
+    try:
+        side = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return DEFAULT_PREVIEW_SIDE
+    if not np.isfinite(side) or side <= 0:
+        return DEFAULT_PREVIEW_SIDE
+    low, high = PREVIEW_SIDE_RANGE
+    return int(min(max(round(side), low), high))
 
 
 def controls_from_values(values: Sequence[float | None]) -> ExpressionControls:
@@ -128,17 +169,21 @@ class Session:
     aligned: AlignedFace
     reference: np.ndarray | None = None  # a reference face's landmarks, in crop pixels
     edits: LandmarkEdits = field(default_factory=LandmarkEdits)
+    icc_profile: bytes | None = None  # the photo file's colour profile, kept in the download
+    exif: bytes | None = None  # its EXIF (orientation reset: the pixels are already upright)
+    last: Any = None  # the latest pipeline.Rendered, from which the download is made
 
     @classmethod
     def start(
         cls, photo: Image.Image, faces: Sequence[Face], crop_size: int, name: str = "portrait",
-        margin: float = DEFAULT_MARGIN,
+        margin: float = DEFAULT_MARGIN, icc_profile: bytes | None = None, exif: bytes | None = None,
     ) -> Session:
-        """A session on face 0 (the largest) of ``photo``; ``faces`` must not be empty."""
+        """A session on face 0 (the largest) of ``photo``; ``faces`` must not be empty (ValueError)."""
         if not faces:
             raise ValueError("a session needs at least one face")
         faces = tuple(faces)
-        return cls(photo, name, faces, 0, align_face(photo, faces[0], crop_size, margin))
+        aligned = align_face(photo, faces[0], crop_size, margin)
+        return cls(photo, name, faces, 0, aligned, icc_profile=icc_profile, exif=exif)
 
     def with_face(self, face: int, margin: float = DEFAULT_MARGIN) -> Session:
         """Switch to another face of the same photo; hand-moved points belong to a face, so they go."""
@@ -147,7 +192,11 @@ class Session:
         if face == self.face:
             return self
         aligned = align_face(self.photo, self.faces[face], self.aligned.alignment.crop_size, margin)
-        return dataclasses.replace(self, face=face, aligned=aligned, edits=LandmarkEdits())
+        return dataclasses.replace(self, face=face, aligned=aligned, edits=LandmarkEdits(), last=None)
+
+    def with_last(self, rendered: Any) -> Session:
+        """The same session with its latest render (a ``pipeline.Rendered``) remembered for the download."""
+        return dataclasses.replace(self, last=rendered)
 
     def with_edits(self, edits: LandmarkEdits) -> Session:
         return dataclasses.replace(self, edits=edits)
@@ -157,14 +206,24 @@ class Session:
 
     def reset(self) -> Session:
         """Back to the photo as it is: no moved points, no reference (sliders are reset by the UI)."""
-        return dataclasses.replace(self, reference=None, edits=LandmarkEdits())
+        return dataclasses.replace(self, reference=None, edits=LandmarkEdits(), last=None)
 
 
-def face_choices(faces: Sequence[Face]) -> list[tuple[str, int]]:
-    """Labels for the face picker, largest face first: ``("Face 2 (at 410, 95)", 1)``."""
+def face_choices(faces: Sequence[Face], photo_size: tuple[int, int]) -> list[tuple[str, int]]:
+    """Labels for the face picker, largest face first: ``[("face 1 (largest)", 0), ("face 2 (left)", 1)]``.
+
+    Other faces are named by where they are in the photo (``photo_size`` = width, height), by
+    thirds: ``left``, ``centre``, ``right``, with ``upper`` / ``lower`` when not in the middle band.
+    """
+    width, height = photo_size
     labels = []
     for index, face in enumerate(faces):
+        if index == 0:
+            labels.append(("face 1 (largest)", 0))
+            continue
         left, top, right, bottom = face.box
-        where = f"at {(left + right) // 2}, {(top + bottom) // 2}"
-        labels.append((f"Face {index + 1} ({'largest, ' if index == 0 else ''}{where})", index))
+        x, y = (left + right) / 2 / max(width, 1), (top + bottom) / 2 / max(height, 1)
+        across = "left" if x < 1 / 3 else "right" if x > 2 / 3 else "centre"
+        down = "upper " if y < 1 / 3 else "lower " if y > 2 / 3 else ""
+        labels.append((f"face {index + 1} ({down}{across})", index))
     return labels
