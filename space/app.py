@@ -57,14 +57,17 @@ CSS = """
 #model-missing { border: 2px solid #d97706; border-radius: 8px; padding: 0.5em 1em; }
 #status { min-height: 2.6em; }
 #status p { margin: 0; }
-/* The result stays in view beside the controls while they scroll. */
-#result-col { position: sticky; top: 0; align-self: flex-start; z-index: 5; }
+/* The result stays in view beside the controls while they scroll. The page container clips instead
+   of hiding overflow: "hidden" makes it a scroll container, and sticky would stick to it, not the page. */
+.gradio-container { overflow: clip !important; }
+#result-col { position: sticky; top: 0; align-self: flex-start; z-index: 200; }
 /* Phones: the result comes first and stays at the top, the controls scroll beneath it. */
 @media (max-width: 720px) {
-  #result-col { order: -1; background: var(--background-fill-primary); padding-bottom: 4px; }
+  #result-col { order: -1; background: var(--body-background-fill); padding-bottom: 4px; gap: 4px;
+                box-shadow: 0 6px 8px -6px rgba(0, 0, 0, 0.25); }
+  #before-after { height: 36vh !important; max-height: 36vh; }
   #before-after img { max-height: 36vh; object-fit: contain; }
-  #before-after { max-height: 38vh; }
-  #input-image { max-height: 220px; }
+  #download { padding: 4px; }
 }
 /* Slider end labels on every width. */
 .slider_input_container .min_value, .slider_input_container .max_value { display: inline !important; }
@@ -451,7 +454,6 @@ def build_demo(
     modalities = handlers.modalities
     default_target = state.target_for_source("photo", None, modalities)
     cpu = dict(concurrency_id=CPU_GROUP, concurrency_limit=concurrency, api_visibility="private")
-    quiet = dict(show_progress="minimal")  # the old result stays; a small timer only
 
     with gr.Blocks(title="PortraitGAN Hub", delete_cache=(1800, SESSION_TTL_S)) as demo:
         session = gr.State(None, time_to_live=SESSION_TTL_S)
@@ -479,6 +481,10 @@ def build_demo(
                     source = gr.Radio(modalities, value=default_target, label="Input is",
                                       info="A stylized input defaults the target to photo.")
                     target = gr.Dropdown(modalities, value=default_target, label="Turn into", elem_id="target")
+                with gr.Row(elem_id="result-options"):
+                    paste = gr.Checkbox(label="Paste back into the photo", value=True, elem_id="paste-back",
+                                        info="Off: the edited aligned portrait.")
+                    overlay = gr.Checkbox(label="Show the 68 landmarks", value=False, elem_id="overlay")
                 with gr.Accordion("Expression (arrow keys and typed values apply too)", open=True):
                     sliders = _expression_sliders()
                 reset = gr.Button("Reset: back to the uploaded photo", elem_id="reset")
@@ -486,10 +492,6 @@ def build_demo(
                 before_after = gr.ImageSlider(label="Before / after", type="pil", format="jpeg",
                                               interactive=False, elem_id="before-after", max_height=600)
                 status = gr.Markdown(READY, elem_id="status")
-                with gr.Row():
-                    paste = gr.Checkbox(label="Paste back into the photo", value=True, elem_id="paste-back",
-                                        info="Off: the edited aligned portrait.")
-                    overlay = gr.Checkbox(label="Show the 68 landmarks", value=False, elem_id="overlay")
                 download = gr.DownloadButton("Download PNG (full resolution)", interactive=False, elem_id="download")
         with gr.Row():
             with gr.Column():
@@ -519,6 +521,7 @@ def build_demo(
                                      loop=True, elem_id="animation-mp4")
 
         views = [session, before_after, crop, download, status]
+        quiet = dict(show_progress="minimal", show_progress_on=[status])  # the old result stays; a timer only
         options = [source, target, overlay, paste, strength, parts, side]
         common = [session, *options, *sliders]
         raw = dict(preprocess=False)  # uploads are read by load_image: see upload_source
