@@ -497,7 +497,7 @@ def build_demo(
             with gr.Column():
                 with gr.Accordion("Move single landmarks", open=False):
                     crop = gr.Image(label="Aligned face: click a point, then where it should go", type="pil",
-                                    format="png", interactive=False, elem_id="crop-view", height=420)
+                                    format="jpeg", interactive=False, elem_id="crop-view", height=420)
                     undo = gr.Button("Undo")
             with gr.Column():
                 with gr.Accordion("Reference expression", open=False):
