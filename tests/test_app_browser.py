@@ -18,7 +18,6 @@ import shutil
 import socket
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
