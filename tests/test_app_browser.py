@@ -340,3 +340,10 @@ def test_clearing_the_photo_and_uploading_again_runs_one_job(browser, url, londo
         before = page.results()
     time.sleep(1.5)  # a second job, if any, would have started by now
     assert PHOTOS[start:] == [False, True, True], "one job per upload, one for the clear"
+    # An example (at the top of the page) is one job too.
+    example = browser.find_elements(page.By.CSS_SELECTOR, ".gallery-item, [data-testid='dataset'] button")
+    assert example, "no examples on the page"
+    example[0].click()
+    page.wait.until(lambda b, seen=before: len(sources := page.results()) == 2 and sources != seen)
+    time.sleep(1.5)
+    assert PHOTOS[start:] == [False, True, True, True]
