@@ -12,6 +12,7 @@ import argparse
 import base64
 import dataclasses
 import functools
+import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,23 @@ def upload_source(payload: Any) -> str | bytes | None:
     raise ImageLoadError("the upload holds no file")
 
 
+#: Marks the photo key of an upload that failed (see Handlers.photo_changed).
+FAILED_KEY = "failed:"
+
+
+def payload_key(payload: Any) -> str | None:
+    """What identifies an upload payload: its file path (gradio names uploads by content), or a hash
+    of an inline image; None for an empty box."""
+    if payload is None:
+        return None
+    if isinstance(payload, str):
+        return payload
+    if payload.get("path"):
+        return str(payload["path"])
+    url = str(payload.get("url") or "")
+    return "inline:" + hashlib.blake2b(url.encode(), digest_size=16).hexdigest()
+
+
 def no_model_message(reason: str) -> str:
     """What the page says when no model could be loaded, and how to give one."""
     return (
@@ -236,29 +254,38 @@ class Handlers:
             parts.append("aligned face (paste-back off)")
         return " \u00b7 ".join(parts) + (f"  \n{note}" if note else "")
 
-    def _photo_failed(self, status: str) -> tuple[Any, ...]:
-        """A photo that could not be used: the portrait box emptied (no broken image), the message shown."""
-        return (None, gr.update(choices=[], value=None, visible=False), None, None, None,
-                gr.update(value=None, interactive=False), status)
-
     # --- UI events ------------------------------------------------------------------------------
-    @_status_errors(_photo_failed)
-    def photo_changed(self, image: Any, *args: Any) -> tuple:
+    def photo_changed(self, image: Any, photo_key: str | None, *args: Any) -> tuple:
         """A new photo (an upload payload, see :func:`upload_source`): detect its faces once, render.
 
-        Returns ``(portrait box, face picker, *views)``; a cleared box empties everything.
+        Runs on every change of the portrait box (upload, webcam, clipboard, example, clear).
+        ``photo_key`` is the :func:`payload_key` of the photo on screen (a ``gr.State``, read when
+        the job runs): gradio repeats the change event of an upload, and the repeat does nothing.
+        Returns ``(portrait box, photo key, face picker, *views)``. A photo that cannot be used
+        empties the box (no broken image) and is one message on the status line.
         """
-        options, values = self._split(args)
-        photo = upload_source(image)
-        if photo is None:
-            return (gr.skip(), gr.update(choices=[], value=None, visible=False), None, None, None,
-                    gr.update(value=None, interactive=False), READY)
-        session = pipeline.open_photo(self._model(), photo, options.source)
-        picker = gr.update(choices=state.face_choices(session.faces, session.photo.size), value=0,
-                           visible=len(session.faces) > 1)
-        note = f"{len(session.faces)} faces found: editing the largest; pick another above." if len(
-            session.faces) > 1 else ""
-        return (gr.skip(), picker, *self._views(session, options, values, note))
+        key = payload_key(image)
+        if key is not None and key == (photo_key or "").removeprefix(FAILED_KEY):
+            return (gr.skip(),) * 8  # the same photo again: gradio's repeated event
+        hidden = gr.update(choices=[], value=None, visible=False)
+        empty = (None, None, None, gr.update(value=None, interactive=False))
+        if key is None:
+            if photo_key is None or photo_key.startswith(FAILED_KEY):  # emptied by us, after a failure
+                return (gr.skip(), None, *(gr.skip(),) * 6)
+            return (gr.skip(), None, hidden, *empty, READY)
+        try:
+            options, values = self._split(args)
+            session = pipeline.open_photo(self._model(), upload_source(image), options.source)
+            picker = gr.update(choices=state.face_choices(session.faces, session.photo.size), value=0,
+                               visible=len(session.faces) > 1)
+            many = len(session.faces) > 1
+            note = f"{len(session.faces)} faces found: editing the largest; pick another above." if many else ""
+            return (gr.skip(), key, picker, *self._views(session, options, values, note))
+        except gr.Error as error:
+            message = str(error.message)
+        except (PortraitGANError, ValueError, OSError) as error:
+            message = str(error)
+        return (None, FAILED_KEY + key, hidden, *empty, error_status(message))
 
     @_status_errors(_SKIP_VIEWS)
     def face_picked(self, session: state.Session | None, face: int | None, *args: Any) -> tuple:
@@ -457,6 +484,7 @@ def build_demo(
 
     with gr.Blocks(title="PortraitGAN Hub", delete_cache=(1800, SESSION_TTL_S)) as demo:
         session = gr.State(None, time_to_live=SESSION_TTL_S)
+        photo_key = gr.State(None, time_to_live=SESSION_TTL_S)  # which upload the session is from
         side = gr.Number(value=state.DEFAULT_PREVIEW_SIDE, visible=False, elem_id="preview-side")
         gr.Markdown(
             "# PortraitGAN Hub\nChange a portrait's **expression** and its **modality** (photo, sketch, "
@@ -469,9 +497,9 @@ def build_demo(
             label="Portrait", type="filepath", image_mode=None, sources=["upload", "webcam", "clipboard"],
             elem_id="input-image", height=300, render=False,
         )
-        examples = None
+
         if EXAMPLES_DIR.is_dir():
-            examples = gr.Examples(sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg")), inputs=[image],
+            gr.Examples(sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg")), inputs=[image],
                                    label="Examples (Face Research Lab London Set, CC-BY 4.0)", examples_per_page=8)
         with gr.Row(elem_id="editor"):
             with gr.Column(scale=1, elem_id="controls-col"):
@@ -530,13 +558,10 @@ def build_demo(
             event.success(handlers.prepare_download, session, download, show_progress="hidden",
                           api_visibility="private", concurrency_id="files", concurrency_limit=1)
 
-        photo_inputs = [image, *options, *sliders]
-        # .input, not .change: gradio fires .change twice for every upload after the first (two jobs).
-        rendered(image.input(handlers.photo_changed, photo_inputs, [image, face, *views], trigger_mode="always_last",
-                             **raw, **cpu, **quiet))
-        if examples is not None:
-            rendered(examples.load_input_event.then(handlers.photo_changed, photo_inputs, [image, face, *views],
-                                                    **raw, **cpu, **quiet))
+        # .change covers upload, webcam, clipboard, examples and clear (.input misses the webcam);
+        # gradio repeats it for an upload, and photo_key makes the repeat a no-op.
+        rendered(image.change(handlers.photo_changed, [image, photo_key, *options, *sliders],
+                              [image, photo_key, face, *views], **raw, **cpu, **quiet))
         rendered(face.input(handlers.face_picked, [session, face, *options, *sliders], views, **cpu, **quiet))
         # .input fires on a mouse drag, each arrow key and a typed value + Enter; "always_last" keeps
         # one job waiting at most, so holding a key does not queue dozens.

@@ -44,10 +44,11 @@ SKIP = type(gr.skip())
 def test_a_photo_is_detected_once_and_slider_moves_only_re_render(handlers, model, london_photo, tmp_path):
     photo = london_photo("005", "neutral")
     detections = model.face_editor.detections
-    box, picker, session, (before, after), crop, download, status = handlers.photo_changed(
-        str(photo), *opts(), *ZEROS
+    box, key, picker, session, (before, after), crop, download, status = handlers.photo_changed(
+        str(photo), None, *opts(), *ZEROS
     )
-    assert isinstance(box, SKIP) and picker["visible"] is False and status == "1 face \u00b7 photo, expression only"
+    assert isinstance(box, SKIP) and key == str(photo) and picker["visible"] is False
+    assert status == "1 face \u00b7 photo, expression only"
     assert after.size == before.size == Image.open(photo).size  # 640 px: under the preview side
     assert crop.size == (512, 512)  # the 256 px crop, zoomed for clicking
     assert download["interactive"] is False  # the PNG comes after the preview
@@ -73,7 +74,7 @@ def test_the_preview_is_sized_to_the_view_and_the_download_is_full_size_with_icc
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     tagged = tmp_path / "tagged.jpg"
     photo.save(tagged, quality=95, icc_profile=icc, exif=exif.tobytes())
-    _, _, session, (before, after), *_ = handlers.photo_changed(str(tagged), *opts(side=700), *ZEROS)
+    _, _, _, session, (before, after), *_ = handlers.photo_changed(str(tagged), None, *opts(side=700), *ZEROS)
     assert max(before.size) == max(after.size) == 700  # 1350 px photo, 700 px view
     with Image.open(handlers.prepare_download(session)["value"]) as png:
         assert png.size == (1350, 1350) and png.info.get("icc_profile") == icc
@@ -83,7 +84,7 @@ def test_the_preview_is_sized_to_the_view_and_the_download_is_full_size_with_icc
 
 
 def test_paste_back_off_shows_and_downloads_the_edited_aligned_portrait(handlers, london_photo):
-    _, _, session, *_ = handlers.photo_changed(str(london_photo("005", "neutral")), *opts(), *ZEROS)
+    _, _, _, session, *_ = handlers.photo_changed(str(london_photo("005", "neutral")), None, *opts(), *ZEROS)
     session, (before, after), *_rest, status = handlers.rerender(session, *opts(paste=False), *SMILE)
     assert before.size == after.size == (256, 256) and "paste-back off" in status
     with Image.open(handlers.prepare_download(session)["value"]) as png:
@@ -91,7 +92,8 @@ def test_paste_back_off_shows_and_downloads_the_edited_aligned_portrait(handlers
 
 
 def test_click_moves_a_landmark_and_undo_restores_the_result(handlers, london_photo):
-    _, _, session, (_, original), *_ = handlers.photo_changed(str(london_photo("001", "smiling")), *opts(), *ZEROS)
+    photo = str(london_photo("001", "smiling"))
+    _, _, _, session, (_, original), *_ = handlers.photo_changed(photo, None, *opts(), *ZEROS)
     chin = session.aligned.landmarks[8] * 2 + 0.5  # crop pixels -> the 2x crop view
     picked = handlers.crop_clicked(_select(chin.round()), session, *opts(), *ZEROS)
     session = picked[0]
@@ -106,7 +108,8 @@ def test_click_moves_a_landmark_and_undo_restores_the_result(handlers, london_ph
 
 
 def test_reference_strength_parts_reset_and_animation(handlers, london_photo):
-    _, _, session, (_, original), *_ = handlers.photo_changed(str(london_photo("005", "neutral")), *opts(), *ZEROS)
+    photo = str(london_photo("005", "neutral"))
+    _, _, _, session, (_, original), *_ = handlers.photo_changed(photo, None, *opts(), *ZEROS)
     smiling = str(london_photo("005", "smiling"))
     box, *with_reference = handlers.use_reference(smiling, session, *opts(), *ZEROS)
     assert isinstance(box, SKIP) and with_reference[0].reference is not None and "reference" in with_reference[4]
@@ -129,7 +132,7 @@ def test_reference_strength_parts_reset_and_animation(handlers, london_photo):
 def test_animation_as_mp4_with_frame_rate_and_length(handlers, london_photo):
     import av
 
-    _, _, session, *_ = handlers.photo_changed(str(london_photo("005", "neutral")), *opts(), *ZEROS)
+    _, _, _, session, *_ = handlers.photo_changed(str(london_photo("005", "neutral")), None, *opts(), *ZEROS)
     gif, video, _ = handlers.animate(session, "MP4", 10, 2.0, *opts(), *SMILE)
     assert gif["visible"] is False and video["visible"] is True
     with av.open(video["value"]) as container:
@@ -146,7 +149,7 @@ def test_several_faces_show_the_picker_and_another_face_can_be_edited(handlers, 
     group.paste(Image.open(london_photo("001", "smiling")), (0, 0))
     group.paste(Image.open(london_photo("005", "neutral")).resize((480, 480)), (720, 80))
     group.save(tmp_path / "two.png")
-    _, picker, session, *_ = handlers.photo_changed(str(tmp_path / "two.png"), *opts(), *ZEROS)
+    _, _, picker, session, *_ = handlers.photo_changed(str(tmp_path / "two.png"), None, *opts(), *ZEROS)
     assert picker["visible"] is True and picker["choices"] == [("face 1 (largest)", 0), ("face 2 (right)", 1)]
     second = handlers.face_picked(session, 1, *opts(overlay=True), *ZEROS)
     assert second[0].face == 1 and second[4].startswith("Face 2 of 2")
@@ -155,24 +158,30 @@ def test_several_faces_show_the_picker_and_another_face_can_be_edited(handlers, 
 def test_bad_inputs_are_one_status_message_and_nothing_happens_without_a_photo(handlers, tmp_path):
     (tmp_path / "notes.jpg").write_text("not a picture")
     Image.new("RGB", (200, 200), (90, 90, 90)).save(tmp_path / "wall.png")
-    failed = handlers.photo_changed(str(tmp_path / "notes.jpg"), *opts(), *ZEROS)
-    assert failed[0] is None and failed[2] is None  # the box is emptied: no broken image
+    failed = handlers.photo_changed(str(tmp_path / "notes.jpg"), None, *opts(), *ZEROS)
+    assert failed[0] is None and failed[3] is None  # the box is emptied: no broken image
+    assert failed[1] == app.FAILED_KEY + str(tmp_path / "notes.jpg")
+    # gradio repeats the change event, then the emptied box sends one: neither runs, the message stays
+    repeated = handlers.photo_changed(str(tmp_path / "notes.jpg"), failed[1], *opts(), *ZEROS)
+    assert len(repeated) == 8 and all(isinstance(x, SKIP) for x in repeated)
+    after_emptying = handlers.photo_changed(None, failed[1], *opts(), *ZEROS)
+    assert after_emptying[1] is None and all(isinstance(x, SKIP) for x in after_emptying[2:])
     assert failed[-1].startswith("**Error:** ") and "notes.jpg: not an image" in failed[-1]
-    no_face = handlers.photo_changed(str(tmp_path / "wall.png"), *opts(source="sketch"), *ZEROS)[-1]
+    no_face = handlers.photo_changed(str(tmp_path / "wall.png"), None, *opts(source="sketch"), *ZEROS)[-1]
     assert "no face found in wall.png" in no_face
     assert handlers.animate(None, "MP4", 12, 2.0, *opts(), *ZEROS)[-1] == "**Error:** Upload a portrait first."
     reference = handlers.use_reference(str(tmp_path / "wall.png"), None, *opts(), *ZEROS)
     assert reference[0] is None and reference[-1] == "**Error:** Upload the portrait to edit first."
     skipped = handlers.rerender(None, *opts(), *ZEROS)
     assert len(skipped) == 5 and all(isinstance(output, SKIP) for output in skipped)
-    cleared = handlers.photo_changed(None, *opts(), *ZEROS)
-    assert cleared[1]["visible"] is False and cleared[2] is None and cleared[-1] == app.READY
+    cleared = handlers.photo_changed(None, "/tmp/gradio/abc/face.jpg", *opts(), *ZEROS)  # the user's clear
+    assert cleared[2]["visible"] is False and cleared[3] is None and cleared[-1] == app.READY
 
 
 def test_without_a_model_every_edit_explains_how_to_give_one(london_photo):
     handlers = app.Handlers(None, "the embedded demo checkpoint is not in this installation")
     assert handlers.modalities == ["photo", "sketch", "cartoon"]
-    status = handlers.photo_changed(str(london_photo("005", "neutral")), *opts(), *ZEROS)[-1]
+    status = handlers.photo_changed(str(london_photo("005", "neutral")), None, *opts(), *ZEROS)[-1]
     assert "portraitgan app --model HUB_ID_OR_FOLDER" in status
     faces = handlers.api_landmarks(str(london_photo("005", "neutral")))  # detection needs no model
     assert faces["size"] == [640, 640] and len(faces["faces"][0]["landmarks"]) == 68
@@ -198,10 +207,10 @@ def test_uploads_arrive_unpreprocessed_so_unreadable_files_are_messages(handlers
 
     (tmp_path / "notes.png").write_text("not a picture")
     Image.new("1", (20000, 10000)).save(tmp_path / "bomb.png")  # 200 megapixels in 25 kB
-    status = handlers.photo_changed({"path": str(tmp_path / "notes.png")}, *opts(), *ZEROS)[-1]
+    status = handlers.photo_changed({"path": str(tmp_path / "notes.png")}, None, *opts(), *ZEROS)[-1]
     assert "cannot read notes.png: not an image" in status
-    status = handlers.photo_changed({"path": str(tmp_path / "bomb.png")}, *opts(), *ZEROS)[-1]
+    status = handlers.photo_changed({"path": str(tmp_path / "bomb.png")}, None, *opts(), *ZEROS)[-1]
     assert "cannot read bomb.png" in status and "200000000 pixels" in status
     inline = "data:image/jpeg;base64," + base64.b64encode(london_photo("005", "neutral").read_bytes()).decode()
-    session = handlers.photo_changed({"path": None, "url": inline}, *opts(), *ZEROS)[2]
+    session = handlers.photo_changed({"path": None, "url": inline}, None, *opts(), *ZEROS)[3]
     assert session.photo.size == (640, 640) and session.name == "portrait"
