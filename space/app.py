@@ -569,7 +569,9 @@ def build_demo(
             rendered(control.input(handlers.rerender, common, views, trigger_mode="always_last", **cpu, **quiet))
         for control in (target, overlay, paste, parts):
             rendered(control.input(handlers.rerender, common, views, trigger_mode="always_last", **cpu, **quiet))
-        source.input(handlers.source_changed, [source, target], target, api_visibility="private")
+        # Saying what the input is may change the target (a programmatic change: .input does not fire).
+        rendered(source.input(handlers.source_changed, [source, target], target, api_visibility="private")
+                 .then(handlers.rerender, common, views, **cpu, **quiet))
         rendered(crop.select(handlers.crop_clicked, common, views, **cpu, **quiet))
         rendered(undo.click(handlers.undo, common, views, **cpu, **quiet))
         rendered(reset.click(handlers.reset, [session, *options],

@@ -212,6 +212,9 @@ def test_desktop_error_render_keyboard_reset_and_latency(browser, url, full_size
     page.upload(full_size_photo)
     first = page.wait.until(lambda b: len(sources := page.results()) == 2 and sources)
     assert page.status().startswith("1 face")
+    natural = browser.execute_script(
+        "return [...document.querySelectorAll('#before-after img')].map(i => [i.naturalWidth, i.clientWidth]);")
+    assert all(css <= side < 1350 for side, css in natural), natural  # a preview sized to the view, not 1350 px
     assert len(RERENDERS) == calls  # uploads go through photo_changed, not a re-render
     time.sleep(1.0)
     assert PHOTOS[photos:] == [True]
