@@ -497,10 +497,9 @@ def build_demo(
             label="Portrait", type="filepath", image_mode=None, sources=["upload", "webcam", "clipboard"],
             elem_id="input-image", height=300, render=False,
         )
-
-        if EXAMPLES_DIR.is_dir():
+        if EXAMPLES_DIR.is_dir():  # near the top; they fill the portrait box, whose change event runs the edit
             gr.Examples(sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg")), inputs=[image],
-                                   label="Examples (Face Research Lab London Set, CC-BY 4.0)", examples_per_page=8)
+                        label="Examples (Face Research Lab London Set, CC-BY 4.0)", examples_per_page=8)
         with gr.Row(elem_id="editor"):
             with gr.Column(scale=1, elem_id="controls-col"):
                 image.render()
