@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from portraitgan_hub.errors import PortraitGANError
-from portraitgan_hub.faces.expressions import CONTROL_RANGES, EXPRESSION_NAMES, ExpressionControls
+from portraitgan_hub.faces.expressions import CONTROL_RANGES, EXPRESSION_NAMES, REFERENCE_PARTS, ExpressionControls
 from portraitgan_hub.io_utils import DEFAULT_QUALITY, atomic_write_text, check_quality, read_json, save_photo
 
 if TYPE_CHECKING:
@@ -79,6 +79,9 @@ def _edit(args: argparse.Namespace) -> int:
         reference=args.reference,
         landmarks=landmarks,
         min_face=args.min_face,
+        reference_strength=args.reference_strength,
+        reference_parts=args.reference_parts,
+        paste_back=args.paste_back,
         **controls,
     )
     if not batch:
@@ -276,6 +279,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     edit.add_argument("--reference", help="a photo whose expression the face takes on")
     edit.add_argument(
+        "--reference-strength",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="how much of the reference's expression, 0..1.5 (default 1)",
+    )
+    edit.add_argument(
+        "--reference-parts",
+        default="all",
+        metavar="PARTS",
+        help=f"which parts to take from the reference, comma-separated: {', '.join(REFERENCE_PARTS)} (default all)",
+    )
+    edit.add_argument(
+        "--no-paste-back",
+        dest="paste_back",
+        action="store_false",
+        help="write the edited aligned face crop instead of the whole photo",
+    )
+    edit.add_argument(
         "--landmarks",
         help="JSON with explicit target landmarks (photo pixels; "
         "the output of `portraitgan landmarks`, whose face --face is used)",
@@ -288,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"JPEG/WebP quality 1-100 (default {DEFAULT_QUALITY})",
     )
     edit.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    expression = edit.add_argument_group("expression controls (0 = unchanged)")
+    expression = edit.add_argument_group("expression controls (0 = unchanged; --roll in degrees, -20..20)")
     for name in EXPRESSION_NAMES:
         row = CONTROL_RANGES[name]
         expression.add_argument(

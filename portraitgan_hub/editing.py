@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,13 @@ from portraitgan_hub.faces.alignment import (
     feather_mask,
     warp_to_crop,
 )
-from portraitgan_hub.faces.expressions import ExpressionControls, move_points, transfer_expression
+from portraitgan_hub.faces.expressions import (
+    ExpressionControls,
+    check_reference_strength,
+    move_points,
+    reference_part_indices,
+    transfer_expression,
+)
 from portraitgan_hub.faces.image_io import (
     ImageSource,
     PhotoInfo,
@@ -88,21 +94,25 @@ def target_landmarks(
     reference: np.ndarray | None = None,
     landmarks: np.ndarray | None = None,
     moves: Mapping[int, tuple[float, float]] | None = None,
+    reference_strength: float = 1.0,
+    reference_parts: str | Sequence[str] = "all",
 ) -> np.ndarray:
     """Stage 3: the edited landmarks, in crop pixels.
 
     Start from ``landmarks`` (explicit target points in photo pixels) if given, else from the face's
     own; take on the expression of ``reference`` (a reference face's landmarks in crop pixels) if
-    given; then apply the expression ``controls``; then move single points (``moves`` in crop pixels).
-    Explicit ``landmarks`` that lie mostly outside this face's crop are a ``ValueError`` (they were
-    found on another face or another photo).
+    given, scaled by ``reference_strength`` (0..1.5) and limited to ``reference_parts`` (``"eyes"``,
+    ``"brows"``, ``"mouth"``, ``"all"`` or a list; see ``transfer_expression``); then apply the
+    expression ``controls``; then move single points (``moves`` in crop pixels). Raises ValueError
+    for a strength out of range or an unknown part. Explicit ``landmarks`` that lie mostly outside
+    this face's crop are a ``ValueError`` (they were found on another face or another photo).
     """
     points = aligned.landmarks
     if landmarks is not None:
         points = aligned.alignment.to_crop(check_landmarks(landmarks, "target"))
         check_inside_crop(points, aligned)
     if reference is not None:
-        points = transfer_expression(points, reference)
+        points = transfer_expression(points, reference, strength=reference_strength, parts=reference_parts)
     if controls is not None:
         points = controls.apply(points)
     if moves:
@@ -346,13 +356,19 @@ class FaceEditor:
         landmarks: np.ndarray | None = None,
         moves: Mapping[int, tuple[float, float]] | None = None,
         min_face: int | None = None,
+        reference_strength: float = 1.0,
+        reference_parts: str | Sequence[str] = "all",
+        paste_back: bool = True,
         **controls: float,
     ) -> Image.Image:
-        """The full-resolution photo with one face edited; see :meth:`PortraitGAN.edit`."""
+        """The full-resolution photo with one face edited (or, ``paste_back=False``, the edited aligned
+        crop); see :meth:`PortraitGAN.edit`."""
         check_image_source(photo, "photo")
         check_edit_arguments(
             self.model, modality=modality, face=face, reference=reference, moves=moves, min_face=min_face
         )
+        check_reference_strength(reference_strength)
+        reference_part_indices(reference_parts)
         expression = ExpressionControls.from_dict(controls)
         target_points = None if landmarks is None else select_target_landmarks(landmarks, face)
         picture, info = load_photo(photo)
@@ -367,11 +383,16 @@ class FaceEditor:
             reference=reference_points,
             landmarks=target_points,
             moves=moves,
+            reference_strength=reference_strength,
+            reference_parts=reference_parts,
         )
         target_modality = self.model.config.modalities[0] if modality is None else modality
         if is_no_op(aligned, target, target_modality, self.model):
-            return restore_photo_info(_as_input_colours(aligned.photo.copy(), aligned.photo), info)
+            result = aligned.crop.copy() if not paste_back else aligned.photo.copy()
+            return result if not paste_back else restore_photo_info(_as_input_colours(result, aligned.photo), info)
         rendering = render(self.model, aligned, target, target_modality)
+        if not paste_back:
+            return rendering.crop
         result = compose(aligned.photo, aligned.alignment, rendering, self.feather)
         return restore_photo_info(_as_input_colours(result, aligned.photo), info)
 
@@ -413,7 +434,17 @@ class FaceEditor:
             yield EditOutcome(photo, image, failure, tuple(notes))
 
 
-_EDIT_OPTIONS = ("modality", "face", "reference", "landmarks", "moves", "min_face")
+_EDIT_OPTIONS = (
+    "modality",
+    "face",
+    "reference",
+    "landmarks",
+    "moves",
+    "min_face",
+    "reference_strength",
+    "reference_parts",
+    "paste_back",
+)
 _CHECKED_OPTIONS = ("modality", "face", "reference", "moves", "min_face")
 
 

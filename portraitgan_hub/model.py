@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,6 +172,9 @@ class PortraitGAN(
         landmarks: np.ndarray | None = None,
         moves: dict[int, tuple[float, float]] | None = None,
         min_face: int | None = None,
+        reference_strength: float = 1.0,
+        reference_parts: str | Sequence[str] = "all",
+        paste_back: bool = True,
         **controls: float,
     ) -> Image.Image:
         """Edit one face of a photo and return the full-resolution photo with the result pasted back.
@@ -179,7 +183,12 @@ class PortraitGAN(
         by name, each a float where 0 changes nothing, within its row of
         ``portraitgan_hub.faces.expressions.CONTROL_RANGES`` (``smile``, ``mouth_open``, ``eye_open``,
         ``left_eye_open``, ``right_eye_open``, ``brow_raise``, ``face_slim``, ...). ``reference``: a
-        photo whose expression the face takes on. ``landmarks``: explicit target points in photo
+        photo whose expression the face takes on, scaled by ``reference_strength`` (0..1.5, 1 = as in
+        the reference) and limited to ``reference_parts`` (``"eyes"``, ``"brows"``, ``"mouth"``,
+        ``"all"``, or a list of them). Mouth shapes ``aaa``, ``eee``, ``woo`` (0..1.5) and head
+        ``roll`` (degrees, -20..20, clockwise on screen) are controls too. ``paste_back=False``
+        returns the edited aligned face crop (``config.image_size`` square) instead of the photo.
+        ``landmarks``: explicit target points in photo
         pixels, ``(68, 2)``, or ``(N, 68, 2)`` for N faces of which face ``face`` is used; they must
         lie mostly inside the chosen face's crop. ``moves``: ``{index: (x, y)}`` single points moved,
         in crop pixels. ``modality``: the target modality (default: the model's first, usually
@@ -203,6 +212,9 @@ class PortraitGAN(
             landmarks=landmarks,
             moves=moves,
             min_face=min_face,
+            reference_strength=reference_strength,
+            reference_parts=reference_parts,
+            paste_back=paste_back,
             **controls,
         )
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import functools
+import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,15 +42,69 @@ CPU_GROUP = "cpu"
 QUEUE_MAX_SIZE = 32
 #: A session's state (the photo, its faces) is dropped this long after its last use.
 SESSION_TTL_S = 3600
+READY = "Upload a portrait, use the webcam, or pick an example above."
+#: Slider groups, in layout order; a control not named here goes to a last group ("More").
+SLIDER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Mouth", ("smile", "mouth_open", "mouth_width", "aaa", "eee", "woo")),
+    (
+        "Eyes and brows",
+        (
+            "eye_open",
+            "left_eye_open",
+            "right_eye_open",
+            "brow_raise",
+            "left_brow_raise",
+            "right_brow_raise",
+            "brow_furrow",
+        ),
+    ),
+    ("Head", ("roll", "face_slim")),
+)
+#: A system font stack: the theme's web font is not loaded offline, and its fallback drew "E" as "Ɛ".
+FONT = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif")
+MONO_FONT = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace")
 
 CSS = """
 #crop-view img { image-rendering: pixelated; cursor: crosshair; }
 #model-missing { border: 2px solid #d97706; border-radius: 8px; padding: 0.5em 1em; }
+#status { min-height: 2.6em; }
+#status p { margin: 0; }
+/* The result stays in view beside the controls while they scroll. The page container clips instead
+   of hiding overflow: "hidden" makes it a scroll container, and sticky would stick to it, not the page. */
+.gradio-container { overflow: clip !important; }
+#result-col { position: sticky; top: 0; align-self: flex-start; z-index: 200; }
+/* Phones: the result comes first and stays at the top, the controls scroll beneath it. */
+@media (max-width: 720px) {
+  #result-col { order: -1; background: var(--body-background-fill); padding-bottom: 4px; gap: 4px;
+                box-shadow: 0 6px 8px -6px rgba(0, 0, 0, 0.25); }
+  #before-after { height: 36vh !important; max-height: 36vh; }
+  #before-after img { max-height: 36vh; object-fit: contain; }
+  #download { padding: 4px; }
+}
+/* Slider end labels on every width. */
+.slider_input_container .min_value, .slider_input_container .max_value { display: inline !important; }
 """
+
+#: Run in the browser on page load: the before/after view's size in device pixels, for the preview.
+PREVIEW_SIDE_JS = """() => {
+  const view = document.querySelector('#before-after');
+  const css = view ? Math.max(view.clientWidth, 480) : Math.min(window.innerWidth, 1024);
+  return Math.round(css * (window.devicePixelRatio || 1));
+}"""
+
+
+def theme() -> gr.themes.Base:
+    """The app's theme: Soft, with system fonts."""
+    return gr.themes.Soft(font=list(FONT), font_mono=list(MONO_FONT))
+
+
+def error_status(message: str) -> str:
+    """The status line for a failure: one line, starting with "Error"."""
+    return "**Error:** " + " ".join(message.split())
 
 
 def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Show every failure a user can cause (bad file, no face, ...) as a message; the server keeps serving."""
+    """API endpoints: every failure a user can cause (bad file, no face, ...) is a gr.Error message."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -60,6 +116,26 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise gr.Error(str(error), print_exception=False) from None
 
     return wrapper
+
+
+def _status_errors(outputs: Callable[[Any, str], tuple]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """UI events: a failure a user can cause becomes ``outputs(handlers, status)``, one message in the
+    status line; no component shows an error badge and the server keeps serving."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, *args, **kwargs)
+            except gr.Error as error:
+                message = str(error.message)
+            except (PortraitGANError, ValueError, OSError) as error:
+                message = str(error)
+            return outputs(self, error_status(message))
+
+        return wrapper
+
+    return decorate
 
 
 def upload_source(payload: Any) -> str | bytes | None:
@@ -80,6 +156,23 @@ def upload_source(payload: Any) -> str | bytes | None:
     raise ImageLoadError("the upload holds no file")
 
 
+#: Marks the photo key of an upload that failed (see Handlers.photo_changed).
+FAILED_KEY = "failed:"
+
+
+def payload_key(payload: Any) -> str | None:
+    """What identifies an upload payload: its file path (gradio names uploads by content), or a hash
+    of an inline image; None for an empty box."""
+    if payload is None:
+        return None
+    if isinstance(payload, str):
+        return payload
+    if payload.get("path"):
+        return str(payload["path"])
+    url = str(payload.get("url") or "")
+    return "inline:" + hashlib.blake2b(url.encode(), digest_size=16).hexdigest()
+
+
 def no_model_message(reason: str) -> str:
     """What the page says when no model could be loaded, and how to give one."""
     return (
@@ -91,10 +184,31 @@ def no_model_message(reason: str) -> str:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class ViewOptions:
+    """The inputs every render takes besides the session and the sliders (see :data:`OPTION_NAMES`)."""
+
+    source: str
+    target: str
+    overlay: bool = False
+    paste: bool = True
+    reference_strength: float = 1.0
+    reference_parts: str = "all"
+    preview_side: float | None = None
+
+
+#: The order of the option inputs after ``session`` in every render event; then one value per slider.
+OPTION_NAMES = tuple(f.name for f in dataclasses.fields(ViewOptions))
+_SKIP_VIEWS = lambda self, status: (gr.skip(), gr.skip(), gr.skip(), gr.skip(), status)  # noqa: E731
+
+
 class Handlers:
     """The event functions of one app: the model and the download folder, shared by all sessions.
 
-    Per-user data never lives here: it comes in and goes out as the ``gr.State`` session.
+    Per-user data never lives here: it comes in and goes out as the ``gr.State`` session. Render
+    events take ``(session, *options, *sliders)``: the :class:`ViewOptions` fields in order, then one
+    value per expression control in ``EXPRESSION_NAMES`` order, and return the five *views*
+    ``(session, before/after, crop view, download button, status)``.
     """
 
     def __init__(self, model: PortraitGAN | None, load_error: str | None = None) -> None:
@@ -108,121 +222,216 @@ class Handlers:
             raise gr.Error(no_model_message(self.load_error).replace("**", ""), print_exception=False)
         return self.model
 
+    @staticmethod
+    def _split(args: Sequence[Any]) -> tuple[ViewOptions, tuple[float, ...]]:
+        if len(args) != len(OPTION_NAMES) + len(EXPRESSION_NAMES):
+            raise ValueError(
+                f"expected {len(OPTION_NAMES)} options and {len(EXPRESSION_NAMES)} slider values, "
+                f"got {len(args)} values"
+            )
+        options = ViewOptions(*args[: len(OPTION_NAMES)])
+        return options, tuple(args[len(OPTION_NAMES) :])
+
     # --- views ------------------------------------------------------------------------------
     def _views(
-        self, session: state.Session, source: str, target: str, overlay: bool, values: Sequence[float]
+        self, session: state.Session, options: ViewOptions, values: Sequence[float], note: str = ""
     ) -> tuple[Any, ...]:
-        """(session, before/after, crop view, download, status) after running the edit."""
-        rendered = pipeline.render(self._model(), session, state.controls_from_values(values), target)
-        png = self.files.save_png(pipeline.download_image(session, rendered), session.name)
+        """(session, before/after, crop view, download, status) after running the edit.
+
+        The before/after is a preview sized to the browser; the download button is disabled until
+        :meth:`prepare_download` has written the full-resolution PNG of this render.
+        """
+        rendered = pipeline.render(
+            self._model(),
+            session,
+            state.controls_from_values(values),
+            options.target,
+            paste=bool(options.paste),
+            reference_strength=float(options.reference_strength),
+            reference_parts=options.reference_parts or "all",
+        )
+        session = session.with_last(rendered)
+        side = state.preview_side(options.preview_side)
         return (
             session,
-            pipeline.preview_pair(session, rendered, overlay),
+            pipeline.preview_pair(session, rendered, bool(options.overlay), side),
             pipeline.crop_view(session, rendered.target),
-            gr.update(value=str(png), interactive=True),
-            self._status(session, source, target),
+            gr.update(value=None, interactive=False),
+            self._status(session, options, note),
         )
 
-    def _status(self, session: state.Session, source: str, target: str, note: str = "") -> str:
+    def _status(self, session: state.Session, options: ViewOptions, note: str = "") -> str:
         faces = len(session.faces)
+        source, target = options.source, options.target
         parts = [f"Face {session.face + 1} of {faces}" if faces > 1 else "1 face"]
         parts.append(f"{source} \u2192 {target}" if source != target else f"{target}, expression only")
         if session.edits.moves:
             parts.append(f"{len(session.edits.moves)} point(s) moved")
         if session.reference is not None:
             parts.append("expression from the reference")
+        if not options.paste:
+            parts.append("aligned face (paste-back off)")
         return " \u00b7 ".join(parts) + (f"  \n{note}" if note else "")
 
-    @staticmethod
-    def _empty() -> tuple[Any, ...]:
-        status = "Upload a portrait, use the webcam, or pick an example below."
-        return None, None, None, gr.update(value=None, interactive=False), status
+    # --- UI events ------------------------------------------------------------------------------
+    def photo_changed(self, image: Any, photo_key: str | None, *args: Any) -> tuple:
+        """A new photo (an upload payload, see :func:`upload_source`): detect its faces once, render.
 
-    # --- UI events (inputs: session, source, target, overlay, *sliders) ---------------------
-    @_user_errors
-    def photo_changed(self, image: Any, source: str, target: str, overlay: bool, *values: float) -> tuple:
-        """A new photo (an upload payload, see :func:`upload_source`): detect its faces once, render."""
-        photo = upload_source(image)
-        if photo is None:
-            return (gr.update(choices=[], value=None, visible=False), *self._empty())
-        session = pipeline.open_photo(self._model(), photo, source)
-        picker = gr.update(choices=state.face_choices(session.faces), value=0, visible=len(session.faces) > 1)
-        if len(session.faces) > 1:
-            gr.Info(f"{len(session.faces)} faces found: editing the largest; pick another under the photo.")
-        return (picker, *self._views(session, source, target, overlay, values))
+        Runs on every change of the portrait box (upload, webcam, clipboard, example, clear).
+        ``photo_key`` is the :func:`payload_key` of the photo on screen (a ``gr.State``, read when
+        the job runs): gradio repeats the change event of an upload, and the repeat does nothing.
+        Returns ``(portrait box, photo key, face picker, *views)``. A photo that cannot be used
+        empties the box (no broken image) and is one message on the status line.
+        """
+        key = payload_key(image)
+        if key is not None and key == (photo_key or "").removeprefix(FAILED_KEY):
+            return (gr.skip(),) * 8  # the same photo again: gradio's repeated event
+        hidden = gr.update(choices=[], value=None, visible=False)
+        empty = (None, None, None, gr.update(value=None, interactive=False))
+        if key is None:
+            if photo_key is None or photo_key.startswith(FAILED_KEY):  # emptied by us, after a failure
+                return (gr.skip(), None, *(gr.skip(),) * 6)
+            return (gr.skip(), None, hidden, *empty, READY)
+        try:
+            options, values = self._split(args)
+            session = pipeline.open_photo(self._model(), upload_source(image), options.source)
+            picker = gr.update(
+                choices=state.face_choices(session.faces, session.photo.size), value=0, visible=len(session.faces) > 1
+            )
+            many = len(session.faces) > 1
+            note = f"{len(session.faces)} faces found: editing the largest; pick another above." if many else ""
+            return (gr.skip(), key, picker, *self._views(session, options, values, note))
+        except gr.Error as error:
+            message = str(error.message)
+        except (PortraitGANError, ValueError, OSError) as error:
+            message = str(error)
+        return (None, FAILED_KEY + key, hidden, *empty, error_status(message))
 
-    @_user_errors
-    def face_picked(self, session: state.Session | None, face: int | None, source: str, target: str,
-                    overlay: bool, *values: float) -> tuple:
+    @_status_errors(_SKIP_VIEWS)
+    def face_picked(self, session: state.Session | None, face: int | None, *args: Any) -> tuple:
         if session is None or face is None:
             return (gr.skip(),) * 5
-        return self._views(session.with_face(int(face)), source, target, overlay, values)
+        options, values = self._split(args)
+        return self._views(session.with_face(int(face)), options, values)
 
-    @_user_errors
-    def rerender(self, session: state.Session | None, source: str, target: str, overlay: bool,
-                 *values: float) -> tuple:
-        """Slider released, modality or overlay changed: same face, no detection."""
+    @_status_errors(_SKIP_VIEWS)
+    def rerender(self, session: state.Session | None, *args: Any) -> tuple:
+        """A slider moved (mouse, keys or typed value), an option changed: same face, no detection."""
         if session is None:
             return (gr.skip(),) * 5
-        return self._views(session, source, target, overlay, values)
+        options, values = self._split(args)
+        return self._views(session, options, values)
 
     def source_changed(self, source: str, target: str) -> str:
         return state.target_for_source(source, target, self.modalities)
 
-    @_user_errors
-    def crop_clicked(self, event: gr.SelectData, session: state.Session | None, source: str, target: str,
-                     overlay: bool, *values: float) -> tuple:
+    @_status_errors(_SKIP_VIEWS)
+    def crop_clicked(self, event: gr.SelectData, session: state.Session | None, *args: Any) -> tuple:
         """First click picks the nearest landmark, the second moves it there (view pixels -> crop pixels)."""
         if session is None:
             return (gr.skip(),) * 5
+        options, values = self._split(args)
         crop_size = session.aligned.alignment.crop_size
         xy = state.view_to_crop(event.index, state.crop_view_scale(crop_size))
-        points = pipeline.target_points(session, state.controls_from_values(values))
+        controls = state.controls_from_values(values)
+        points = pipeline.target_points(
+            session, controls, float(options.reference_strength), options.reference_parts or "all"
+        )
         edits, note = session.edits.click(points, xy, state.PICK_RADIUS * crop_size)
         moved = len(edits.undo_stack) > len(session.edits.undo_stack)
         session = session.with_edits(edits)
         if not moved:  # a point picked (or a miss): only the crop view changes, no model run
             view = pipeline.crop_view(session, points)
-            return session, gr.skip(), view, gr.skip(), self._status(session, source, target, note)
-        outputs = self._views(session, source, target, overlay, values)
-        return (*outputs[:4], self._status(session, source, target, note))
+            return session, gr.skip(), view, gr.skip(), self._status(session, options, note)
+        return self._views(session, options, values, note)
 
-    @_user_errors
-    def undo(self, session: state.Session | None, source: str, target: str, overlay: bool, *values: float) -> tuple:
+    @_status_errors(_SKIP_VIEWS)
+    def undo(self, session: state.Session | None, *args: Any) -> tuple:
         if session is None:
             return (gr.skip(),) * 5
+        options, values = self._split(args)
         edits, note = session.edits.undo()
-        outputs = self._views(session.with_edits(edits), source, target, overlay, values)
-        return (*outputs[:4], self._status(outputs[0], source, target, note))
+        return self._views(session.with_edits(edits), options, values, note)
 
-    @_user_errors
-    def reset(self, session: state.Session | None, source: str, target: str, overlay: bool) -> tuple:
-        """Sliders to 0, moved points and reference dropped."""
+    def _reset_failed(self, status: str) -> tuple:
+        return (*(gr.skip(),) * (len(EXPRESSION_NAMES) + 9), status)
+
+    @_status_errors(_reset_failed)
+    def reset(self, session: state.Session | None, *args: Any) -> tuple:
+        """Everything back to the uploaded photo: sliders, moved points, reference and its settings,
+        animation. Returns ``(*sliders, reference strength, reference parts, reference photo,
+        animation GIF, animation video, *views)``."""
+        options, _ = self._split((*args, *(0.0,) * len(EXPRESSION_NAMES)))
         zeros = (0.0,) * len(EXPRESSION_NAMES)
+        options = dataclasses.replace(options, reference_strength=1.0, reference_parts="all")
+        cleared = (*zeros, 1.0, "all", None, gr.update(value=None, visible=False), gr.update(value=None, visible=False))
         if session is None:
-            return (*zeros, *(gr.skip(),) * 5)
-        return (*zeros, *self._views(session.reset(), source, target, overlay, zeros))
+            return (*cleared, *(gr.skip(),) * 4, READY)
+        return (*cleared, *self._views(session.reset(), options, zeros, "Back to the uploaded photo."))
 
-    @_user_errors
-    def use_reference(self, reference: Any, session: state.Session | None, source: str, target: str,
-                      overlay: bool, *values: float) -> tuple:
-        """Take on the expression of the reference photo's largest face (an upload payload)."""
+    def _reference_failed(self, status: str) -> tuple:
+        return (None, *_SKIP_VIEWS(self, status))
+
+    @_status_errors(_reference_failed)
+    def use_reference(self, reference: Any, session: state.Session | None, *args: Any) -> tuple:
+        """Take on the expression of the reference photo's largest face (an upload payload).
+
+        Returns ``(reference box, *views)``; a reference that cannot be used is cleared from its box.
+        """
         reference = upload_source(reference)
         if reference is None:
             raise gr.Error("Upload a reference photo first.", print_exception=False)
         if session is None:
             raise gr.Error("Upload the portrait to edit first.", print_exception=False)
+        options, values = self._split(args)
         points = pipeline.reference_landmarks(self._model(), reference)
-        return self._views(session.with_reference(points), source, target, overlay, values)
+        return (gr.skip(), *self._views(session.with_reference(points), options, values))
 
-    @_user_errors
-    def animate(self, session: state.Session | None, target: str, frames: float, *values: float) -> str:
-        """A looping GIF from the face's own expression to the edited one, every frame rendered."""
+    def prepare_download(self, session: state.Session | None) -> Any:
+        """After a render: the full-resolution lossless PNG of it (ICC profile and EXIF kept)."""
+        if session is None or session.last is None:
+            return gr.update(value=None, interactive=False)
+        png = self.files.save_png(pipeline.download_image(session, session.last), session.name)
+        return gr.update(value=str(png), interactive=True)
+
+    def _animate_failed(self, status: str) -> tuple:
+        return gr.skip(), gr.skip(), status
+
+    @_status_errors(_animate_failed)
+    def animate(self, session: state.Session | None, fmt: str, fps: float, seconds: float, *args: Any) -> tuple:
+        """A looping animation from the face's own expression to the edited one, every frame rendered.
+
+        ``fmt``: "MP4" (H.264 through PyAV) or "GIF"; ``fps`` 4..30 frames per second; ``seconds``
+        1..8, the length of one loop. Returns ``(GIF image, MP4 video, status)``.
+        """
         if session is None:
             raise gr.Error("Upload a portrait first.", print_exception=False)
-        controls = state.controls_from_values(values)
-        pictures = pipeline.animation_frames(self._model(), session, controls, target, int(frames))
-        return str(pipeline.save_gif(pictures, self.files.path(f"{session.name}-portraitgan.gif")))
+        if fmt not in pipeline.ANIMATION_FORMATS:
+            raise ValueError(f"animation format must be one of {', '.join(pipeline.ANIMATION_FORMATS)}, got {fmt!r}")
+        options, values = self._split(args)
+        frames, hold = pipeline.animation_plan(float(fps), float(seconds))
+        pictures = pipeline.animation_frames(
+            self._model(),
+            session,
+            state.controls_from_values(values),
+            options.target,
+            frames,
+            paste=bool(options.paste),
+            reference_strength=float(options.reference_strength),
+            reference_parts=options.reference_parts or "all",
+        )
+        status = self._status(session, options, f"Animation: {frames} rendered frames, {fps:g} fps, {fmt}.")
+        if fmt == "MP4":
+            path = pipeline.save_mp4(pictures, self.files.path(f"{session.name}-portraitgan.mp4"), fps, hold)
+            return gr.update(value=None, visible=False), gr.update(value=str(path), visible=True), status
+        frame_ms = round(1000 / float(fps))
+        path = pipeline.save_gif(
+            pictures,
+            self.files.path(f"{session.name}-portraitgan.gif"),
+            frame_ms=frame_ms,
+            hold_ms=frame_ms * (hold + 1),
+        )
+        return gr.update(value=str(path), visible=True), gr.update(value=None, visible=False), status
 
     # --- API endpoints ------------------------------------------------------------------------
     @_user_errors
@@ -252,15 +461,34 @@ class Handlers:
         }
 
 
-def _expression_sliders(per_row: int = 2) -> list[gr.Slider]:
-    """One slider per expression control, in EXPRESSION_NAMES order, laid out ``per_row`` to a row."""
-    sliders = []
-    for start in range(0, len(EXPRESSION_NAMES), per_row):
-        with gr.Row():
-            for name in EXPRESSION_NAMES[start : start + per_row]:
-                sliders.append(gr.Slider(*state.control_range(name), value=0.0, step=state.CONTROL_STEP,
-                                         label=state.control_label(name), elem_id=f"slider-{name}"))
-    return sliders
+def _expression_sliders() -> list[gr.Slider]:
+    """One slider per expression control, grouped (:data:`SLIDER_GROUPS`), returned in EXPRESSION_NAMES order.
+
+    Two to a row on a wide screen; each slider is at least 280 px wide, so on a phone they stack
+    one to a row and keep their end labels.
+    """
+    grouped = [(title, [n for n in names if n in EXPRESSION_NAMES]) for title, names in SLIDER_GROUPS]
+    placed = {name for _, names in grouped for name in names}
+    rest = [name for name in EXPRESSION_NAMES if name not in placed]
+    if rest:
+        grouped.append(("More", rest))
+    by_name: dict[str, gr.Slider] = {}
+    for title, names in grouped:
+        gr.Markdown(f"**{title}**", elem_classes=["slider-group"])
+        for start in range(0, len(names), 2):
+            with gr.Row():
+                for name in names[start : start + 2]:
+                    low, high, step = state.control_range(name)
+                    by_name[name] = gr.Slider(
+                        low,
+                        high,
+                        value=0.0,
+                        step=step,
+                        label=state.control_label(name),
+                        elem_id=f"slider-{name}",
+                        min_width=280,
+                    )
+    return [by_name[name] for name in EXPRESSION_NAMES]
 
 
 def build_demo(
@@ -274,14 +502,24 @@ def build_demo(
 
     ``concurrency`` edits run at once (the CPU is the limit: 1 on two cores); at most ``max_queue``
     wait, further requests are refused with a "queue full" message.
+
+    The Blocks can also be mounted as a tab of another app, API endpoints included::
+
+        portrait = build_demo(model)
+        with gr.Blocks() as host:
+            with gr.Tab("Portrait"):
+                portrait.render()
+        launch(host)  # or host.launch(css=CSS, theme=theme())
     """
     handlers = Handlers(model, load_error)
     modalities = handlers.modalities
     default_target = state.target_for_source("photo", None, modalities)
-    cpu = dict(concurrency_id=CPU_GROUP, api_visibility="private")
+    cpu = dict(concurrency_id=CPU_GROUP, concurrency_limit=concurrency, api_visibility="private")
 
     with gr.Blocks(title="PortraitGAN Hub", delete_cache=(1800, SESSION_TTL_S)) as demo:
         session = gr.State(None, time_to_live=SESSION_TTL_S)
+        photo_key = gr.State(None, time_to_live=SESSION_TTL_S)  # which upload the session is from
+        side = gr.Number(value=state.DEFAULT_PREVIEW_SIDE, visible=False, elem_id="preview-side")
         gr.Markdown(
             "# PortraitGAN Hub\nChange a portrait's **expression** and its **modality** (photo, sketch, "
             "cartoon, ...) in one step: *PortraitGAN for Simultaneous Emotion and Modality Manipulation* "
@@ -289,57 +527,177 @@ def build_demo(
         )
         if model is None:
             gr.Markdown(no_model_message(handlers.load_error), elem_id="model-missing")
-        with gr.Row():
-            with gr.Column(scale=1):
-                image = gr.Image(
-                    label="Portrait", type="filepath", image_mode=None, sources=["upload", "webcam", "clipboard"],
-                    elem_id="input-image", height=360,
-                )
+        image = gr.Image(
+            label="Portrait",
+            type="filepath",
+            image_mode=None,
+            sources=["upload", "webcam", "clipboard"],
+            elem_id="input-image",
+            height=300,
+            render=False,
+        )
+        if EXAMPLES_DIR.is_dir():  # near the top; they fill the portrait box, whose change event runs the edit
+            gr.Examples(
+                sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg")),
+                inputs=[image],
+                label="Examples (Face Research Lab London Set, CC-BY 4.0)",
+                examples_per_page=8,
+            )
+        with gr.Row(elem_id="editor"):
+            with gr.Column(scale=1, elem_id="controls-col"):
+                image.render()
                 face = gr.Dropdown(label="Face", choices=[], visible=False, elem_id="face-picker")
                 with gr.Row():
-                    source = gr.Radio(modalities, value=default_target, label="Input is",
-                                      info="A stylized input defaults the target to photo.")
+                    source = gr.Radio(
+                        modalities,
+                        value=default_target,
+                        label="Input is",
+                        info="A stylized input defaults the target to photo.",
+                    )
                     target = gr.Dropdown(modalities, value=default_target, label="Turn into", elem_id="target")
-                overlay = gr.Checkbox(label="Show the 68 landmarks on the before/after view", value=False)
-                with gr.Accordion("Expression (applied when a slider is released)", open=True):
+                with gr.Row(elem_id="result-options"):
+                    paste = gr.Checkbox(
+                        label="Paste back into the photo",
+                        value=True,
+                        elem_id="paste-back",
+                        info="Off: the edited aligned portrait.",
+                    )
+                    overlay = gr.Checkbox(label="Show the 68 landmarks", value=False, elem_id="overlay")
+                with gr.Accordion("Expression (arrow keys and typed values apply too)", open=True):
                     sliders = _expression_sliders()
-                reset = gr.Button("Reset expression, moved points and reference")
-            with gr.Column(scale=1):
-                before_after = gr.ImageSlider(label="Before / after", type="pil", format="jpeg",
-                                              interactive=False, elem_id="before-after", max_height=640)
+                reset = gr.Button("Reset: back to the uploaded photo", elem_id="reset")
+            with gr.Column(scale=1, elem_id="result-col"):
+                before_after = gr.ImageSlider(
+                    label="Before / after",
+                    type="pil",
+                    format="jpeg",
+                    interactive=False,
+                    elem_id="before-after",
+                    max_height=600,
+                )
+                status = gr.Markdown(READY, elem_id="status")
                 download = gr.DownloadButton("Download PNG (full resolution)", interactive=False, elem_id="download")
-                status = gr.Markdown("Upload a portrait, use the webcam, or pick an example below.",
-                                     elem_id="status")
-                with gr.Accordion("Move single landmarks", open=True):
-                    crop = gr.Image(label="Aligned face: click a point, then where it should go", type="pil",
-                                    format="png", interactive=False, elem_id="crop-view", height=420)
+        with gr.Row():
+            with gr.Column():
+                with gr.Accordion("Move single landmarks", open=False):
+                    crop = gr.Image(
+                        label="Aligned face: click a point, then where it should go",
+                        type="pil",
+                        format="jpeg",
+                        interactive=False,
+                        elem_id="crop-view",
+                        height=420,
+                    )
                     undo = gr.Button("Undo")
-                with gr.Accordion("Reference expression and animation", open=False):
-                    reference = gr.Image(label="Reference photo", type="filepath", image_mode=None,
-                                         sources=["upload", "webcam", "clipboard"], height=240)
-                    use_reference = gr.Button("Take its expression")
-                    frames = gr.Slider(4, 24, value=12, step=1, label="Animation frames")
-                    animate = gr.Button("Animate: current \u2192 edited expression")
-                    animation = gr.Image(label="Animation (GIF)", type="filepath", interactive=False)
-        if EXAMPLES_DIR.is_dir():
-            gr.Examples(sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg")), inputs=[image],
-                        label="Examples (Face Research Lab London Set, CC-BY 4.0)")
+            with gr.Column():
+                with gr.Accordion("Reference expression", open=False):
+                    reference = gr.Image(
+                        label="Reference photo",
+                        type="filepath",
+                        image_mode=None,
+                        sources=["upload", "webcam", "clipboard"],
+                        height=240,
+                        elem_id="reference",
+                    )
+                    with gr.Row():
+                        strength = gr.Slider(
+                            *state.REFERENCE_STRENGTH,
+                            value=1.0,
+                            step=0.05,
+                            label="Reference strength",
+                            elem_id="reference-strength",
+                        )
+                        parts = gr.Radio(
+                            list(state.REFERENCE_PART_CHOICES),
+                            value="all",
+                            label="Parts to take",
+                            elem_id="reference-parts",
+                        )
+                    use_reference = gr.Button("Take its expression", elem_id="use-reference")
+                with gr.Accordion("Animation", open=False):
+                    with gr.Row():
+                        fmt = gr.Radio(list(pipeline.ANIMATION_FORMATS), value="MP4", label="Format")
+                        fps = gr.Slider(*pipeline.FPS_RANGE, value=12, step=1, label="Frame rate (fps)")
+                        seconds = gr.Slider(*pipeline.LENGTH_RANGE, value=2.0, step=0.5, label="Length (s)")
+                    animate = gr.Button("Animate: current \u2192 edited expression", elem_id="animate")
+                    animation = gr.Image(
+                        label="Animation (GIF)",
+                        type="filepath",
+                        interactive=False,
+                        visible=False,
+                        elem_id="animation-gif",
+                    )
+                    video = gr.Video(
+                        label="Animation (MP4)",
+                        interactive=False,
+                        visible=False,
+                        autoplay=True,
+                        loop=True,
+                        elem_id="animation-mp4",
+                    )
 
         views = [session, before_after, crop, download, status]
-        common = [session, source, target, overlay, *sliders]
+        quiet = dict(show_progress="minimal", show_progress_on=[status])  # the old result stays; a timer only
+        options = [source, target, overlay, paste, strength, parts, side]
+        common = [session, *options, *sliders]
         raw = dict(preprocess=False)  # uploads are read by load_image: see upload_source
-        image.change(handlers.photo_changed, [image, source, target, overlay, *sliders], [face, *views], **raw, **cpu)
-        face.input(handlers.face_picked, [session, face, source, target, overlay, *sliders], views, **cpu)
-        for slider in sliders:
-            slider.release(handlers.rerender, common, views, trigger_mode="always_last", **cpu)
-        target.change(handlers.rerender, common, views, trigger_mode="always_last", **cpu)
-        overlay.change(handlers.rerender, common, views, **cpu)
-        source.input(handlers.source_changed, [source, target], target, api_visibility="private")
-        crop.select(handlers.crop_clicked, common, views, **cpu)
-        undo.click(handlers.undo, common, views, **cpu)
-        reset.click(handlers.reset, [session, source, target, overlay], [*sliders, *views], **cpu)
-        use_reference.click(handlers.use_reference, [reference, *common], views, **raw, **cpu)
-        animate.click(handlers.animate, [session, target, frames, *sliders], animation, **cpu)
+
+        def rendered(event: Any) -> None:  # the PNG for the download is made after the preview is shown
+            event.success(
+                handlers.prepare_download,
+                session,
+                download,
+                show_progress="hidden",
+                api_visibility="private",
+                concurrency_id="files",
+                concurrency_limit=1,
+            )
+
+        # .change covers upload, webcam, clipboard, examples and clear (.input misses the webcam);
+        # gradio repeats it for an upload, and photo_key makes the repeat a no-op.
+        rendered(
+            image.change(
+                handlers.photo_changed,
+                [image, photo_key, *options, *sliders],
+                [image, photo_key, face, *views],
+                **raw,
+                **cpu,
+                **quiet,
+            )
+        )
+        rendered(face.input(handlers.face_picked, [session, face, *options, *sliders], views, **cpu, **quiet))
+        # .input fires on a mouse drag, each arrow key and a typed value + Enter; "always_last" keeps
+        # one job waiting at most, so holding a key does not queue dozens.
+        for control in (*sliders, strength):
+            rendered(control.input(handlers.rerender, common, views, trigger_mode="always_last", **cpu, **quiet))
+        for control in (target, overlay, paste, parts):
+            rendered(control.input(handlers.rerender, common, views, trigger_mode="always_last", **cpu, **quiet))
+        # Saying what the input is may change the target (a programmatic change: .input does not fire).
+        rendered(
+            source.input(handlers.source_changed, [source, target], target, api_visibility="private").then(
+                handlers.rerender, common, views, **cpu, **quiet
+            )
+        )
+        rendered(crop.select(handlers.crop_clicked, common, views, **cpu, **quiet))
+        rendered(undo.click(handlers.undo, common, views, **cpu, **quiet))
+        rendered(
+            reset.click(
+                handlers.reset,
+                [session, *options],
+                [*sliders, strength, parts, reference, animation, video, *views],
+                **cpu,
+                **quiet,
+            )
+        )
+        rendered(
+            use_reference.click(
+                handlers.use_reference, [reference, *common], [reference, *views], **raw, **cpu, **quiet
+            )
+        )
+        animate.click(
+            handlers.animate, [session, fmt, fps, seconds, *options, *sliders], [animation, video, status], **cpu
+        )
+        demo.load(None, None, side, js=PREVIEW_SIDE_JS)
 
         # Stable API endpoints, on hidden components so that UI changes do not change them.
         api_image = gr.File(label="image", visible=False)
@@ -347,10 +705,23 @@ def build_demo(
         api_result = gr.Image(label="edited", type="pil", format="png", visible=False)
         api_faces = gr.JSON(label="faces", visible=False)
         api_edit, api_landmarks = gr.Button(visible=False), gr.Button(visible=False)
-        api_edit.click(handlers.api_edit, [api_image, target, api_face], api_result, api_name="edit",
-                       inputs_kwargs=dict(zip(EXPRESSION_NAMES, sliders)), concurrency_id=CPU_GROUP)
-        api_landmarks.click(handlers.api_landmarks, api_image, api_faces, api_name="landmarks",
-                            concurrency_id=CPU_GROUP)
+        api_edit.click(
+            handlers.api_edit,
+            [api_image, target, api_face],
+            api_result,
+            api_name="edit",
+            inputs_kwargs=dict(zip(EXPRESSION_NAMES, sliders)),
+            concurrency_id=CPU_GROUP,
+            concurrency_limit=concurrency,
+        )
+        api_landmarks.click(
+            handlers.api_landmarks,
+            api_image,
+            api_faces,
+            api_name="landmarks",
+            concurrency_id=CPU_GROUP,
+            concurrency_limit=concurrency,
+        )
     demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     return demo
 
@@ -363,12 +734,26 @@ def load_or_explain(model: str | None) -> tuple[PortraitGAN | None, str | None]:
         return None, str(error)
 
 
-def launch(demo: gr.Blocks, *, host: str | None = None, port: int | None = None, share: bool = False,
-           prevent_thread_lock: bool = False) -> Any:
-    """``demo.launch`` with the app's theme, CSS and upload limit (gradio 6 takes them here)."""
+def launch(
+    demo: gr.Blocks,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    share: bool = False,
+    prevent_thread_lock: bool = False,
+) -> Any:
+    """``demo.launch`` with the app's theme, CSS and upload limit (gradio 6 takes them here).
+
+    ``demo`` may also be a host app with :func:`build_demo`'s Blocks rendered in one of its tabs.
+    """
     return demo.launch(
-        server_name=host, server_port=port, share=share, prevent_thread_lock=prevent_thread_lock,
-        max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft(), css=CSS,
+        server_name=host,
+        server_port=port,
+        share=share,
+        prevent_thread_lock=prevent_thread_lock,
+        max_file_size=MAX_FILE_SIZE,
+        theme=theme(),
+        css=CSS,
     )
 
 
@@ -387,8 +772,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     model, error = load_or_explain(args.model)
     if model is None:
         print(f"portraitgan app: no model loaded ({error}); the page explains how to give one")
-    launch(build_demo(model, load_error=error, concurrency=args.concurrency),
-           host=args.host, port=args.port, share=args.share)
+    launch(
+        build_demo(model, load_error=error, concurrency=args.concurrency),
+        host=args.host,
+        port=args.port,
+        share=args.share,
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 Faces are found once per photo (``model.face_editor.faces`` caches by pixel content, and the
 :class:`Session` keeps them), so a slider release runs only stages 3-5 of the edit: target
-landmarks, the generator, paste back.
+landmarks, the generator, and a paste back into a *preview* of the photo sized to the browser's
+view. The full-resolution, lossless PNG is made from the same render only for the download
+(:func:`full_result`, :meth:`OutputFiles.save_png`), keeping the photo's ICC profile and EXIF.
 """
 
 from __future__ import annotations
@@ -14,19 +16,21 @@ import threading
 import uuid
 import weakref
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from portraitgan_hub.editing import align_face, render_crop, target_landmarks
+from portraitgan_hub.editing import Rendering, align_face, compose, is_no_op, target_landmarks
+from portraitgan_hub.editing import render as render_face
 from portraitgan_hub.errors import NoFaceError
-from portraitgan_hub.faces.alignment import Alignment, paste_back
+from portraitgan_hub.faces.alignment import Alignment
 from portraitgan_hub.faces.expressions import ExpressionControls, interpolate
 from portraitgan_hub.faces.image_io import ImageSource, load_image, load_photo, restore_photo_info, source_name
 from portraitgan_hub.faces.landmarks import FACE_PARTS, Face, default_detector, no_face_message
-from portraitgan_hub.io_utils import atomic_save_image, save_photo
+from portraitgan_hub.io_utils import atomic_path, atomic_save_image, save_photo
 from portraitgan_hub.model import PortraitGAN
 
 if __package__:  # imported as a package: space.pipeline, or portraitgan_hub_space.pipeline
@@ -41,6 +45,15 @@ PICKED_COLOUR = (255, 0, 255)
 OTHER_FACE_COLOUR = (255, 255, 255)
 #: Animations are rendered on a copy of the photo whose longest side is at most this.
 GIF_MAX_SIDE = 512
+#: Animation options: frame rate (frames per second) and length of one loop (seconds).
+FPS_RANGE = (4, 30)
+LENGTH_RANGE = (1.0, 8.0)
+#: At most this many distinct frames are rendered for one animation (each is a generator run).
+MAX_RENDERED_FRAMES = 48
+#: The share of an animation's loop spent holding still at each end.
+HOLD_SHARE = 0.1
+ANIMATION_FORMATS = ("MP4", "GIF")
+_EXIF_ORIENTATION = 0x0112
 
 
 def detect_faces(model: PortraitGAN | None, photo: Image.Image) -> list[Face]:
@@ -49,7 +62,11 @@ def detect_faces(model: PortraitGAN | None, photo: Image.Image) -> list[Face]:
 
 
 def open_photo(model: PortraitGAN, source: ImageSource, source_modality: str = "photo") -> Session:
-    """Load ``source`` (any size up to the pixel limit), find its faces and start a session on the largest."""
+    """Load ``source`` (any size up to the pixel limit), find its faces and start a session on the largest.
+
+    Raises ``ImageLoadError`` for a file that is not a readable image and ``NoFaceError`` when no
+    face is found. The file's alpha, ICC profile and EXIF are kept for the download.
+    """
     photo, info = load_photo(source)
     faces = detect_faces(model, photo)
     if not faces:
@@ -75,25 +92,88 @@ def reference_landmarks(model: PortraitGAN, source: ImageSource) -> np.ndarray:
     return align_face(photo, faces[0], model.config.image_size, model.face_editor.margin).landmarks
 
 
-def target_points(session: Session, controls: ExpressionControls) -> np.ndarray:
-    """The edited landmarks of the session's face (crop pixels): reference, then controls, then moves."""
-    return target_landmarks(session.aligned, controls, reference=session.reference, moves=session.edits.moves)
+def target_points(
+    session: Session,
+    controls: ExpressionControls,
+    reference_strength: float = 1.0,
+    reference_parts: str | Sequence[str] = "all",
+) -> np.ndarray:
+    """The edited landmarks of the session's face (crop pixels): reference, then controls, then moves.
+
+    The reference's expression is scaled by ``reference_strength`` (0..1.5) and limited to
+    ``reference_parts`` (see ``transfer_expression``); ValueError outside those.
+    """
+    return target_landmarks(
+        session.aligned,
+        controls,
+        reference=session.reference,
+        moves=session.edits.moves,
+        reference_strength=reference_strength,
+        reference_parts=reference_parts,
+    )
 
 
 @dataclass(frozen=True, eq=False)
 class Rendered:
-    """One edit: the full-resolution photo with the new face pasted back, and the landmarks it used."""
+    """One edit of the session's face: what G made (``editing.Rendering``: crop, colour, mask, flow),
+    the landmarks it used, and whether it is shown put back into the photo (else the crop itself is
+    the result). ``no_op``: nothing was asked, the photo is the result."""
 
-    result: Image.Image
+    rendering: Rendering
     target: np.ndarray  # (68, 2) crop pixels
+    paste: bool = True
+    feather: float = 0.0
+    no_op: bool = False
+
+    @property
+    def crop(self) -> Image.Image:
+        """G's output at the model's size, crop pixels."""
+        return self.rendering.crop
 
 
-def render(model: PortraitGAN, session: Session, controls: ExpressionControls, modality: str) -> Rendered:
-    """Stages 3-5 of the edit on the session's (already aligned) face; no detection."""
-    target = target_points(session, controls)
-    crop = render_crop(model, session.aligned, target, modality)
-    result = paste_back(session.aligned.photo, crop, session.aligned.alignment, model.face_editor.feather)
-    return Rendered(result, target)
+def render(
+    model: PortraitGAN,
+    session: Session,
+    controls: ExpressionControls,
+    modality: str,
+    *,
+    paste: bool = True,
+    reference_strength: float = 1.0,
+    reference_parts: str | Sequence[str] = "all",
+) -> Rendered:
+    """Stages 3-4 of the edit on the session's (already aligned) face: no detection, no paste back yet.
+
+    Paste back happens at the size it is needed: :func:`preview_pair` for the view,
+    :func:`full_result` for the download.
+    """
+    target = target_points(session, controls, reference_strength, reference_parts)
+    rendering = render_face(model, session.aligned, target, modality)
+    no_op = is_no_op(session.aligned, target, modality, model)
+    return Rendered(rendering, target, paste, model.face_editor.feather, no_op)
+
+
+def full_result(session: Session, rendered: Rendered) -> Image.Image:
+    """The result at full resolution: the photo with the edit composed in at its own resolution
+    (``editing.compose``), or the crop (paste-back off)."""
+    if not rendered.paste:
+        return rendered.crop
+    return _composed(session.aligned.photo, session.aligned.alignment, rendered)
+
+
+def _composed(photo: Image.Image, alignment: Alignment, rendered: Rendered) -> Image.Image:
+    """``rendered`` composed into ``photo`` (of any size, with the matching ``alignment``)."""
+    if rendered.no_op:
+        return photo.copy()
+    return compose(photo, alignment, rendered.rendering, rendered.feather)
+
+
+def downscaled(photo: Image.Image, max_side: int) -> tuple[Image.Image, float]:
+    """``photo`` with its longest side at most ``max_side`` pixels, and the factor used (<= 1)."""
+    factor = min(1.0, max_side / max(photo.size))
+    if factor >= 1.0:
+        return photo, 1.0
+    size = (max(1, round(photo.width * factor)), max(1, round(photo.height * factor)))
+    return photo.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0), size[0] / photo.width
 
 
 # --- views ----------------------------------------------------------------------------------------
@@ -110,24 +190,40 @@ def dot_radius(image: Image.Image) -> float:
     return max(2.0, max(image.size) / 320)
 
 
-def preview_pair(session: Session, rendered: Rendered, overlay: bool) -> tuple[Image.Image, Image.Image]:
-    """(before, after) for the before/after view; with ``overlay``, the detected and the target points.
+def preview_pair(
+    session: Session, rendered: Rendered, overlay: bool, max_side: int = 1024
+) -> tuple[Image.Image, Image.Image]:
+    """(before, after) for the before/after view, longest side at most ``max_side`` pixels.
 
-    When the photo has several faces the other faces' boxes are outlined on "before", so the face
-    picker's numbers can be matched to faces.
+    The crop is pasted back into a downscaled copy of the photo, so a preview costs a fraction of a
+    full-resolution paste. With paste-back off the pair is the aligned crop before and after. With
+    ``overlay``, the detected and the target points are drawn; when the photo has several faces the
+    other faces' boxes are outlined on "before", so the face picker's numbers match faces.
     """
-    before, after = session.photo, rendered.result
+    if not rendered.paste:
+        before, after = session.aligned.crop, rendered.crop
+        if overlay:
+            radius = dot_radius(before)
+            before = draw_points(before, session.aligned.landmarks, DETECTED_COLOUR, radius)
+            after = draw_points(after, rendered.target, TARGET_COLOUR, radius)
+        return before, after
+    before, factor = downscaled(session.photo, max_side)
+    alignment = scaled_alignment(session.aligned.alignment, factor) if factor < 1.0 else session.aligned.alignment
+    after = _composed(before, alignment, rendered)
     if not overlay:
         return before, after
+    to_preview = lambda points: (np.asarray(points, np.float64) + 0.5) * factor - 0.5  # noqa: E731
     radius = dot_radius(before)
-    before = draw_points(before, session.aligned.face.landmarks, DETECTED_COLOUR, radius)
-    after = draw_points(after, session.aligned.alignment.to_image(rendered.target), TARGET_COLOUR, radius)
+    before = draw_points(before, to_preview(session.aligned.face.landmarks), DETECTED_COLOUR, radius)
+    after = draw_points(after, to_preview(session.aligned.alignment.to_image(rendered.target)), TARGET_COLOUR, radius)
     if len(session.faces) > 1:
         draw = ImageDraw.Draw(before)
         for index, face in enumerate(session.faces):
             if index != session.face:
-                draw.rectangle(face.box, outline=OTHER_FACE_COLOUR, width=max(2, int(radius)))
-                draw.text((face.box[0] + 4, face.box[1] + 4), str(index + 1), fill=OTHER_FACE_COLOUR)
+                left, top = to_preview(face.box[:2])
+                right, bottom = to_preview(face.box[2:])
+                draw.rectangle((left, top, right, bottom), outline=OTHER_FACE_COLOUR, width=max(2, int(radius)))
+                draw.text((left + 4, top + 4), str(index + 1), fill=OTHER_FACE_COLOUR)
     return before, after
 
 
@@ -171,11 +267,16 @@ def animation_frames(
     modality: str,
     frames: int = 12,
     max_side: int = GIF_MAX_SIDE,
+    *,
+    paste: bool = True,
+    reference_strength: float = 1.0,
+    reference_parts: str | Sequence[str] = "all",
 ) -> list[Image.Image]:
     """The face moving from its own expression to the edited one, one rendered photo per step.
 
     Landmarks are interpolated linearly; every frame is a real G(crop | L_t, c) pasted back into the
-    photo, downscaled so that its longest side is at most ``max_side``.
+    photo, downscaled so that its longest side is at most ``max_side`` (with ``paste=False``: the
+    aligned crops). ValueError for fewer than 2 frames.
     """
     if frames < 2:
         raise ValueError(f"an animation needs at least 2 frames, got {frames}")
@@ -183,12 +284,58 @@ def animation_frames(
     factor = min(1.0, max_side / max(photo.size))
     small = photo.resize((max(1, round(photo.width * factor)), max(1, round(photo.height * factor))), Image.LANCZOS)
     alignment = scaled_alignment(session.aligned.alignment, small.width / photo.width)
-    start, end = session.aligned.landmarks, target_points(session, controls)
+    start = session.aligned.landmarks
+    end = target_points(session, controls, reference_strength, reference_parts)
     pictures = []
     for t in np.linspace(0.0, 1.0, frames):
-        crop = render_crop(model, session.aligned, interpolate(start, end, float(t)), modality)
-        pictures.append(paste_back(small, crop, alignment, model.face_editor.feather))
+        rendering = render_face(model, session.aligned, interpolate(start, end, float(t)), modality)
+        pictures.append(compose(small, alignment, rendering, model.face_editor.feather) if paste else rendering.crop)
     return pictures
+
+
+def animation_plan(fps: float, seconds: float) -> tuple[int, int]:
+    """(distinct frames to render, frames to hold at each end) for a loop of ``seconds`` at ``fps``.
+
+    The loop plays forward, holds, plays back and holds (see :func:`loop_order`); it has about
+    ``fps * seconds`` frames. ``fps`` must be in :data:`FPS_RANGE` and ``seconds`` in
+    :data:`LENGTH_RANGE` (ValueError otherwise). At most :data:`MAX_RENDERED_FRAMES` are rendered.
+    """
+    if not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
+        raise ValueError(f"frame rate must be {FPS_RANGE[0]}..{FPS_RANGE[1]} frames per second, got {fps}")
+    if not LENGTH_RANGE[0] <= seconds <= LENGTH_RANGE[1]:
+        raise ValueError(f"length must be {LENGTH_RANGE[0]:g}..{LENGTH_RANGE[1]:g} seconds, got {seconds}")
+    total = max(4, round(fps * seconds))
+    hold = max(1, round(total * HOLD_SHARE))
+    rendered = max(2, min(MAX_RENDERED_FRAMES, round((total - 2 * hold + 2) / 2)))
+    return rendered, hold
+
+
+def loop_order(frames: int, hold: int) -> list[int]:
+    """Frame indices of a loop: hold the first, play forward, hold the last, play back (not repeating ends)."""
+    return [0] * hold + list(range(frames)) + [frames - 1] * hold + list(range(frames - 2, 0, -1))
+
+
+def save_mp4(pictures: list[Image.Image], path: Path, fps: float = 12, hold: int = 2) -> Path:
+    """Write a looping-order H.264 MP4 (PyAV, its own FFmpeg) of ``pictures`` at ``fps``, atomically.
+
+    The frames play as :func:`loop_order` says. Odd sizes are cropped by a pixel (yuv420p needs even
+    sides); ``+faststart`` puts the index first, so browsers start playing at once.
+    """
+    import av  # a dependency of the app only (the "space" extra)
+
+    width, height = (pictures[0].width // 2) * 2, (pictures[0].height // 2) * 2
+    with atomic_path(path) as tmp:
+        with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=round(fps))
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"crf": "20", "preset": "veryfast"}
+            for index in loop_order(len(pictures), hold):
+                picture = pictures[index].convert("RGB").crop((0, 0, width, height))
+                for packet in stream.encode(av.VideoFrame.from_image(picture)):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    return path
 
 
 def save_gif(pictures: list[Image.Image], path: Path, frame_ms: int = 80, hold_ms: int = 600) -> Path:
@@ -253,5 +400,11 @@ class OutputFiles:
 
 
 def download_image(session: Session, rendered: Rendered) -> Image.Image:
-    """The edited photo as the download gives it: the upload's mode, alpha, ICC profile and EXIF."""
-    return restore_photo_info(rendered.result, session.info)
+    """The edit as the download gives it: the full-resolution photo in the upload's mode, with its
+    alpha, ICC profile and EXIF; with paste-back off, the aligned crop with the ICC profile."""
+    if not rendered.paste:
+        crop = rendered.crop.copy()
+        if session.info.icc_profile:
+            crop.info["icc_profile"] = session.info.icc_profile
+        return crop
+    return restore_photo_info(full_result(session, rendered), session.info)

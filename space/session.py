@@ -10,19 +10,35 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from portraitgan_hub.editing import AlignedFace, align_face
 from portraitgan_hub.faces.alignment import DEFAULT_MARGIN
-from portraitgan_hub.faces.expressions import CONTROL_RANGES, EXPRESSION_NAMES, ExpressionControls
+from portraitgan_hub.faces.expressions import (
+    CONTROL_RANGES,
+    EXPRESSION_NAMES,
+    REFERENCE_PARTS,
+    REFERENCE_STRENGTH_RANGE,
+    ExpressionControls,
+)
 from portraitgan_hub.faces.image_io import PhotoInfo
 from portraitgan_hub.faces.landmarks import Face
 
 Point = tuple[float, float]
 
 CONTROL_STEP = 0.05
+#: Slider steps that differ from CONTROL_STEP (roll is in degrees).
+_STEPS = {"roll": 1.0}
+_LABELS = {"aaa": 'Mouth "aaa"', "eee": 'Mouth "eee"', "woo": 'Mouth "woo"', "roll": "Head roll (\u00b0)"}
+#: Reference strength slider: its range, and the parts one can take from a reference.
+REFERENCE_STRENGTH = REFERENCE_STRENGTH_RANGE
+REFERENCE_PART_CHOICES: tuple[str, ...] = tuple(REFERENCE_PARTS)
+#: The before/after preview: longest side in pixels, from the browser's view size, within these bounds.
+PREVIEW_SIDE_RANGE = (256, 1280)
+DEFAULT_PREVIEW_SIDE = 1024
 #: A click on the crop view picks the nearest landmark within this fraction of the crop size.
 PICK_RADIUS = 0.06
 #: The crop view is shown at least this many pixels wide, so that single points can be clicked.
@@ -30,15 +46,31 @@ CROP_VIEW_MIN_SIZE = 512
 
 
 # --- expression sliders -------------------------------------------------------------------------
-def control_range(name: str) -> tuple[float, float]:
-    """Slider range of one expression control: its row of ``CONTROL_RANGES`` (0 = unchanged)."""
-    row = CONTROL_RANGES[name]
-    return row.minimum, row.maximum
-
-
 def control_label(name: str) -> str:
-    """``left_eye_open`` -> ``Left eye open``."""
-    return name.replace("_", " ").capitalize()
+    """``left_eye_open`` -> ``Left eye open``; ``aaa`` -> ``Mouth "aaa"``, ``roll`` -> ``Head roll (°)``."""
+    return _LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def control_range(name: str) -> tuple[float, float, float]:
+    """(minimum, maximum, step) of the slider of expression control ``name``: its row of the one
+    table of valid values, ``portraitgan_hub.faces.expressions.CONTROL_RANGES``."""
+    row = CONTROL_RANGES[name]
+    return row.minimum, row.maximum, _STEPS.get(name, CONTROL_STEP)
+
+
+def preview_side(value: float | None) -> int:
+    """The preview's longest side in pixels: ``value`` (from the browser) clamped to PREVIEW_SIDE_RANGE.
+
+    ``None`` or a value that is not a positive finite number gives :data:`DEFAULT_PREVIEW_SIDE`.
+    """
+    try:
+        side = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return DEFAULT_PREVIEW_SIDE
+    if not np.isfinite(side) or side <= 0:
+        return DEFAULT_PREVIEW_SIDE
+    low, high = PREVIEW_SIDE_RANGE
+    return int(min(max(round(side), low), high))
 
 
 def controls_from_values(values: Sequence[float | None]) -> ExpressionControls:
@@ -134,13 +166,19 @@ class Session:
     reference: np.ndarray | None = None  # a reference face's landmarks, in crop pixels
     edits: LandmarkEdits = field(default_factory=LandmarkEdits)
     info: PhotoInfo = field(default_factory=PhotoInfo)  # the upload's alpha, ICC profile, EXIF, for the download
+    last: Any = None  # the latest pipeline.Rendered, from which the download is made
 
     @classmethod
     def start(
-        cls, photo: Image.Image, faces: Sequence[Face], crop_size: int, name: str = "portrait",
-        margin: float = DEFAULT_MARGIN, info: PhotoInfo | None = None,
+        cls,
+        photo: Image.Image,
+        faces: Sequence[Face],
+        crop_size: int,
+        name: str = "portrait",
+        margin: float = DEFAULT_MARGIN,
+        info: PhotoInfo | None = None,
     ) -> Session:
-        """A session on face 0 (the largest) of ``photo``; ``faces`` must not be empty."""
+        """A session on face 0 (the largest) of ``photo``; ``faces`` must not be empty (ValueError)."""
         if not faces:
             raise ValueError("a session needs at least one face")
         faces = tuple(faces)
@@ -154,7 +192,11 @@ class Session:
         if face == self.face:
             return self
         aligned = align_face(self.photo, self.faces[face], self.aligned.alignment.crop_size, margin)
-        return dataclasses.replace(self, face=face, aligned=aligned, edits=LandmarkEdits())
+        return dataclasses.replace(self, face=face, aligned=aligned, edits=LandmarkEdits(), last=None)
+
+    def with_last(self, rendered: Any) -> Session:
+        """The same session with its latest render (a ``pipeline.Rendered``) remembered for the download."""
+        return dataclasses.replace(self, last=rendered)
 
     def with_edits(self, edits: LandmarkEdits) -> Session:
         return dataclasses.replace(self, edits=edits)
@@ -164,14 +206,24 @@ class Session:
 
     def reset(self) -> Session:
         """Back to the photo as it is: no moved points, no reference (sliders are reset by the UI)."""
-        return dataclasses.replace(self, reference=None, edits=LandmarkEdits())
+        return dataclasses.replace(self, reference=None, edits=LandmarkEdits(), last=None)
 
 
-def face_choices(faces: Sequence[Face]) -> list[tuple[str, int]]:
-    """Labels for the face picker, largest face first: ``("Face 2 (at 410, 95)", 1)``."""
+def face_choices(faces: Sequence[Face], photo_size: tuple[int, int]) -> list[tuple[str, int]]:
+    """Labels for the face picker, largest face first: ``[("face 1 (largest)", 0), ("face 2 (left)", 1)]``.
+
+    Other faces are named by where they are in the photo (``photo_size`` = width, height), by
+    thirds: ``left``, ``centre``, ``right``, with ``upper`` / ``lower`` when not in the middle band.
+    """
+    width, height = photo_size
     labels = []
     for index, face in enumerate(faces):
+        if index == 0:
+            labels.append(("face 1 (largest)", 0))
+            continue
         left, top, right, bottom = face.box
-        where = f"at {(left + right) // 2}, {(top + bottom) // 2}"
-        labels.append((f"Face {index + 1} ({'largest, ' if index == 0 else ''}{where})", index))
+        x, y = (left + right) / 2 / max(width, 1), (top + bottom) / 2 / max(height, 1)
+        across = "left" if x < 1 / 3 else "right" if x > 2 / 3 else "centre"
+        down = "upper " if y < 1 / 3 else "lower " if y > 2 / 3 else ""
+        labels.append((f"face {index + 1} ({down}{across})", index))
     return labels

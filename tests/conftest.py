@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _use_this_checkouts_app() -> None:
+    """Import ``portraitgan_hub_space`` from this checkout's ``space/``, whatever pip installed.
+
+    The wheel maps ``space/`` to ``portraitgan_hub_space``; an editable install made from another
+    checkout (a git worktree) would otherwise test that checkout's app.
+    """
+    init = ROOT / "space" / "__init__.py"
+    if not init.is_file() or "portraitgan_hub_space" in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(
+        "portraitgan_hub_space", init, submodule_search_locations=[str(init.parent)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["portraitgan_hub_space"] = module
+    spec.loader.exec_module(module)
+
+
+_use_this_checkouts_app()
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 LONDON_DIR = ASSETS_DIR / "london"

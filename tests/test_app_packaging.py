@@ -18,9 +18,7 @@ def _pyproject() -> dict:
 
 def test_the_explicit_package_list_misses_no_subpackage():
     setuptools = _pyproject()["tool"]["setuptools"]
-    found = {
-        ".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "portraitgan_hub").rglob("__init__.py")
-    }
+    found = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "portraitgan_hub").rglob("__init__.py")}
     assert found <= set(setuptools["packages"]), "add new subpackages to [tool.setuptools] packages"
     assert setuptools["package-dir"] == {"portraitgan_hub_space": "space"}
     assert "portraitgan_hub_space" in setuptools["packages"]

@@ -79,8 +79,18 @@ def test_bad_inputs_are_errors_and_the_next_request_succeeds(client, london_phot
 def test_without_a_model_the_app_starts_and_says_how_to_give_one(tmp_path):
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PORTRAITGAN_MODEL": ""}
-    command = [sys.executable, "-m", "portraitgan_hub.cli", "app", "--model", str(tmp_path / "missing"),
-               "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "portraitgan_hub.cli",
+        "app",
+        "--model",
+        str(tmp_path / "missing"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         config = None
@@ -105,3 +115,40 @@ def test_without_a_model_the_app_starts_and_says_how_to_give_one(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_the_app_mounts_as_a_tab_of_another_app_with_its_api(london_photo):
+    """build_demo's Blocks rendered inside a host app with two tabs: page and endpoints both work."""
+    import gradio as gr
+
+    torch.manual_seed(0)
+    portrait = app.build_demo(PortraitGAN(PortraitGANConfig.preset("lite")).eval())
+    with gr.Blocks() as host:
+        with gr.Tab("Other tool"):
+            words = gr.Textbox(label="words")
+            shout = gr.Textbox(label="shout")
+            words.submit(lambda text: text.upper(), words, shout, api_name="shout")
+        with gr.Tab("Portrait"):
+            portrait.render()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+        port = free_port()
+        app.launch(host, host="127.0.0.1", port=port, prevent_thread_lock=True)
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            with urllib.request.urlopen(f"{url}config", timeout=10) as response:
+                config = json.loads(response.read())
+            ids = {c["props"].get("elem_id") for c in config["components"]}
+            assert {"before-after", "slider-smile", "slider-roll", "input-image", "reset"} <= ids
+            tabs = [c["props"].get("label") for c in config["components"] if c["type"] == "tabitem"]
+            assert tabs == ["Other tool", "Portrait"]
+            client = Client(url, verbose=False, download_files=True)
+            endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+            assert {"/edit", "/landmarks", "/shout"} <= set(endpoints)
+            assert client.predict("hi", api_name="/shout") == "HI"
+            faces = client.predict(handle_file(str(london_photo("005", "neutral"))), api_name="/landmarks")
+            assert len(faces["faces"]) == 1
+            edited = client.predict(handle_file(str(london_photo("005", "neutral"))), roll=8.0, api_name="/edit")
+            assert Image.open(edited).size == (640, 640)
+        finally:
+            host.close()

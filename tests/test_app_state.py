@@ -8,12 +8,14 @@ from portraitgan_hub_space.session import (
     LandmarkEdits,
     Session,
     control_label,
+    control_range,
     controls_from_mapping,
     controls_from_values,
     crop_to_view,
     crop_view_scale,
     face_choices,
     nearest_landmark,
+    preview_side,
     target_for_source,
     view_to_crop,
 )
@@ -35,7 +37,7 @@ def test_slider_values_map_to_controls_by_expression_name():
 
 def test_empty_slider_counts_as_zero_and_wrong_counts_or_names_are_refused():
     assert controls_from_values([None] * len(EXPRESSION_NAMES)).is_neutral
-    with pytest.raises(ValueError, match="expected 11 slider values"):
+    with pytest.raises(ValueError, match=f"expected {len(EXPRESSION_NAMES)} slider values"):
         controls_from_values([0.0])
     with pytest.raises(ValueError, match="valid: smile"):
         controls_from_mapping({"grin": 1.0})
@@ -44,6 +46,22 @@ def test_empty_slider_counts_as_zero_and_wrong_counts_or_names_are_refused():
 def test_control_labels_come_from_the_names():
     assert control_label("left_eye_open") == "Left eye open"
     assert len({control_label(name) for name in EXPRESSION_NAMES}) == len(EXPRESSION_NAMES)
+    assert control_label("aaa") == 'Mouth "aaa"' and control_label("roll") == "Head roll (\u00b0)"
+
+
+def test_slider_ranges_follow_the_controls():
+    assert control_range("smile") == (-2.0, 2.0, 0.05)  # the row of CONTROL_RANGES
+    assert control_range("woo") == (0.0, 1.5, 0.05)  # a mouth shape has no negative
+    assert control_range("roll") == (-20.0, 20.0, 1.0)  # degrees
+    for name in EXPRESSION_NAMES:  # every end of every slider is a value the controls accept
+        low, high, _ = control_range(name)
+        ExpressionControls(**{name: low}).apply(mean_face())
+        ExpressionControls(**{name: high}).apply(mean_face())
+
+
+def test_preview_side_is_the_browser_view_clamped():
+    assert preview_side(900.4) == 900 and preview_side(5000) == 1280 and preview_side(10) == 256
+    assert preview_side(None) == preview_side(float("nan")) == preview_side("x") == 1024
 
 
 def test_a_stylized_input_turns_the_target_to_photo_and_a_photo_keeps_it():
@@ -123,10 +141,10 @@ def test_session_switches_faces_and_drops_moves_that_belonged_to_the_old_face():
         Session.start(photo, [], crop_size=64)
 
 
-def test_face_picker_labels_start_with_the_largest():
-    labels = face_choices([_face(0), _face(400, 150)])
-    assert [value for _, value in labels] == [0, 1]
-    assert labels[0][0].startswith("Face 1 (largest, at ") and labels[1][0].startswith("Face 2 (at ")
+def test_face_picker_labels_say_largest_and_where_the_others_are():
+    labels = face_choices([_face(0), _face(400, 150), _face(-130, 100)], (800, 400))
+    assert labels == [("face 1 (largest)", 0), ("face 2 (right)", 1), ("face 3 (left)", 2)]
+    assert face_choices([_face(0), _face(0)], (300, 1200))[1][0] == "face 2 (upper centre)"
 
 
 # --- files and geometry of the pipeline -----------------------------------------------------------
@@ -175,3 +193,34 @@ def test_gif_plays_forward_holds_and_plays_back(tmp_path):
             positions.append(int(np.argmax(np.asarray(gif.convert("L"))[0])) // 4)
     assert positions == [0, 1, 2, 3, 2, 1]
     assert durations == [500, 50, 50, 500, 50, 50]
+
+
+def test_animation_plan_gives_about_fps_times_length_frames():
+    for fps, seconds in ((12, 2.0), (30, 1.0), (4, 8.0), (24, 4.0)):
+        frames, hold = pipeline.animation_plan(fps, seconds)
+        order = pipeline.loop_order(frames, hold)
+        assert 2 <= frames <= pipeline.MAX_RENDERED_FRAMES and hold >= 1
+        assert abs(len(order) - fps * seconds) <= 2 or frames == pipeline.MAX_RENDERED_FRAMES
+    assert pipeline.loop_order(4, 2) == [0, 0, 0, 1, 2, 3, 3, 3, 2, 1]
+    with pytest.raises(ValueError, match="frame rate must be 4..30"):
+        pipeline.animation_plan(60, 2)
+    with pytest.raises(ValueError, match="length must be 1..8 seconds"):
+        pipeline.animation_plan(12, 0.1)
+
+
+def test_mp4_plays_the_loop_at_the_given_rate_and_is_cropped_to_even_sides(tmp_path):
+    import av
+
+    frames = []
+    for step in range(4):
+        frame = Image.new("RGB", (65, 33))  # odd sides: H.264 in yuv420p needs even ones
+        frame.paste((255, 255, 255), (16 * step, 0, 16 * step + 16, 33))
+        frames.append(frame)
+    path = pipeline.save_mp4(frames, tmp_path / "a.mp4", fps=8, hold=1)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        decoded = [frame.to_ndarray(format="gray") for frame in container.decode(stream)]
+        assert stream.average_rate == 8 and (stream.width, stream.height) == (64, 32)
+    positions = [int(np.argmax(frame[16, ::16] > 128)) for frame in decoded]
+    assert positions == [0, 0, 1, 2, 3, 3, 2, 1]
+    assert not list(tmp_path.glob("*.tmp"))

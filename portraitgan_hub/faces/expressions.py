@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +65,22 @@ BROW_FURROW_INWARD = 0.5
 BROW_FURROW_DOWN = 0.35
 #: face_slim=1 pulls the jaw line this fraction of the way to the face's midline (at most).
 FACE_SLIM_GAIN = 0.2
+#: Mouth shapes at value 1.0, as (mouth_open, mouth_width) amounts of the controls above: "aaa" drops
+#: the jaw, "eee" spreads the lips over a small gap, "woo" narrows and rounds them.
+MOUTH_SHAPES: dict[str, tuple[float, float]] = {"aaa": (1.0, -0.3), "eee": (0.1, 0.8), "woo": (0.55, -1.2)}
+#: "woo" also pushes the inner lip corners towards the centre by this fraction of their distance.
+WOO_ROUNDING = 0.4
+#: Head roll is in degrees and at most this much either way (a larger in-plane turn is a photo rotation).
+MAX_ROLL_DEGREES = 20.0
+#: Face parts :func:`transfer_expression` can take from a reference (``"all"`` = every landmark).
+REFERENCE_PARTS: dict[str, tuple[int, ...]] = {
+    "eyes": (*RIGHT_EYE, *LEFT_EYE),
+    "brows": (*RIGHT_BROW, *LEFT_BROW),
+    "mouth": (*OUTER_LIPS, *INNER_LIPS, *range(5, 12)),  # the lips and the chin that moves with them
+    "all": tuple(range(NUM_LANDMARKS)),
+}
+#: Valid range of the reference strength (1 = the reference's expression as it is).
+REFERENCE_STRENGTH_RANGE = (0.0, 1.5)
 
 
 @functools.lru_cache(maxsize=1)
@@ -84,6 +100,10 @@ def _directions() -> dict[str, np.ndarray]:
 class ExpressionControls:
     """Expression edits; each field is a float where 0 changes nothing. Applied in this order.
 
+    ``aaa``, ``eee`` and ``woo`` are mouth shapes (1.0 = a clear vowel); ``roll`` tilts the whole
+    head in the picture plane, in degrees (positive = clockwise as seen in the picture), about the
+    face centre.
+
     Each value must be a real number (else ``TypeError``) in its row of :data:`CONTROL_RANGES` (else
     ``ValueError``).
     Negative values invert a control (``smile=-1`` turns the corners down, ``eye_open=-1`` and
@@ -102,6 +122,10 @@ class ExpressionControls:
     left_brow_raise: float = 0.0
     right_brow_raise: float = 0.0
     brow_furrow: float = 0.0
+    aaa: float = 0.0
+    eee: float = 0.0
+    woo: float = 0.0
+    roll: float = 0.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -142,11 +166,14 @@ class ExpressionControls:
         canonical = _slim_face(canonical, self.face_slim)
         canonical = _widen_mouth(canonical, self.mouth_width)
         canonical = _open_mouth(canonical, self.mouth_open)
+        for shape in MOUTH_SHAPES:
+            canonical = _mouth_shape(canonical, shape, getattr(self, shape))
         canonical = _open_eye(canonical, RIGHT_EYE, self.eye_open + self.right_eye_open)
         canonical = _open_eye(canonical, LEFT_EYE, self.eye_open + self.left_eye_open)
         canonical = _raise_brow(canonical, RIGHT_BROW, self.brow_raise + self.right_brow_raise)
         canonical = _raise_brow(canonical, LEFT_BROW, self.brow_raise + self.left_brow_raise)
         canonical = _furrow_brows(canonical, self.brow_furrow)
+        canonical = _roll(canonical, self.roll)
         return apply_affine(back, canonical).astype(np.float32)
 
 
@@ -186,6 +213,10 @@ CONTROL_RANGES: dict[str, ControlRange] = {
     "left_brow_raise": ControlRange(-1.5, 1.5, "the subject's left brow only"),
     "right_brow_raise": ControlRange(-1.5, 1.5, "the subject's right brow only"),
     "brow_furrow": ControlRange(-1.5, 1.5, "1 pulls the inner brow ends in and down"),
+    "aaa": ControlRange(0.0, 1.5, 'mouth shape "aaa": 1 = a clear vowel, 0 = none'),
+    "eee": ControlRange(0.0, 1.5, 'mouth shape "eee": 1 = a clear vowel, 0 = none'),
+    "woo": ControlRange(0.0, 1.5, 'mouth shape "woo": 1 = a clear vowel, 0 = none'),
+    "roll": ControlRange(-MAX_ROLL_DEGREES, MAX_ROLL_DEGREES, "head tilt in degrees, positive = clockwise"),
 }
 if set(CONTROL_RANGES) != set(EXPRESSION_NAMES):  # a new control without a row (or a stale row)
     raise RuntimeError(
@@ -227,6 +258,7 @@ def transfer_expression(
     reference_landmarks: np.ndarray,
     reference_neutral: np.ndarray | None = None,
     strength: float = 1.0,
+    parts: str | Sequence[str] = "all",
 ) -> np.ndarray:
     """Give the subject the reference face's expression, on top of the subject's own.
 
@@ -236,7 +268,14 @@ def transfer_expression(
     subject's part size to the reference-neutral's, then added to the subject. Without
     ``reference_neutral`` the reference's face *shape* (how it differs from the mean face) is
     carried over too, so pass a neutral photo of the reference person when there is one.
+
+    ``strength`` scales the taken expression, 0..1.5 (0 = none, 1 = as in the reference). ``parts``
+    limits it to some of :data:`REFERENCE_PARTS` (``"eyes"``, ``"brows"``, ``"mouth"``, ``"all"``,
+    a name or a list of names); other points stay as the subject's. Raises ValueError for a
+    strength outside the range or an unknown part.
     """
+    strength = check_reference_strength(strength)
+    indices_taken = reference_part_indices(parts)
     subject, back = _to_canonical(check_landmarks(subject_landmarks))
     reference, _ = _to_canonical(check_landmarks(reference_landmarks))
     neutral = mean_face() if reference_neutral is None else _to_canonical(check_landmarks(reference_neutral))[0]
@@ -245,7 +284,34 @@ def transfer_expression(
         indices = list(part)
         ratio = _part_size(subject[indices]) / max(_part_size(neutral[indices]), 1e-9)
         displacement[indices] *= ratio
+    keep = np.zeros(NUM_LANDMARKS, dtype=bool)
+    keep[list(indices_taken)] = True
+    displacement[~keep] = 0.0
     return apply_affine(back, subject + strength * displacement).astype(np.float32)
+
+
+def check_reference_strength(strength: float) -> float:
+    """``strength`` as a float if it is a number within :data:`REFERENCE_STRENGTH_RANGE`, else ValueError."""
+    low, high = REFERENCE_STRENGTH_RANGE
+    if isinstance(strength, bool) or not isinstance(strength, (int, float, np.floating, np.integer)):
+        raise ValueError(f"reference strength must be a number in {low:g}..{high:g}, got {strength!r}")
+    if not low <= float(strength) <= high:
+        raise ValueError(f"reference strength must be in {low:g}..{high:g}, got {strength}")
+    return float(strength)
+
+
+def reference_part_indices(parts: str | Sequence[str]) -> tuple[int, ...]:
+    """The landmark indices of ``parts`` (a name of :data:`REFERENCE_PARTS`, or several); ValueError if unknown.
+
+    A comma-separated string (``"eyes,mouth"``) counts as several names.
+    """
+    names = [name.strip() for name in parts.split(",")] if isinstance(parts, str) else [str(p).strip() for p in parts]
+    unknown = [name for name in names if name not in REFERENCE_PARTS]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown reference part(s) {', '.join(unknown) or '(none given)'}; valid: {', '.join(REFERENCE_PARTS)}"
+        )
+    return tuple(sorted({index for name in names for index in REFERENCE_PARTS[name]}))
 
 
 def _part_size(points: np.ndarray) -> float:
@@ -376,3 +442,29 @@ def _furrow_brows(points: np.ndarray, value: float) -> np.ndarray:
         out[order, 0] -= value * BROW_FURROW_INWARD * falloff * (points[order, 0] - midline_x)
         out[order, 1] += value * BROW_FURROW_DOWN * falloff * gap
     return out
+
+
+def _mouth_shape(points: np.ndarray, shape: str, value: float) -> np.ndarray:
+    """A vowel shape (:data:`MOUTH_SHAPES`) as amounts of mouth opening and width; ``woo`` also rounds."""
+    value = max(value, 0.0)
+    if not value:
+        return points
+    opening, width = MOUTH_SHAPES[shape]
+    out = _widen_mouth(points, value * width)
+    out = _open_mouth(out, value * opening)
+    if shape == "woo":  # the inner corners come in, so that the inner lips form an "o"
+        centre = out[list(INNER_LIPS)].mean(axis=0)
+        for corner in (60, 64):
+            out[corner] += min(value, 1.5) * WOO_ROUNDING * (centre - out[corner])
+    return out
+
+
+def _roll(points: np.ndarray, degrees: float) -> np.ndarray:
+    """Turn every point by ``degrees`` about the face centre (clockwise on screen for positive, y down)."""
+    if not degrees:
+        return points
+    angle = np.deg2rad(degrees)
+    cos, sin = np.cos(angle), np.sin(angle)
+    rotation = np.array([[cos, -sin], [sin, cos]])  # with y down this turns clockwise as seen
+    centre = points.mean(axis=0)
+    return (points - centre) @ rotation.T + centre
