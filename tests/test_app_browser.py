@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 from portraitgan_hub_space import app
+from portraitgan_hub_space.session import control_range
 
 from portraitgan_hub import PortraitGAN, PortraitGANConfig
 
@@ -280,7 +281,7 @@ def test_desktop_error_render_keyboard_reset_and_latency(browser, url, full_size
         key_latencies.append(time.perf_counter() - pressed)
     calls = len(RERENDERS)
     smile.send_keys(*[Keys.ARROW_LEFT] * 20)  # as fast as key repeat, or faster
-    lowest = max(-1.5, value + 0.05 - 1.0)  # the slider stops at its end
+    lowest = max(control_range("smile")[0], value + 0.05 - 1.0)  # the slider stops at its end
     page.wait.until(lambda b: page.slider_value("smile") == pytest.approx(lowest))
     time.sleep(2.0)  # let the queue drain
     held = len(RERENDERS) - calls
@@ -345,7 +346,8 @@ def test_phone_layout_keeps_the_result_near_the_sliders(browser, url, full_size_
             return [...document.querySelectorAll('#slider-smile *')]
               .filter(e => e.children.length === 0 && e.offsetParent !== null)
               .map(e => e.textContent.trim());""")
-        assert "-1.5" in labels and "1.5" in labels, f"slider end labels not shown: {labels}"
+        low, high, _ = control_range("smile")
+        assert f"{low:g}" in labels and f"{high:g}" in labels, f"slider end labels not shown: {labels}"
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
