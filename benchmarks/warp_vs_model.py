@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from portraitgan_hub import PortraitGAN
 from portraitgan_hub.faces.landmark_map import landmark_map_tensor
@@ -53,7 +53,7 @@ def main() -> None:
     sheet = Image.new("RGB", (4 * size + 5 * pad, header + len(pairs) * (size + pad) + pad), "white")
     draw = ImageDraw.Draw(sheet)
     for col, title in enumerate(COLUMNS):
-        draw.text((pad + col * (size + pad) + 4, 5), title, fill="black")
+        draw.text((pad + col * (size + pad) + 4, 4), title, fill="black", font=ImageFont.load_default(size=14))
     for row, (neutral, smiling) in enumerate(pairs):
         pictures = [
             Image.open(Path(args.data) / r["path"]).convert("RGB").resize((size, size)) for r in (neutral, smiling)
