@@ -67,6 +67,14 @@ class PortraitGANConfig:
         """Image (3) + landmark map (1) + one-hot modality replicated spatially (n), as in Eq. 1."""
         return 3 + 1 + self.num_modalities
 
+    @property
+    def modality_channels(self) -> slice:
+        """Where the modality planes sit among the generator's input channels (the stem's in-channels).
+
+        Code that edits the stem per modality (growing it for new modalities) uses this, not an offset.
+        """
+        return slice(4, 4 + self.num_modalities)
+
     def modality_index(self, modality: str | int) -> int:
         """Index of a modality given by name or index; a clear ValueError otherwise."""
         if isinstance(modality, int) and not isinstance(modality, bool):
