@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from PIL import Image, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image
 from test_train_config import CONFIGS, prepare_london, reset_accelerate
 
 from portraitgan_hub import DEFAULT_MODEL, PortraitGAN
@@ -25,6 +25,7 @@ from portraitgan_hub.errors import CheckpointError
 from portraitgan_hub.growth import grow_modalities, stem_convolution
 from portraitgan_hub.vgg import VGG19_WEIGHTS_ENV
 from train.dataset import PairedPortraitDataset
+from train.example_style import watercolour
 from train.finetune import (
     DISCRIMINATOR_WEIGHTS,
     ConfigConflictError,
@@ -43,13 +44,6 @@ BASE_MODALITIES = ["photo", "sketch", "cartoon"]
 #: 0.207 -> 0.069 with replay (the demo model was trained at 256 px, these tests run at 64 px); without
 #: replay sketch goes to 0.433.
 OLD_MODALITY_TOLERANCE = 0.02
-
-
-def watercolour(image: Image.Image) -> Image.Image:
-    """A made-up style: flattened colours, softened edges, saturated, on warm paper."""
-    flat = image.convert("RGB").filter(ImageFilter.ModeFilter(3)).filter(ImageFilter.SMOOTH_MORE)
-    vivid = ImageEnhance.Color(ImageOps.posterize(flat, 3)).enhance(1.8)
-    return Image.blend(vivid, Image.new("RGB", image.size, (250, 230, 190)), 0.3)
 
 
 def make_style_folder(london: Path, out: Path) -> Path:
@@ -376,3 +370,39 @@ def test_shipped_finetune_config_is_a_short_low_lr_schedule() -> None:
     assert config.init_from == "portraitgan_hub/pretrained/london-lite" and config.model_preset is None
     assert config.optim.lr < lite.optim.lr and config.optim.steps < lite.optim.steps / 10
     assert config.model_fields_given == () and not config.allow_random_vgg
+
+
+# --- bringing pairs: the generic layout ----------------------------------------------------------------
+def test_prepare_reads_style_pairs_of_the_generic_layout_and_reports_unpaired_images(tmp_path: Path) -> None:
+    """``<id>/<expression>.jpg`` + ``<id>/watercolour/<expression>.jpg``: the style images are cropped
+    with their photo's alignment and share its landmarks; a style image without a photo, and a photo
+    without a style image, are reported and the rest is prepared."""
+    from train.prepare import PrepareConfig, prepare
+
+    assets = REPO / "tests" / "assets" / "london_subset"
+    src = tmp_path / "src"
+    for identity in ("006", "017"):
+        (src / identity / "watercolour").mkdir(parents=True)
+        for expression in ("neutral", "smiling"):
+            with Image.open(assets / expression / f"{identity}.jpg") as photo:
+                if (identity, expression) != ("017", "smiling"):  # no photo: reported as NoPhoto
+                    photo.save(src / identity / f"{expression}.jpg")
+                if (identity, expression) != ("017", "neutral"):  # a photo without its watercolour
+                    watercolour(photo).save(src / identity / "watercolour" / f"{expression}.jpg")
+    out = tmp_path / "out"
+    summary = prepare(PrepareConfig(str(src), str(out), size=64, modalities=[], workers=1), progress=False)
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert sorted((r["identity"], r["expression"], r["modality"]) for r in rows) == [
+        ("006", "neutral", "photo"),
+        ("006", "neutral", "watercolour"),
+        ("006", "smiling", "photo"),
+        ("006", "smiling", "watercolour"),
+        ("017", "neutral", "photo"),
+    ]
+    by_key = {(r["identity"], r["expression"], r["modality"]): r for r in rows}
+    assert by_key["006", "smiling", "watercolour"]["landmarks"] == by_key["006", "smiling", "photo"]["landmarks"]
+    assert len(by_key["006", "smiling", "photo"]["landmarks"]) == 68
+    failures = json.loads((out / "failures.json").read_text())
+    assert [(f["identity"], f["expression"], f["error"]) for f in failures] == [("017", "smiling", "NoPhoto")]
+    assert summary["unpaired"] == {"watercolour": 1}
+    assert "Photos without a `watercolour` image: 1 (017_neutral)" in (out / "README.md").read_text()
