@@ -406,3 +406,17 @@ def test_prepare_reads_style_pairs_of_the_generic_layout_and_reports_unpaired_im
     assert [(f["identity"], f["expression"], f["error"]) for f in failures] == [("017", "smiling", "NoPhoto")]
     assert summary["unpaired"] == {"watercolour": 1}
     assert "Photos without a `watercolour` image: 1 (017_neutral)" in (out / "README.md").read_text()
+
+
+def test_a_finetune_resumes_exactly(style: Path, tmp_path: Path) -> None:
+    """``--resume latest`` of a fine-tune: same growth, the checkpoint's weights, the same losses."""
+    whole = train(finetune_config(style, tmp_path / "whole", "checkpoint_every=2", "optim.freeze=[residual]"))
+    reset_accelerate()
+    config = finetune_config(style, tmp_path / "split", "checkpoint_every=2", "optim.freeze=[residual]")
+    first = train(config, stop_after_step=2)
+    reset_accelerate()
+    second = train(config, resume="latest")
+    losses = [h["g/total"] for h in first.history + second.history]
+    assert losses == [h["g/total"] for h in whole.history]
+    saved = yaml.safe_load((tmp_path / "split" / "checkpoints" / "step-0000004" / "training_config.yaml").read_text())
+    assert saved["model"]["init_from"] == DEFAULT_MODEL and saved["model"]["modalities"][-1] == "watercolour"

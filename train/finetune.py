@@ -130,7 +130,7 @@ def start_from_checkpoint(config: TrainingConfig, *, load_kwargs: dict[str, Any]
         replay = f"replayed from {config.data.replay_path}" if config.data.replay_path else "NOT replayed"
         notes.append(f"modalities {left_out} are kept in the model but not in the data ({replay})")
     for note in notes:
-        logger.warning(note)
+        logger.info(note)
     discriminator_state = _discriminator_state(config, model, kwargs)
     resolved = dataclasses.replace(
         config, model=model.config, model_fields_given=tuple(dataclasses.asdict(model.config))
