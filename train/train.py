@@ -261,7 +261,7 @@ class Trainer:
         record["data"] = dataset_description(self.config.data.path)
         if self.config.data.replay_path:
             record["replay"] = (
-                f"{self.config.data.replay_ratio:.0%} of the samples replayed from `{self.config.data.replay_path}`:\n"
+                f"{self.config.data.replay_ratio:.0%} of the samples replayed from `{self.config.data.replay_path}`:\n\n"
                 + dataset_description(self.config.data.replay_path)
             )
         return record
