@@ -31,6 +31,7 @@ from train.finetune import (
     ConfigConflictError,
     ReplayMix,
     generator_parts,
+    scale_new_modality_updates,
     start_from_checkpoint,
 )
 from train.setup import collate
@@ -420,3 +421,25 @@ def test_a_finetune_resumes_exactly(style: Path, tmp_path: Path) -> None:
     assert losses == [h["g/total"] for h in whole.history]
     saved = yaml.safe_load((tmp_path / "split" / "checkpoints" / "step-0000004" / "training_config.yaml").read_text())
     assert saved["model"]["init_from"] == DEFAULT_MODEL and saved["model"]["modalities"][-1] == "watercolour"
+
+
+def test_new_modality_lr_scale_multiplies_only_the_new_stem_channels() -> None:
+    torch.manual_seed(0)
+    images, maps = torch.rand(1, 3, 64, 64) * 2 - 1, torch.zeros(1, 1, 64, 64)
+    deltas = {}
+    for factor in (1.0, 10.0):
+        model = grow_modalities(PortraitGAN.from_pretrained(DEFAULT_MODEL), ["watercolour"]).train()
+        _, stem = stem_convolution(model)
+        start = stem.weight.detach().clone()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+        scale_new_modality_updates(optimizer, model, ["watercolour"], factor)
+        model(images, maps, torch.tensor([3]))[0].mean().backward()
+        optimizer.step()  # one step: a second one would see different weights
+        deltas[factor] = stem.weight.detach() - start
+    new = model.config.modality_channels.start + 3
+    old = [c for c in range(deltas[1.0].shape[1]) if c != new]
+    assert torch.count_nonzero(deltas[1.0][:, new]) > 0
+    assert torch.allclose(deltas[10.0][:, new], 10 * deltas[1.0][:, new], atol=1e-7)
+    assert torch.equal(deltas[10.0][:, old], deltas[1.0][:, old])
+    with pytest.raises(ValueError, match="new_modality_lr_scale"):
+        scale_new_modality_updates(optimizer, model, ["watercolour"], 0)

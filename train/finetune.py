@@ -209,6 +209,38 @@ def freeze_generator_parts(model: PortraitGAN, parts: list[str], trainable_modal
     return frozen
 
 
+def scale_new_modality_updates(
+    optimizer: torch.optim.Optimizer, model: PortraitGAN, modalities: list[str], factor: float
+) -> None:
+    """Multiply every optimizer update of the stem weights of ``modalities`` by ``factor``.
+
+    A new modality reaches G only through its stem input channels, which start at zero; Adam moves a
+    weight by about ``lr`` per step, so at a fine-tuning learning rate they stay far smaller than the
+    old modalities' weights for hundreds of steps and G keeps returning the input. A step pre-hook
+    keeps the stem weight, a post-hook stretches the new channels' change by ``factor``: a per-channel
+    learning-rate multiplier, with the other channels' updates untouched.
+    Raises ``ValueError`` for a factor <= 0.
+    """
+    if factor <= 0:
+        raise ValueError(f"optim.new_modality_lr_scale must be > 0, got {factor}")
+    if factor == 1 or not modalities:
+        return
+    _, stem = stem_convolution(model)
+    channels = [model.config.modality_channels.start + model.config.modality_index(m) for m in modalities]
+    before: dict[str, torch.Tensor] = {}
+
+    def keep(*_: Any) -> None:
+        before["weight"] = stem.weight.detach()[:, channels].clone()
+
+    def stretch(*_: Any) -> None:
+        with torch.no_grad():
+            old = before.pop("weight")
+            stem.weight[:, channels] = old + factor * (stem.weight[:, channels] - old)
+
+    optimizer.register_step_pre_hook(keep)
+    optimizer.register_step_post_hook(stretch)
+
+
 # --- replay -----------------------------------------------------------------------------------------
 class ReplayMix(Dataset):
     """The new data followed by ``round(n * ratio / (1 - ratio))`` samples of a replay set per epoch.

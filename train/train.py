@@ -57,7 +57,13 @@ from train.checkpoints import (
     resolve_resume,
     save_checkpoint,
 )
-from train.finetune import FineTuneStart, dataset_description, freeze_generator_parts, start_from_checkpoint
+from train.finetune import (
+    FineTuneStart,
+    dataset_description,
+    freeze_generator_parts,
+    scale_new_modality_updates,
+    start_from_checkpoint,
+)
 from train.metrics import LandmarkScorer, MetricTotals
 from train.setup import EpochSampler, collate, load_texture_network, make_accelerator, make_datasets, start_trackers
 from train.step import (
@@ -148,6 +154,8 @@ class Trainer:
             accelerator.print(f"frozen: {', '.join(optim.freeze)} ({len(frozen)} generator tensors)")
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer_g = torch.optim.Adam(trainable, lr=optim.lr, betas=optim.betas)
+        if self.start and self.start.added_modalities:
+            scale_new_modality_updates(optimizer_g, model, self.start.added_modalities, optim.new_modality_lr_scale)
         optimizer_d = torch.optim.Adam(
             discriminator.parameters(), lr=optim.lr_discriminator or optim.lr, betas=optim.betas
         )
@@ -260,9 +268,10 @@ class Trainer:
         record = self.start.record()
         record["data"] = dataset_description(self.config.data.path)
         if self.config.data.replay_path:
+            data = self.config.data
             record["replay"] = (
-                f"{self.config.data.replay_ratio:.0%} of the samples replayed from `{self.config.data.replay_path}`:\n\n"
-                + dataset_description(self.config.data.replay_path)
+                f"{data.replay_ratio:.0%} of the samples replayed from `{data.replay_path}`:\n\n"
+                + dataset_description(data.replay_path)
             )
         return record
 

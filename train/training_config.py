@@ -78,6 +78,9 @@ class OptimConfig:
     #: Generator parts held fixed: any of ``encoder`` (stem and downsampling, except the stem weights
     #: of modalities added by ``model.init_from``), ``residual`` (bottleneck blocks), ``decoder``.
     freeze: list[str] = field(default_factory=list)
+    #: Multiplies the updates of the stem weights of modalities added by ``model.init_from`` (they
+    #: start at zero and are the new modality's only way into G; see ``train/finetune.py``).
+    new_modality_lr_scale: float = 1.0
 
 
 @dataclass
@@ -130,6 +133,7 @@ class TrainingConfig:
             "log_every": self.log_every >= 1,
             "optim.lr": self.optim.lr > 0,
             "data.replay_ratio": 0 <= self.data.replay_ratio < 1,
+            "optim.new_modality_lr_scale": self.optim.new_modality_lr_scale > 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
