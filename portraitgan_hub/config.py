@@ -89,6 +89,14 @@ class PortraitGANConfig:
         """RGB (3), plus the landmark map (1) for a ``conditional_discriminator``."""
         return 3 + (1 if self.conditional_discriminator else 0)
 
+    @property
+    def modality_channels(self) -> slice:
+        """Where the modality planes sit among the generator's input channels (the stem's in-channels).
+
+        Code that edits the stem per modality (growing it for new modalities) uses this, not an offset.
+        """
+        return slice(4, 4 + self.num_modalities)
+
     def modality_index(self, modality: str | int) -> int:
         """Index of a modality given by name or index; a clear ValueError otherwise."""
         if isinstance(modality, int) and not isinstance(modality, bool):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from huggingface_hub import PyTorchModelHubMixin, hf_hub_download, try_to_load_from_cache
+from huggingface_hub import ModelCard, ModelCardData, PyTorchModelHubMixin, hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 from PIL import Image
 from safetensors import SafetensorError
@@ -278,6 +278,21 @@ class PortraitGAN(
             push_kwargs = {k: v for k, v in kwargs.items() if k not in ("push_to_hub", "repo_id", "config")}
             return self.push_to_hub(kwargs.get("repo_id") or target.name, model_card_kwargs=card_kwargs, **push_kwargs)
         return None
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        """The mixin's card, plus ``base_model`` in its YAML header when ``model_card_kwargs`` name one."""
+        info = self._hub_mixin_info
+        card_data = ModelCardData(**info.model_card_data.to_dict())
+        if kwargs.get("base_model"):
+            card_data.base_model = str(kwargs["base_model"])
+        return ModelCard.from_template(
+            card_data=card_data,
+            template_str=info.model_card_template,
+            repo_url=info.repo_url,
+            paper_url=info.paper_url,
+            docs_url=info.docs_url,
+            **kwargs,
+        )
 
     def _save_pretrained(self, save_directory: Path) -> None:
         state = {key: value.detach().contiguous().cpu() for key, value in self.state_dict().items()}

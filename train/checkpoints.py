@@ -31,6 +31,8 @@ from portraitgan_hub.model import WEIGHTS_NAME, PortraitGAN
 CHECKPOINTS_DIR = "checkpoints"
 STATE_FILE = "trainer_state.json"
 CONFIG_FILE = "training_config.yaml"
+#: accelerate's name for the second prepared model (the discriminators) in a ``save_state`` folder.
+DISCRIMINATOR_CHECKPOINT_NAME = "model_1.safetensors"
 _NAME = re.compile(r"^step-(\d{7,})$")
 
 
@@ -256,11 +258,43 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, push_to_hub: str | None = None) -> Path:
+def finetune_markdown(record: dict[str, Any]) -> str:
+    """The model card's fine-tuning section: base model, modalities added and kept, training data."""
+    base = record.get("base_model")
+    revision = f" (revision `{record['base_revision']}`)" if record.get("base_revision") else ""
+    added = ", ".join(f"`{m}`" for m in record.get("added_modalities") or []) or "none"
+    kept = ", ".join(f"`{m}`" for m in record.get("base_modalities") or [])
+    lines = [
+        f"Fine-tuned from `{base}`{revision}.",
+        "",
+        f"- Added modalities: {added} (appended to the one-hot order; their stem weights started at zero)",
+        f"- Modalities of the base model, kept in their order: {kept}",
+        f"- Discriminators: {record.get('discriminators', 'fresh')}",
+        "",
+        "Training data:",
+        "",
+        record.get("data") or "(not recorded)",
+    ]
+    if record.get("replay"):
+        lines += ["", "Replay data:", "", record["replay"]]
+    return "\n".join(lines)
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    push_to_hub: str | None = None,
+    *,
+    with_discriminators: bool = False,
+) -> Path:
     """Write the generator of ``checkpoint`` as a ``PortraitGAN`` folder (config, safetensors, card).
 
     Only the exported folder is ever uploaded (``push_to_hub``), never a training checkpoint with
-    its optimizer states. The card carries the training configuration and the last validation metrics.
+    its optimizer states. The card carries the training configuration and the last validation metrics,
+    and for a fine-tune ``base_model`` in its YAML header and a section on the base model, the added
+    modalities and the data. ``with_discriminators`` also writes ``discriminator.safetensors`` (weights
+    only), from which a later ``model.init_from`` of this folder starts its discriminators.
+    Raises :class:`CheckpointError` for an incomplete checkpoint.
     """
     from train.training_config import TrainingConfig, read_yaml
 
@@ -277,8 +311,35 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, push_to_hub: 
     }
     if state.get("random_vgg"):
         card["metrics"] += "\n\n**Trained with random VGG19 features for the texture loss: a smoke test only.**"
+    if state.get("finetune"):
+        card["base_model"] = state["finetune"].get("base_model")
+        card["finetune"] = finetune_markdown(state["finetune"])
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir, model_card_kwargs=card)
+    if with_discriminators:
+        _export_discriminators(checkpoint, config.model, out_dir)
     if push_to_hub:
-        model.push_to_hub(push_to_hub, model_card_kwargs=card)
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+        repo_id = api.create_repo(repo_id=push_to_hub, exist_ok=True).repo_id
+        api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=out_dir, commit_message="Upload PortraitGAN")
     return out_dir
+
+
+def _export_discriminators(checkpoint: Path, model_config: Any, out_dir: Path) -> None:
+    """Copy the discriminators' weights of a training checkpoint to ``out_dir/discriminator.safetensors``."""
+    from safetensors.torch import load_file, save_file
+
+    from portraitgan_hub.discriminator import MultiLevelDiscriminator
+    from portraitgan_hub.io_utils import default_file_mode
+    from train.finetune import DISCRIMINATOR_WEIGHTS
+
+    source = checkpoint / DISCRIMINATOR_CHECKPOINT_NAME
+    if not source.is_file():
+        raise CheckpointError(f"{checkpoint} has no {DISCRIMINATOR_CHECKPOINT_NAME} (the discriminators' weights)")
+    state = load_file(str(source))
+    MultiLevelDiscriminator(model_config).load_state_dict(state, strict=True)  # fails loudly on a mismatch
+    target = out_dir / DISCRIMINATOR_WEIGHTS
+    save_file(state, str(target), metadata={"format": "pt", "library": "portraitgan-hub"})
+    os.chmod(target, default_file_mode())

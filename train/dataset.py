@@ -86,7 +86,9 @@ class PairedPortraitDataset(Dataset):
     """Pairs (A, B) of the same identity from a ``train.prepare`` folder, as tensors.
 
     ``modalities`` is the model's ordered modality list: ``modality_a``/``modality_b`` index into it,
-    and rows of other modalities are left out. ``image_size`` resizes the crops (default: as stored).
+    and rows of other modalities are left out. A modality of the model that the folder lacks is an error,
+    unless ``require_all_modalities`` is False (fine-tuning data may leave old modalities out).
+    ``image_size`` resizes the crops (default: as stored).
     ``max_scale``/``max_shift`` enable a random zoom of ``1 +- max_scale`` and a shift of up to
     ``max_shift`` times the side; the border they uncover is black.
     """
@@ -106,12 +108,13 @@ class PairedPortraitDataset(Dataset):
         synthetic_ratio: float = 0.0,
         synthetic_kinds: Sequence[str] = SYNTHETIC_KINDS,
         synthetic_noise: float = 0.01,
+        require_all_modalities: bool = True,
     ) -> None:
         self.root = Path(root)
         self.modalities = list(modalities)
         rows = read_manifest(self.root)
         absent = sorted(set(self.modalities) - {row["modality"] for row in rows})
-        if absent:
+        if absent and require_all_modalities:
             present = sorted({row["modality"] for row in rows})
             raise ValueError(f"modalities {absent} are not in {self.root}; it has {present}")
         self.rows = [

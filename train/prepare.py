@@ -335,16 +335,23 @@ def prepare(config: PrepareConfig, *, progress: bool = True) -> dict[str, Any]:
     _write_if_changed(out / MANIFEST, "".join(json.dumps(row) + "\n" for row in rows))
     _write_if_changed(out / FAILURES, json.dumps(failures, indent=2) + "\n")
     _write_if_changed(out / CONFIG, json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
-    _write_if_changed(out / CARD, dataset_card(config, rows, failures, modalities))
+    unpaired = unpaired_photos(items, real_modalities)
+    _write_if_changed(out / CARD, dataset_card(config, rows, failures, modalities, unpaired))
     return {
         "items": len(items),
         "processed": len(todo),
         "skipped": len(items) - len(todo),
         "rows": len(rows),
         "failures": len(failures),
+        "unpaired": {modality: len(stems) for modality, stems in unpaired.items()},
         "seconds": seconds,
         "seconds_per_photo": seconds / len(todo) if todo else 0.0,
     }
+
+
+def unpaired_photos(items: list[Item], real_modalities: list[str]) -> dict[str, list[str]]:
+    """For each real (brought) modality, the photos that have no image of it: reported, not an error."""
+    return {m: [item.stem for item in items if m not in item.real] for m in real_modalities}
 
 
 def _manifest_rows(
@@ -384,7 +391,11 @@ LONDON_ATTRIBUTION = (
 
 
 def dataset_card(
-    config: PrepareConfig, rows: list[dict[str, Any]], failures: list[dict[str, Any]], modalities: list[str]
+    config: PrepareConfig,
+    rows: list[dict[str, Any]],
+    failures: list[dict[str, Any]],
+    modalities: list[str],
+    unpaired: dict[str, list[str]] | None = None,
 ) -> str:
     """The README.md of a prepared folder: source, counts, modalities, licence, command."""
     identities = {s: sorted({r["identity"] for r in rows if r["split"] == s}) for s in ("train", "val")}
@@ -398,6 +409,11 @@ def dataset_card(
         f"- Expressions: {', '.join(sorted({r['expression'] for r in rows}))}",
         "- Images per modality: " + ", ".join(f"{m} {sum(r['modality'] == m for r in rows)}" for m in modalities),
         f"- Photos that could not be used: {len(failures)} (see `{FAILURES}`)",
+        *(
+            f"- Photos without a `{modality}` image: {len(stems)}"
+            + (f" ({', '.join(stems[:5])}{', ...' if len(stems) > 5 else ''})" if stems else "")
+            for modality, stems in (unpaired or {}).items()
+        ),
         "",
         "Modalities other than `photo` are pseudo-targets rendered from the aligned photo crop "
         "(built-in stylizers or Johnson et al. style networks), or real paired images cropped with the "
@@ -463,7 +479,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{summary['rows']} images in {config.out_dir}/{MANIFEST}: {summary['processed']} photos prepared "
         f"({summary['seconds']:.1f} s, {summary['seconds_per_photo']:.2f} s/photo), {summary['skipped']} "
-        f"already done, {summary['failures']} failed (see {FAILURES})",
+        f"already done, {summary['failures']} failed (see {FAILURES})"
+        + "".join(f"; {n} photos without a {m} image" for m, n in summary["unpaired"].items() if n),
         file=sys.stderr,
     )
 

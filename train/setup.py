@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler, default_collate
+from torch.utils.data import Dataset, Sampler, default_collate
 
 from portraitgan_hub.errors import PortraitGANError, PretrainedWeightsMissingError
 from portraitgan_hub.vgg import VGG19Features, load_vgg19
@@ -46,27 +46,37 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     return default_collate([{k: v for k, v in s.items() if isinstance(v, torch.Tensor)} for s in samples])
 
 
-def make_datasets(config: TrainingConfig) -> tuple[PairedPortraitDataset, PairedPortraitDataset | None]:
+def make_datasets(config: TrainingConfig) -> tuple[Dataset, PairedPortraitDataset | None]:
+    """The training set (with ``data.replay_path`` mixed in, if set) and the val split of ``data.path``.
+
+    A fine-tune (``model.init_from``) may leave some of the model's modalities out of its data.
+    """
     common = dict(
         modalities=config.model.modalities,
         image_size=config.image_size,
         line_width=config.line_width,
         seed=config.data.seed,
+        require_all_modalities=config.init_from is None,
     )
-    train_set = PairedPortraitDataset(
-        config.data.path,
-        split=config.data.train_split,
+    augment = dict(
         flip_probability=config.data.flip_probability,
         max_scale=config.data.max_scale,
         max_shift=config.data.max_shift,
         synthetic_ratio=config.data.synthetic_ratio,
         synthetic_kinds=config.data.synthetic_kinds,
         synthetic_noise=config.data.synthetic_noise,
-        **common,
     )
+    train_set: Dataset = PairedPortraitDataset(config.data.path, split=config.data.train_split, **augment, **common)
+    if config.data.replay_path:
+        from train.finetune import ReplayMix
+
+        replay = PairedPortraitDataset(config.data.replay_path, split=config.data.train_split, **augment, **common)
+        train_set = ReplayMix(train_set, replay, config.data.replay_ratio, seed=config.data.seed)
     has_val = any(row["split"] == config.data.val_split for row in read_manifest(config.data.path))
+    if not has_val:
+        return train_set, None
     val_set = PairedPortraitDataset(config.data.path, split=config.data.val_split, flip_probability=0.0, **common)
-    return train_set, (val_set if has_val else None)
+    return train_set, val_set
 
 
 # --- start-up ---------------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
     accelerate launch train/train.py --config train/configs/lite.yaml [key.sub=value ...]
     accelerate launch train/train.py --config train/configs/lite.yaml --resume latest
+    accelerate launch train/train.py --config train/configs/finetune.yaml --init_from HUB_ID_OR_FOLDER data.path=...
     accelerate launch --config_file train/configs/accelerate_cpu2.yaml train/train.py --config ...
     python train/train.py --export runs/lite/checkpoints/step-0001000 exported/ [--push_to_hub me/model]
+    python train/train.py --export CHECKPOINT exported/ --with_discriminators   # a later init_from reuses D
 
 A run folder (``output_dir``) holds ``training_config.yaml`` (resolved), ``run.json`` (processes,
 speed, peak memory), ``logs/`` (TensorBoard), ``samples/step-*.png``, ``checkpoints/step-*/`` and, at
@@ -58,6 +60,13 @@ from train.checkpoints import (
     remove_stale,
     resolve_resume,
     save_checkpoint,
+)
+from train.finetune import (
+    FineTuneStart,
+    dataset_description,
+    freeze_generator_parts,
+    scale_new_modality_updates,
+    start_from_checkpoint,
 )
 from train.metrics import LandmarkScorer, MetricTotals
 from train.setup import EpochSampler, collate, load_texture_network, make_accelerator, make_datasets, start_trackers
@@ -118,6 +127,10 @@ class Trainer:
             )
         from accelerate.utils import set_seed
 
+        self.start: FineTuneStart | None = None
+        if config.init_from:  # the architecture (and the modalities to add) come from the checkpoint
+            self.start = start_from_checkpoint(config)
+            self.config = config = self.start.config
         set_seed(config.seed)  # random VGG19 features (smoke tests) are then the same in every run and resume
         self.vgg = load_texture_network(config)  # first: a missing VGG19 stops the run before any work
         has_weights = bool(config.vgg_weights or os.environ.get(VGG19_WEIGHTS_ENV))
@@ -134,10 +147,19 @@ class Trainer:
             collate_fn=collate,
             drop_last=True,
         )
-        model = PortraitGAN(config.model)
+        model = self.start.model if self.start else PortraitGAN(config.model)
         discriminator = MultiLevelDiscriminator(config.model)
+        if self.start and self.start.discriminator_state is not None:
+            discriminator.load_state_dict(self.start.discriminator_state, strict=True)
         optim = config.optim
-        optimizer_g = torch.optim.Adam(model.parameters(), lr=optim.lr, betas=optim.betas)
+        if optim.freeze:
+            added = self.start.added_modalities if self.start else []
+            frozen = freeze_generator_parts(model, optim.freeze, added)
+            accelerator.print(f"frozen: {', '.join(optim.freeze)} ({len(frozen)} generator tensors)")
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer_g = torch.optim.Adam(trainable, lr=optim.lr, betas=optim.betas)
+        if self.start and self.start.added_modalities:
+            scale_new_modality_updates(optimizer_g, model, self.start.added_modalities, optim.new_modality_lr_scale)
         optimizer_d = torch.optim.Adam(
             discriminator.parameters(), lr=optim.lr_discriminator or optim.lr, betas=optim.betas
         )
@@ -186,6 +208,9 @@ class Trainer:
         if accelerator.is_main_process:
             atomic_write_text(self.output / "training_config.yaml", config.to_yaml())
         start_trackers(accelerator, config)
+        if self.start:
+            for note in self.start.notes:
+                accelerator.print(note)
         self.sample_batch = self._fixed_samples() if accelerator.is_main_process else None
         self.scorer: LandmarkScorer | None = None
         self.validated_step = -1
@@ -238,6 +263,7 @@ class Trainer:
             **asdict(self.state),
             "world_size": self.accelerator.num_processes,
             "random_vgg": self.random_vgg,
+            **({"finetune": self.finetune_record()} if self.start else {}),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         self.last_checkpoint = save_checkpoint(
@@ -250,6 +276,19 @@ class Trainer:
             keep=self.config.keep_checkpoints,
         )
         return self.last_checkpoint
+
+    def finetune_record(self) -> dict[str, Any]:
+        """Where a fine-tune came from, for the checkpoint and the exported model card."""
+        assert self.start is not None
+        record = self.start.record()
+        record["data"] = dataset_description(self.config.data.path)
+        if self.config.data.replay_path:
+            data = self.config.data
+            record["replay"] = (
+                f"{data.replay_ratio:.0%} of the samples replayed from `{data.replay_path}`:\n\n"
+                + dataset_description(data.replay_path)
+            )
+        return record
 
     # --- samples and validation (main process) --------------------------------------------------------
     def _fixed_samples(self) -> dict[str, torch.Tensor]:
@@ -470,10 +509,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", metavar="latest|PATH", help="continue from the newest or a given checkpoint")
     parser.add_argument("--export", nargs=2, metavar=("CHECKPOINT_DIR", "OUT_DIR"), help="export a checkpoint's G")
     parser.add_argument("--push_to_hub", metavar="REPO", help="upload the exported generator (never a checkpoint)")
+    parser.add_argument(
+        "--init_from", metavar="HUB_ID_OR_FOLDER", help="fine-tune this published checkpoint (model.init_from)"
+    )
+    parser.add_argument("--init_revision", metavar="REV", help="Hub revision of --init_from (model.init_revision)")
+    parser.add_argument(
+        "--with_discriminators",
+        action="store_true",
+        help="with --export: also write discriminator.safetensors, so a fine-tune can start from them",
+    )
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value")
     args = parser.parse_args(argv)
-    if args.export and (args.config or args.resume or args.overrides):
-        parser.error("--export takes only a checkpoint folder, an output folder and optionally --push_to_hub")
+    if args.export and (args.config or args.resume or args.overrides or args.init_from or args.init_revision):
+        parser.error(
+            "--export takes only a checkpoint folder, an output folder, --with_discriminators and --push_to_hub"
+        )
+    if args.with_discriminators and not args.export:
+        parser.error("--with_discriminators goes with --export")
+    if args.init_from:  # the architecture comes from the checkpoint, not from a preset of the config file
+        args.overrides += ["model.preset=null", f"model.init_from={args.init_from}"]
+    if args.init_revision:
+        args.overrides.append(f"model.init_revision={args.init_revision}")
     if not args.export and not args.config:
         parser.error("--config is required to train")
     return args
@@ -484,7 +540,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.export:
-            out = export_checkpoint(args.export[0], args.export[1], args.push_to_hub)
+            out = export_checkpoint(
+                args.export[0], args.export[1], args.push_to_hub, with_discriminators=args.with_discriminators
+            )
             print(
                 f"exported {args.export[0]} to {out}"
                 + (f" and pushed to {args.push_to_hub}" if args.push_to_hub else "")

@@ -6,7 +6,10 @@ it changes. Command-line overrides ``key.sub=value`` are applied last; each valu
 ``yaml.safe_load`` (``optim.steps=10``, ``objective.cycle=0``, ``vgg_weights=null``).
 
 The ``model`` section names a preset of :class:`PortraitGANConfig` (``preset: lite``) and overrides
-any of its fields; the resolved configuration spells every field out.
+any of its fields; the resolved configuration spells every field out. Or it names a published
+checkpoint to fine-tune (``init_from: HUB_ID_OR_FOLDER``, optionally ``init_revision``): the
+architecture then comes from that checkpoint's ``config.json``, and any field given here must agree
+with it (see ``train/finetune.py``, which resolves it when the run starts).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from portraitgan_hub.config import PortraitGANConfig
 from portraitgan_hub.objective import ObjectiveConfig
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
+#: Parts of the generator ``optim.freeze`` can hold fixed (see ``train/finetune.py``).
+FREEZABLE = ("encoder", "residual", "decoder")
 
 
 @dataclass
@@ -53,6 +58,11 @@ class DataConfig:
     synthetic_kinds: list[str] = field(default_factory=lambda: ["expression", "teeth"])
     #: Per-point landmark noise of a synthetic expression, as a fraction of the distance between the eyes.
     synthetic_noise: float = 0.01
+    #: A second prepared folder (e.g. the original training data) mixed into fine-tuning, so that the
+    #: modalities the new data leaves out are replayed and not forgotten; None: no replay.
+    replay_path: str | None = None
+    #: Fraction of each epoch's samples drawn from ``replay_path`` (0 <= ratio < 1).
+    replay_ratio: float = 0.5
 
 
 @dataclass
@@ -72,6 +82,12 @@ class OptimConfig:
     mixed_precision: str = "no"
     #: Clip the global gradient norm of each network; None: no clipping.
     max_grad_norm: float | None = None
+    #: Generator parts held fixed: any of ``encoder`` (stem and downsampling, except the stem weights
+    #: of modalities added by ``model.init_from``), ``residual`` (bottleneck blocks), ``decoder``.
+    freeze: list[str] = field(default_factory=list)
+    #: Multiplies the updates of the stem weights of modalities added by ``model.init_from`` (they
+    #: start at zero and are the new modality's only way into G; see ``train/finetune.py``).
+    new_modality_lr_scale: float = 1.0
 
 
 @dataclass
@@ -104,6 +120,12 @@ class TrainingConfig:
     deterministic: bool = False
     #: Where the model section came from, for the record; its fields are spelled out in ``model``.
     model_preset: str | None = "lite"
+    #: Fine-tune from this published checkpoint (Hub id or folder), written as ``model.init_from``.
+    init_from: str | None = None
+    #: Hub revision (branch, tag, commit) of ``init_from``, written as ``model.init_revision``.
+    init_revision: str | None = None
+    #: The ``model`` fields the config file gave explicitly (checked against ``init_from``'s config).
+    model_fields_given: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         checks = {
@@ -117,6 +139,8 @@ class TrainingConfig:
             "validate_every": self.validate_every >= 1,
             "log_every": self.log_every >= 1,
             "optim.lr": self.optim.lr > 0,
+            "data.replay_ratio": 0 <= self.data.replay_ratio < 1,
+            "optim.new_modality_lr_scale": self.optim.new_modality_lr_scale > 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -127,6 +151,14 @@ class TrainingConfig:
             )
         if self.optim.decay_start is not None and self.optim.decay_start < 0:
             raise ValueError(f"optim.decay_start must be >= 0, got {self.optim.decay_start}")
+        unknown = sorted(set(self.optim.freeze) - set(FREEZABLE))
+        if unknown:
+            raise ValueError(f"optim.freeze: unknown parts {unknown}; choose from {list(FREEZABLE)}")
+        if self.init_from is not None and self.model_preset is not None:
+            raise ValueError(
+                "model.preset and model.init_from cannot both be set: the architecture of a fine-tune comes "
+                "from the checkpoint's config.json (set model.preset: null)"
+            )
 
     # --- derived values ---------------------------------------------------------------------------
     @property
@@ -150,6 +182,10 @@ class TrainingConfig:
         data["optim"]["betas"] = list(self.optim.betas)
         preset = data.pop("model_preset")
         data["model"] = {"preset": preset, **data["model"]} if preset else data["model"]
+        data.pop("model_fields_given")
+        init = {"init_from": data.pop("init_from"), "init_revision": data.pop("init_revision")}
+        if init["init_from"] is not None:
+            data["model"] = {**{k: v for k, v in init.items() if v is not None}, **data["model"]}
         return data
 
     def to_yaml(self) -> str:
@@ -164,6 +200,10 @@ class TrainingConfig:
         data.pop("base", None)
         model = dict(data.pop("model", None) or {})
         preset = model.pop("preset", None)
+        init = {key: model.pop(key, None) for key in ("init_from", "init_revision")}
+        for key, value in init.items():
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"model.{key} must be a string, got {value!r}")
         _check_keys(model, PortraitGANConfig, "model")
         model = _coerce_fields(model, PortraitGANConfig, "model")
         model_config = PortraitGANConfig.preset(preset, **model) if preset else PortraitGANConfig(**model)
@@ -175,9 +215,17 @@ class TrainingConfig:
                 raise ValueError(f"{name} must be a mapping, got {values!r}")
             _check_keys(values, section_type, name)
             built[name] = section_type(**_coerce_fields(values, section_type, name))
-        _check_keys(data, cls, "", exclude=("model", "model_preset", *sections))
+        internal = ("model", "model_preset", "init_from", "init_revision", "model_fields_given")
+        _check_keys(data, cls, "", exclude=(*internal, *sections))
         top = _coerce_fields(data, cls)
-        return cls(model=model_config, model_preset=preset, **built, **top)
+        return cls(
+            model=model_config,
+            model_preset=preset,
+            **init,
+            model_fields_given=tuple(sorted(model)),
+            **built,
+            **top,
+        )
 
 
 # --- reading YAML -----------------------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""Add modalities to a trained generator without changing what it does for the old ones.
+
+The target modality c reaches G only through the one-hot planes that the stem convolution reads
+(``config.modality_channels``). A new modality is a new plane: its name is appended to the one-hot
+order (old indices unchanged), and the stem gets one more input channel whose weights are zero. For
+an old modality the new plane is 0 and its weights are 0, so the stem computes the same sums as
+before and every old output is unchanged at step 0 (bit-identical on the CPU: see the tests). For
+the new modality the stem starts from "no modality plane set", and fine-tuning learns its weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import torch
+from torch import nn
+
+from portraitgan_hub.model import PortraitGAN
+
+logger = logging.getLogger("portraitgan.growth")
+
+
+def stem_convolution(model: PortraitGAN) -> tuple[str, nn.Conv2d]:
+    """The generator's first convolution (the one that reads the modality planes) and its state-dict name.
+
+    Raises ``ValueError`` if the stem has no convolution (an architecture this module does not know).
+    """
+    for name, module in model.generator.stem.named_modules():
+        if isinstance(module, nn.Conv2d):
+            return f"generator.stem.{name}", module
+    raise ValueError("the generator's stem has no Conv2d: cannot find the modality input channels")
+
+
+def grow_modalities(model: PortraitGAN, new_modalities: list[str]) -> PortraitGAN:
+    """A copy of ``model`` that also knows ``new_modalities``, appended to the one-hot order.
+
+    Every tensor is copied; the stem convolution's weight gets zero-initialised input channels for
+    the new modality planes, inserted at the end of ``config.modality_channels`` (channels after the
+    planes, if an architecture has any, keep their weights and move up). ``model`` is not changed.
+
+    Raises ``ValueError`` if a name is already a modality of the model, repeated, or empty.
+    """
+    names = [str(name) for name in new_modalities]
+    old_config = model.config
+    clash = sorted(set(names) & set(old_config.modalities))
+    if clash:
+        raise ValueError(f"modalities {clash} are already in the model ({old_config.modalities})")
+    if len(set(names)) != len(names) or not all(names):
+        raise ValueError(f"new modality names must be unique and non-empty, got {names}")
+    if not names:
+        return model
+    config = dataclasses.replace(old_config, modalities=[*old_config.modalities, *names])
+    grown = PortraitGAN(config).to(device=model.device, dtype=model.dtype)
+    key, _ = stem_convolution(grown)
+    old_state = model.state_dict()
+    state = dict(old_state)
+    old_weight = old_state[f"{key}.weight"]
+    old_planes, new_planes = old_config.modality_channels, config.modality_channels
+    weight = torch.zeros_like(grown.state_dict()[f"{key}.weight"])
+    weight[:, : old_planes.start] = old_weight[:, : old_planes.start]
+    weight[:, old_planes.start : old_planes.stop] = old_weight[:, old_planes]
+    weight[:, new_planes.stop :] = old_weight[:, old_planes.stop :]
+    state[f"{key}.weight"] = weight
+    grown.load_state_dict(state, strict=True)
+    grown.train(model.training)
+    logger.info("added modalities %s to %s (zero stem weights)", names, old_config.modalities)
+    return grown
