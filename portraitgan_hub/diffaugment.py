@@ -46,8 +46,8 @@ def _translation(x: torch.Tensor, generator: torch.Generator | None) -> torch.Te
     theta[:, 0, 0] = theta[:, 1, 1] = 1.0
     theta[:, 0, 2] = -shift[:, 0] * 2 / width
     theta[:, 1, 2] = -shift[:, 1] * 2 / height
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False).to(x.device)
     with torch.autocast(device_type=x.device.type, enabled=False):  # a bf16 grid skips columns
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False).to(x.device, torch.float32)
         shifted = F.grid_sample(x.float(), grid, "nearest", "zeros", align_corners=False)
     return shifted.to(x.dtype)
 

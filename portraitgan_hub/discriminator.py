@@ -87,8 +87,8 @@ def mouth_crop(image: torch.Tensor, landmarks: torch.Tensor, size: int) -> torch
     theta[:, 1, 1] = side / height
     theta[:, 0, 2] = (centre[:, 0] + 0.5) * 2 / width - 1
     theta[:, 1, 2] = (centre[:, 1] + 0.5) * 2 / height - 1
-    grid = F.affine_grid(theta, [image.shape[0], image.shape[1], size, size], align_corners=False)
     with torch.autocast(device_type=image.device.type, enabled=False):  # a bf16 grid is off by a pixel
+        grid = F.affine_grid(theta, [image.shape[0], image.shape[1], size, size], align_corners=False).float()
         crop = F.grid_sample(image.float(), grid, "bilinear", "zeros", align_corners=False)
     return crop.to(image.dtype)
 

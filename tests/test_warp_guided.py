@@ -277,6 +277,25 @@ def test_full_objective_with_every_addition_trains_every_part():
     assert all(p.grad is not None for p in discriminator.parameters())
 
 
+def test_every_addition_runs_under_bf16_autocast():
+    """The paper preset trains in bf16: warp, masks, mouth crop and DiffAugment must all run there."""
+    config = _tiny_config(warp_guided=True, conditional_discriminator=True, mouth_discriminator=True)
+    generator, discriminator = Generator(config), MultiLevelDiscriminator(config)
+    objective = ObjectiveConfig(texture=0.0, diff_augment=["color", "translation", "cutout"])
+    batch = _batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs = run_generator(generator, batch, cycle=True, warp_guided=True)
+        discriminator.requires_grad_(False)
+        terms = generator_objective(outputs, batch, discriminator, objective)
+    terms["total"].backward()
+    assert torch.isfinite(terms["total"]) and all(torch.isfinite(p.grad).all() for p in generator.parameters())
+    discriminator.requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        d_terms = discriminator_objective(outputs, batch, discriminator, objective)
+    d_terms["total"].backward()
+    assert torch.isfinite(d_terms["total"])
+
+
 def test_mouth_patchgan_is_trained_even_when_the_generator_ignores_it():
     """Weight 0 for G still trains the mouth D, so every D parameter has a gradient (DDP without search)."""
     config = _tiny_config(mouth_discriminator=True)
