@@ -19,11 +19,11 @@ import torch
 import yaml
 from PIL import Image
 from test_train_config import CONFIGS, prepare_london, reset_accelerate
+from test_train_loop import _fresh_accelerate, _one_thread  # noqa: F401  (autouse fixtures, shared)
 
 from portraitgan_hub import DEFAULT_MODEL, PortraitGAN
 from portraitgan_hub.errors import CheckpointError
 from portraitgan_hub.growth import grow_modalities, stem_convolution
-from portraitgan_hub.vgg import VGG19_WEIGHTS_ENV
 from train.dataset import PairedPortraitDataset
 from train.example_style import watercolour
 from train.finetune import (
@@ -78,22 +78,6 @@ def london(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def style(london: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_style_folder(london, tmp_path_factory.getbasetemp() / "watercolour64")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_accelerate(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv(VGG19_WEIGHTS_ENV, raising=False)
-    reset_accelerate()
-    yield
-    reset_accelerate()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def finetune_config(style: Path, output: Path, *overrides: str):
