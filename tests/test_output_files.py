@@ -138,6 +138,7 @@ def test_an_animated_gif_is_edited_on_frame_0_and_says_the_rest_are_dropped(
 
 
 def test_the_apps_download_keeps_alpha_icc_and_exif(london_photo, lite_model, tmp_path) -> None:
+    from portraitgan_hub.faces.expressions import EXPRESSION_NAMES
     from space import pipeline
     from space.session import controls_from_values
 
@@ -149,7 +150,8 @@ def test_the_apps_download_keeps_alpha_icc_and_exif(london_photo, lite_model, tm
     picture.save(source, icc_profile=_icc(), exif=_exif(1))
 
     session = pipeline.open_photo(lite_model, str(source))
-    rendered = pipeline.render(lite_model, session, controls_from_values([0.5] + [0.0] * 10), "photo")
+    values = [0.5] + [0.0] * (len(EXPRESSION_NAMES) - 1)  # smile, the rest unchanged
+    rendered = pipeline.render(lite_model, session, controls_from_values(values), "photo")
     png = pipeline.OutputFiles(tmp_path / "downloads").save_png(pipeline.download_image(session, rendered), "x")
     with Image.open(png) as download:
         assert download.mode == "RGBA"
