@@ -516,7 +516,8 @@ def build_demo(
     default_target = state.target_for_source("photo", None, modalities)
     cpu = dict(concurrency_id=CPU_GROUP, concurrency_limit=concurrency, api_visibility="private")
 
-    with gr.Blocks(title="PortraitGAN Hub", delete_cache=(1800, SESSION_TTL_S)) as demo:
+    # No usage analytics: the app runs offline and on users' photos.
+    with gr.Blocks(title="PortraitGAN Hub", delete_cache=(1800, SESSION_TTL_S), analytics_enabled=False) as demo:
         session = gr.State(None, time_to_live=SESSION_TTL_S)
         photo_key = gr.State(None, time_to_live=SESSION_TTL_S)  # which upload the session is from
         side = gr.Number(value=state.DEFAULT_PREVIEW_SIDE, visible=False, elem_id="preview-side")
