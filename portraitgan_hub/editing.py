@@ -181,7 +181,7 @@ def render(model: PortraitGAN, aligned: AlignedFace, landmarks: np.ndarray, moda
     result = model.render(pil_to_tensor(aligned.crop), landmark_map[None, None], modality, aligned.landmarks, landmarks)
     mask = None if result.mask is None else result.mask.float().cpu()
     displacement = None
-    if result.guidance is not None and result.guidance.displacement.shape[-1] > 1:
+    if result.guidance is not None and result.guidance.displacement is not None:
         displacement = result.guidance.displacement.float().cpu()
     return Rendering(tensor_to_pil(result.images[0])[0], result.colour.float().cpu(), mask, displacement)
 
@@ -388,8 +388,9 @@ class FaceEditor:
         )
         target_modality = self.model.config.modalities[0] if modality is None else modality
         if is_no_op(aligned, target, target_modality, self.model):
-            result = aligned.crop.copy() if not paste_back else aligned.photo.copy()
-            return result if not paste_back else restore_photo_info(_as_input_colours(result, aligned.photo), info)
+            if not paste_back:
+                return aligned.crop.copy()
+            return restore_photo_info(_as_input_colours(aligned.photo, aligned.photo), info)
         rendering = render(self.model, aligned, target, target_modality)
         if not paste_back:
             return rendering.crop

@@ -139,15 +139,11 @@ class Generator(nn.Module):
     ) -> GeneratorRendering:
         """Like :meth:`forward`, but returns colour, mask and warp as well (:class:`GeneratorRendering`)."""
         _, _, height, width = image.shape
-        guidance = None
-        base = image
-        inputs = [image, landmark_map.to(image.dtype)]
         planes = modality_planes(modality, self.config.num_modalities, height, width).to(image.dtype)
-        inputs.append(planes)
-        if self.config.warp_guided:
-            guidance = warp_guidance(image, source_landmarks, target_landmarks)
-            base = guidance.warped
-            inputs[0] = base
+        guidance = warp_guidance(image, source_landmarks, target_landmarks) if self.config.warp_guided else None
+        base = guidance.warped if guidance is not None else image  # what the mask A blends
+        inputs = [base, landmark_map.to(image.dtype), planes]
+        if guidance is not None:
             inputs.append(guidance.hallucination.to(image.dtype))
         x = self.residual(self.down(self.stem(torch.cat(inputs, dim=1))))
         heads: list[torch.Tensor] = []

@@ -90,10 +90,9 @@ def landmark_hallucination(source_landmarks: torch.Tensor, target_landmarks: tor
 
 @dataclass
 class WarpGuidance:
-    """The warp of one batch: coarse flow, dense grid, warped image and hallucination mask."""
+    """The warp of one batch: coarse flow, warped image and hallucination mask."""
 
-    displacement: torch.Tensor  # (B, 2, g, g) normalised, see thin_plate_spline
-    grid: torch.Tensor  # (B, H, W, 2) grid_sample grid
+    displacement: torch.Tensor | None  # (B, 2, g, g) normalised (see thin_plate_spline); None: no warp
     warped: torch.Tensor  # (B, C, H, W) the input moved to the target landmarks
     hallucination: torch.Tensor  # (B, 1, H, W) in {0, 1}
 
@@ -108,12 +107,10 @@ def warp_guidance(
     """
     batch, _, height, width = image.shape
     if source_landmarks is None or target_landmarks is None:
-        displacement = image.new_zeros(batch, 2, 1, 1)
-        grid = sampling_grid(displacement, height, width)
-        return WarpGuidance(displacement, grid, image, image.new_zeros(batch, 1, height, width))
+        return WarpGuidance(None, image, image.new_zeros(batch, 1, height, width))
     source = source_landmarks.to(image.device, torch.float32)
     target = target_landmarks.to(image.device, torch.float32)
     displacement = landmark_displacement(source, target, height, width)
     grid = sampling_grid(displacement, height, width)
     warped = warp_image(image, grid)
-    return WarpGuidance(displacement, grid, warped, hallucination_mask(grid, source, target, height, width).to(image))
+    return WarpGuidance(displacement, warped, hallucination_mask(grid, source, target, height, width).to(image))
