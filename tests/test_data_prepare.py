@@ -57,10 +57,16 @@ def test_manifest_counts_split_and_files(prepared: tuple[Path, dict, Path]) -> N
     assert {r["identity"] for r in rows} == set(IDS)
     assert {(r["modality"]) for r in rows} == {"photo", "sketch", "cartoon"}
     for row in rows:
-        assert set(row) == {"identity", "expression", "modality", "split", "path", "landmarks"}
+        assert set(row) == {"identity", "expression", "modality", "split", "path", "landmarks"} | {
+            "context_path",
+            "context_size",
+        }
         with Image.open(out / row["path"]) as image:
             assert image.size == (128, 128) and image.mode == "RGB"
         assert row["path"] == f"{row['modality']}/{row['identity']}_{row['expression']}.png"
+        assert row["context_path"] == f"context/{row['path']}" and row["context_size"] == 192
+        with Image.open(out / row["context_path"]) as image:
+            assert image.size == (192, 192) and image.mode == "RGB"
     split_of = {}
     for row in rows:
         assert split_of.setdefault(row["identity"], row["split"]) == row["split"], "an identity in both splits"
@@ -70,6 +76,25 @@ def test_manifest_counts_split_and_files(prepared: tuple[Path, dict, Path]) -> N
     card = (out / "README.md").read_text()
     assert "CC-BY 4.0" in card and "doi:10.6084/m9.figshare.5047666.v5" in card
     assert "python -m train.prepare --source london" in card
+
+
+def test_context_crop_is_the_face_crop_with_its_surroundings(prepared: tuple[Path, dict, Path]) -> None:
+    """Issue #12: the context crop has the face crop in its middle, at the same scale, and a stylized
+    context crop is the whole wider picture restyled (no crop box inside it)."""
+    out, _, _ = prepared
+    rows = [r for r in _rows(out) if r["identity"] == "001" and r["expression"] == "neutral"]
+    by_modality = {r["modality"]: r for r in rows}
+    with Image.open(out / by_modality["photo"]["path"]) as crop, Image.open(
+        out / by_modality["photo"]["context_path"]
+    ) as context:
+        face = np.asarray(crop, np.float32)
+        middle = np.asarray(context, np.float32)[32:160, 32:160]
+    assert np.abs(face - middle).mean() < 4.0  # same pixels up to resampling
+    with Image.open(out / by_modality["sketch"]["context_path"]) as sketch:
+        grey = np.asarray(sketch, np.int16)
+    assert (grey.max(axis=2) - grey.min(axis=2)).max() <= 1  # a sketch everywhere, not only on the face
+    rims = [grey[:4], grey[-4:], grey[:, :4], grey[:, -4:]]
+    assert min(float(rim.mean()) for rim in rims) > 100, "no black fill where the crop passes the photo's edge"
 
 
 def test_landmarks_are_in_crop_coordinates(prepared: tuple[Path, dict, Path]) -> None:

@@ -12,6 +12,10 @@ Output (``OUT_DIR``)::
 
     photo/<identity>_<expression>.png      one folder per modality, same names
     sketch/<identity>_<expression>.png
+    context/<modality>/<identity>_<expression>.png
+                                            the same alignment on a canvas ``context_scale`` times as
+                                            wide (face in the middle): hair, shoulders and background,
+                                            so that G learns to convert the whole picture (issue #12)
     landmarks/<identity>_<expression>.json  crop-space landmarks, alignment matrix, source path
     manifest.jsonl                          one row per image (identity, expression, modality, split,
                                             path, landmarks)
@@ -38,9 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
-from portraitgan_hub.faces.alignment import estimate_alignment, warp_to_crop
+from portraitgan_hub.faces.alignment import Alignment, estimate_alignment, warp_to_crop
 from portraitgan_hub.faces.image_io import load_image
 from portraitgan_hub.faces.landmarks import LandmarkDetector
 from portraitgan_hub.io_utils import atomic_save_image, atomic_write_text, read_json
@@ -53,6 +58,7 @@ FAILURES = "failures.json"
 CONFIG = "prepare_config.json"
 CARD = "README.md"
 LANDMARKS_DIR = "landmarks"
+CONTEXT_DIR = "context"
 #: Options that change the pixels of a crop: a folder prepared with other values cannot be resumed.
 CROP_OPTIONS = ("size", "margin", "detect_max_side", "landmark_model")
 
@@ -79,6 +85,8 @@ class PrepareConfig:
     rafd_angle: str = "090"
     #: RaFD gaze to keep; None keeps all three gazes.
     rafd_gaze: str | None = "frontal"
+    #: Side of the context crops as a multiple of ``size`` (same scale, face in the middle); 0: none.
+    context_scale: float = 1.5
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -101,7 +109,14 @@ class PrepareConfig:
         parts += [f"--val-fraction {self.val_fraction}", f"--seed {self.seed}"]
         if self.margin is not None:
             parts.append(f"--margin {self.margin}")
+        if self.context_scale != 1.5:
+            parts.append(f"--context-scale {self.context_scale}")
         return " ".join(parts)
+
+    @property
+    def context_size(self) -> int:
+        """Side of a context crop in pixels (0 when there are none)."""
+        return int(round(self.context_scale * self.size)) if self.context_scale else 0
 
 
 @dataclass
@@ -159,11 +174,26 @@ def _failure(identity: str, expression: str, path: Path, error: str, message: st
     }
 
 
-def output_paths(out: Path, item: Item, synthetic: Iterable[str]) -> dict[str, Path]:
-    """modality -> crop path for the photo, the rendered and the real modalities; "landmarks" -> json."""
-    paths = {m: out / m / f"{item.stem}.png" for m in [PHOTO, *synthetic, *item.real]}
+def output_paths(out: Path, item: Item, synthetic: Iterable[str], context: bool = False) -> dict[str, Path]:
+    """modality -> crop path for the photo, the rendered and the real modalities; "landmarks" -> json;
+    with ``context``, also ``"context/<modality>"`` -> that modality's context crop."""
+    modalities = [PHOTO, *synthetic, *item.real]
+    paths = {m: out / m / f"{item.stem}.png" for m in modalities}
+    if context:
+        paths.update({f"{CONTEXT_DIR}/{m}": out / CONTEXT_DIR / m / f"{item.stem}.png" for m in modalities})
     paths[LANDMARKS_DIR] = out / LANDMARKS_DIR / f"{item.stem}.json"
     return paths
+
+
+def context_alignment(alignment: Alignment, context_size: int) -> Alignment:
+    """The face crop's alignment on a wider canvas of ``context_size`` px, the crop in its middle.
+
+    Crop pixel ``p`` is context pixel ``p + (context_size - crop_size) / 2``: same scale and rotation.
+    """
+    offset = (context_size - alignment.crop_size) / 2.0
+    matrix = alignment.matrix.copy()
+    matrix[:, 2] += offset
+    return Alignment(matrix=matrix, crop_size=int(context_size))
 
 
 # --- per-item work (runs in worker processes) ------------------------------------------------------
@@ -189,15 +219,17 @@ class Worker:
             return {"failed": _failure(item.identity, item.expression, item.photo, type(error).__name__, str(error))}
 
     def _make(self, item: Item) -> dict[str, Any]:
-        paths = output_paths(self.out, item, self.stylizers)
+        context_size = self.config.context_size
+        paths = output_paths(self.out, item, self.stylizers, context=bool(context_size))
         missing = {name for name, path in paths.items() if not path.exists()}
-        need_alignment = bool(missing & {PHOTO, LANDMARKS_DIR, *item.real})
+        real_keys = {*item.real, *(f"{CONTEXT_DIR}/{m}" for m in [PHOTO, *item.real])}
+        need_alignment = bool(missing & {PHOTO, LANDMARKS_DIR, *real_keys})
+        crops: dict[str, Image.Image] = {}  # "photo" and, with context, "context/photo"
         if need_alignment:
             photo = load_image(item.photo)
             landmarks = self.detector.landmarks(photo)
             kwargs = {} if self.config.margin is None else {"margin": self.config.margin}
             alignment = estimate_alignment(landmarks, self.config.size, **kwargs)
-            crop = warp_to_crop(photo, alignment)
             record = {
                 "identity": item.identity,
                 "expression": item.expression,
@@ -206,21 +238,46 @@ class Worker:
                 "landmarks": _rounded(alignment.to_crop(landmarks)),
                 "alignment": _rounded(alignment.matrix),
             }
-            if PHOTO in missing:
-                atomic_save_image(crop, paths[PHOTO])
-            for modality, path in item.real.items():
-                if modality in missing:
-                    atomic_save_image(warp_to_crop(_framed_like(load_image(path), photo), alignment), paths[modality])
+            frames = {PHOTO: alignment}
+            if context_size:
+                frames[f"{CONTEXT_DIR}/{PHOTO}"] = context_alignment(alignment, context_size)
+            for key, frame in frames.items():
+                crops[key] = _crop_edge_extended(photo, frame)
+                if key in missing:
+                    atomic_save_image(crops[key], paths[key])
+                prefix = key[: -len(PHOTO)]
+                for modality, path in item.real.items():
+                    if prefix + modality in missing:
+                        real = _crop_edge_extended(_framed_like(load_image(path), photo), frame)
+                        atomic_save_image(real, paths[prefix + modality])
         else:
             record = json.loads(paths[LANDMARKS_DIR].read_text(encoding="utf-8"))
-            with Image.open(paths[PHOTO]) as stored:
-                crop = stored.convert("RGB")
+            for key in [PHOTO, *([f"{CONTEXT_DIR}/{PHOTO}"] if context_size else [])]:
+                with Image.open(paths[key]) as stored:
+                    crops[key] = stored.convert("RGB")
         for modality, stylize in self.stylizers.items():
-            if modality in missing:
-                atomic_save_image(stylize(crop), paths[modality])
+            for key in crops:  # the stylizers work on any picture: the context crop is restyled whole
+                target = key[: -len(PHOTO)] + modality
+                if target in missing:
+                    atomic_save_image(stylize(crops[key]), paths[target])
         if LANDMARKS_DIR in missing:  # last, so that its presence means the photo crop is there too
             atomic_write_text(paths[LANDMARKS_DIR], json.dumps(record) + "\n")
         return record
+
+
+def _crop_edge_extended(image: Image.Image, alignment: Alignment) -> Image.Image:
+    """``warp_to_crop``, where the crop reaches past the picture's edge: the edge pixels are repeated
+    there instead of black fill (a context crop of a tightly framed photo would otherwise teach G to
+    draw black borders). Inside the picture the pixels are those of ``warp_to_crop``."""
+    corners = alignment.to_image(np.array([[0, 0], [1, 0], [0, 1], [1, 1]], float) * alignment.crop_size)
+    low, high = np.floor(corners.min(axis=0)), np.ceil(corners.max(axis=0))
+    pad = int(max(0, -low.min(), high[0] - image.width, high[1] - image.height)) + 4
+    if pad <= 4 and low.min() >= 0:
+        return warp_to_crop(image, alignment)
+    padded = Image.fromarray(np.pad(np.asarray(image.convert("RGB")), ((pad, pad), (pad, pad), (0, 0)), mode="edge"))
+    matrix = alignment.matrix.copy()
+    matrix[:, 2] -= matrix[:, :2] @ np.array([pad, pad], float)  # padded pixel p is image pixel p - pad
+    return warp_to_crop(padded, Alignment(matrix=matrix, crop_size=alignment.crop_size))
 
 
 def _framed_like(image: Image.Image, photo: Image.Image) -> Image.Image:
@@ -313,7 +370,7 @@ def prepare(config: PrepareConfig, *, progress: bool = True) -> dict[str, Any]:
     done: dict[str, dict[str, Any]] = {}
     todo = []
     for item in items:
-        paths = output_paths(out, item, synthetic)
+        paths = output_paths(out, item, synthetic, context=bool(config.context_size))
         if all(p.exists() for p in paths.values()):
             done[item.stem] = json.loads(paths[LANDMARKS_DIR].read_text(encoding="utf-8"))
         else:
@@ -330,7 +387,7 @@ def prepare(config: PrepareConfig, *, progress: bool = True) -> dict[str, Any]:
 
     modalities = [PHOTO, *synthetic, *real_modalities]
     splits = split_identities((r.identity for r in records), config.val_fraction, config.seed)
-    rows = _manifest_rows(items, done, modalities, splits, synthetic, out)
+    rows = _manifest_rows(items, done, modalities, splits, synthetic, out, config.context_size)
     failures.sort(key=lambda f: (f["identity"], f["expression"]))
     _write_if_changed(out / MANIFEST, "".join(json.dumps(row) + "\n" for row in rows))
     _write_if_changed(out / FAILURES, json.dumps(failures, indent=2) + "\n")
@@ -361,24 +418,27 @@ def _manifest_rows(
     splits: dict[str, str],
     synthetic: list[str],
     out: Path,
+    context_size: int = 0,
 ) -> list[dict[str, Any]]:
     rows = []
     for item in items:
         if item.stem not in done:
             continue
-        paths = output_paths(out, item, synthetic)
+        paths = output_paths(out, item, synthetic, context=bool(context_size))
         for modality in modalities:
             if modality in paths:
-                rows.append(
-                    {
-                        "identity": item.identity,
-                        "expression": item.expression,
-                        "modality": modality,
-                        "split": splits[item.identity],
-                        "path": paths[modality].relative_to(out).as_posix(),
-                        "landmarks": done[item.stem]["landmarks"],
-                    }
-                )
+                row = {
+                    "identity": item.identity,
+                    "expression": item.expression,
+                    "modality": modality,
+                    "split": splits[item.identity],
+                    "path": paths[modality].relative_to(out).as_posix(),
+                    "landmarks": done[item.stem]["landmarks"],
+                }
+                if context_size:  # its landmarks are the crop's, shifted by (context_size - size) / 2
+                    row["context_path"] = paths[f"{CONTEXT_DIR}/{modality}"].relative_to(out).as_posix()
+                    row["context_size"] = context_size
+                rows.append(row)
     return rows
 
 
@@ -408,6 +468,12 @@ def dataset_card(
         f"(split by identity, val fraction {config.val_fraction}, seed {config.seed})",
         f"- Expressions: {', '.join(sorted({r['expression'] for r in rows}))}",
         "- Images per modality: " + ", ".join(f"{m} {sum(r['modality'] == m for r in rows)}" for m in modalities),
+        (
+            f"- Context crops: {config.context_size}x{config.context_size} (`{CONTEXT_DIR}/`), the same alignment "
+            "with the face crop in the middle"
+            if config.context_size
+            else "- Context crops: none"
+        ),
         f"- Photos that could not be used: {len(failures)} (see `{FAILURES}`)",
         *(
             f"- Photos without a `{modality}` image: {len(stems)}"
@@ -419,7 +485,8 @@ def dataset_card(
         "(built-in stylizers or Johnson et al. style networks), or real paired images cropped with the "
         "photo's alignment. They share the photo's landmarks.",
         "",
-        f"`{MANIFEST}` has one JSON row per image: identity, expression, modality, split, path, landmarks.",
+        f"`{MANIFEST}` has one JSON row per image: identity, expression, modality, split, path, landmarks "
+        "(and context_path, context_size).",
         "",
         "Made with:",
         "",
@@ -456,6 +523,12 @@ def parse_args(argv: list[str] | None = None) -> PrepareConfig:
     parser.add_argument("--margin", type=float, default=None, help="alignment margin (faces default if unset)")
     parser.add_argument("--detect-max-side", type=int, default=defaults.detect_max_side)
     parser.add_argument("--landmark-model", default=None, help="dlib 68-point shape predictor file")
+    parser.add_argument(
+        "--context-scale",
+        type=float,
+        default=defaults.context_scale,
+        help="side of the context crops as a multiple of --size (0: none)",
+    )
     parser.add_argument("--rafd-angle", default=defaults.rafd_angle)
     parser.add_argument("--rafd-gaze", default=defaults.rafd_gaze, help="frontal, left, right or any")
     args = vars(parser.parse_args(argv))
