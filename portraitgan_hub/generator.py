@@ -34,9 +34,19 @@ from portraitgan_hub.warp_guidance import WarpGuidance, warp_guidance
 
 
 def modality_planes(modality: torch.Tensor, num_modalities: int, height: int, width: int) -> torch.Tensor:
-    """One-hot attribute vector c of each sample, replicated over the image plane: (B, n, H, W)."""
-    one_hot = nn.functional.one_hot(modality.long(), num_modalities)
-    return one_hot[:, :, None, None].expand(-1, -1, height, width)
+    """The attribute vector c of each sample, replicated over the image plane: (B, n, H, W).
+
+    ``modality``: (B,) indices (c is their one-hot vector, Eq. 1) or (B, n) weights, e.g. the convex
+    combination ``(1 - s) c_source + s c_target`` of a partial modality change (the paper's continuous
+    conditioning, Sec. 3.2, applied to c; issue #12).
+    """
+    if modality.is_floating_point() and modality.ndim == 2:
+        if modality.shape[1] != num_modalities:
+            raise ValueError(f"modality weights must be (B, {num_modalities}), got {tuple(modality.shape)}")
+        vector = modality
+    else:
+        vector = nn.functional.one_hot(modality.long(), num_modalities)
+    return vector[:, :, None, None].expand(-1, -1, height, width)
 
 
 #: The mask heads start at sigmoid(3) = 0.95, so an untrained masked G is close to the identity map

@@ -124,12 +124,14 @@ def run_generator(
     points_a = points_b = None
     if warp_guided:
         points_a, points_b = batch["landmarks_a"], batch["landmarks_b"]
-    fake_b = generator(batch["image_a"], batch["landmarks_map_b"], batch["modality_b"], points_a, points_b)
-    fake_a = generator(batch["image_b"], batch["landmarks_map_a"], batch["modality_a"], points_b, points_a)
+    # c_A, c_B: the one-hot vectors, or (modality mixtures, train/dataset.py) their weights.
+    c_a, c_b = batch.get("condition_a", batch["modality_a"]), batch.get("condition_b", batch["modality_b"])
+    fake_b = generator(batch["image_a"], batch["landmarks_map_b"], c_b, points_a, points_b)
+    fake_a = generator(batch["image_b"], batch["landmarks_map_a"], c_a, points_b, points_a)
     reconstructed_a = reconstructed_b = excluded_a = excluded_b = None
     if cycle:
-        reconstructed_a = generator(fake_b[0], batch["landmarks_map_a"], batch["modality_a"], points_b, points_a)[0]
-        reconstructed_b = generator(fake_a[0], batch["landmarks_map_b"], batch["modality_b"], points_a, points_b)[0]
+        reconstructed_a = generator(fake_b[0], batch["landmarks_map_a"], c_a, points_b, points_a)[0]
+        reconstructed_b = generator(fake_a[0], batch["landmarks_map_b"], c_b, points_a, points_b)[0]
         if warp_guided:
             height, width = batch["image_a"].shape[-2:]
             with torch.no_grad():

@@ -84,6 +84,25 @@ def test_output_depends_on_image_landmarks_and_modality(normalization):
     assert by_image > 1e-3 and by_landmarks > 0.05 * by_image and by_modality > 0.05 * by_image
 
 
+def test_modality_weights_condition_g_continuously():
+    """Issue #12: c may be a convex combination of one-hots; a one-hot weight vector is exactly the index."""
+    torch.manual_seed(0)
+    config = PortraitGANConfig(image_size=32, base_channels=8, max_channels=16, num_residual_blocks=1)
+    generator = PortraitGAN(config).generator.eval()
+    image, landmarks, _ = _inputs(config, batch=1)
+    with torch.no_grad():
+        photo = generator(image, landmarks, torch.zeros(1, dtype=torch.long))[0]
+        sketch = generator(image, landmarks, torch.ones(1, dtype=torch.long))[0]
+        assert torch.allclose(generator(image, landmarks, torch.tensor([[0.0, 1.0, 0.0]]))[0], sketch, atol=1e-6)
+        halves = [generator(image, landmarks, torch.tensor([[1 - s, s, 0.0]]))[0] for s in (0.25, 0.5, 0.75)]
+    # Untrained, so no monotonic path is promised (the trained model's is tested in test_default_model.py);
+    # the in-between conditions are new inputs, not a copy of either end.
+    for half in halves:
+        assert float((half - sketch).abs().mean()) > 1e-4 and float((half - photo).abs().mean()) > 1e-4
+    with pytest.raises(ValueError, match="modality weights"):
+        generator(image, landmarks, torch.tensor([[0.5, 0.5]]))
+
+
 def test_attention_mask_blends_input_and_colour_at_every_level():
     """With config.attention_mask, each level is A * input + (1 - A) * colour: a mask saturated at 1
     returns the (area-resized) input exactly, one at 0 the plain tanh colour of the paper's head."""

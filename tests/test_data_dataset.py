@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from portraitgan_hub.faces.landmarks import LandmarkDetector
 from portraitgan_hub.model import tensor_to_pil
-from train.dataset import PairedPortraitDataset
+from train.dataset import Augmentation, PairedPortraitDataset
 from train.prepare import PrepareConfig, prepare
 
 ASSETS = Path(__file__).parent / "assets" / "london_subset"
@@ -118,3 +118,54 @@ def test_resizing_keeps_landmarks_on_the_face(root: Path) -> None:
     assert np.allclose(small[0]["landmarks_a"].numpy(), scaled, atol=1e-4)
     with Image.open(root / full.rows[0]["path"]) as stored:
         assert stored.size == (128, 128)
+
+
+def test_context_window_moves_the_landmarks_with_the_picture(root: Path) -> None:
+    """Issue #12: a context sample is a crop-size window of the wider context crop; its landmarks
+    follow the face inside that window, and the centred window is the face crop itself."""
+    dataset = PairedPortraitDataset(root, MODALITIES, split="train", flip_probability=0.0, context_ratio=1.0)
+    row = next(r for r in dataset.rows if r["modality"] == "photo")
+    face, face_points = dataset.load(row, Augmentation())
+    centred, centred_points = dataset.load(row, Augmentation(), (0.5, 0.5))
+    assert centred.size == face.size and np.allclose(centred_points, face_points)
+    assert np.abs(np.asarray(centred, np.float32) - np.asarray(face, np.float32)).mean() < 4.0
+    corner, corner_points = dataset.load(row, Augmentation(), (0.0, 0.0))
+    free = row["context_size"] - face.width
+    assert np.allclose(corner_points, face_points + free / 2)
+    context = Image.open(root / row["context_path"]).convert("RGB")
+    assert np.array_equal(np.asarray(corner), np.asarray(context)[: face.height, : face.width])
+    sample = dataset[0]
+    assert sample["context"] and dataset.plan(0).window is not None
+    plain = PairedPortraitDataset(root, MODALITIES, split="train")
+    assert not plain[0]["context"] and plain.plan(0).window is None
+
+
+def test_modality_mixture_blends_pictures_and_condition_alike(root: Path) -> None:
+    """Issue #12: side B of a mixture is the same expression in another modality at strength s: its
+    image is the blend (1 - s) A + s B and its condition the same convex combination of one-hots."""
+    dataset = PairedPortraitDataset(
+        root, MODALITIES, split="train", flip_probability=0.0, modality_mix_ratio=1.0, image_size=64
+    )
+    strengths = []
+    for index in range(len(dataset)):
+        plan = dataset.plan(index)
+        a, b = dataset.rows[plan.row_a], dataset.rows[plan.row_b]
+        assert a["expression"] == b["expression"] and a["modality"] != b["modality"]
+        s = plan.modality_strength
+        strengths.append(s)
+        sample = dataset[index]
+        expected = torch.zeros(3)
+        expected[MODALITIES.index(a["modality"])] += 1 - s
+        expected[MODALITIES.index(b["modality"])] += s
+        assert torch.allclose(sample["condition_b"], expected, atol=1e-6)
+        assert torch.equal(sample["condition_a"], torch.eye(3)[MODALITIES.index(a["modality"])])
+        full_a = dataset.load(a, plan.augmentation)[0]
+        full_b = dataset.load(b, plan.augmentation)[0]
+        blend = (1 - s) * np.asarray(full_a, np.float32) + s * np.asarray(full_b, np.float32)
+        got = (sample["image_b"].permute(1, 2, 0).numpy() + 1) * 127.5
+        assert np.abs(got - blend).max() < 1.5
+    assert 0 < min(strengths) and max(strengths) < 1 and max(strengths) - min(strengths) > 0.3
+    plain = PairedPortraitDataset(root, MODALITIES, split="train")
+    assert all(plain.plan(i).modality_strength == 1.0 for i in range(len(plain)))
+    with pytest.raises(ValueError, match="modality_mix_ratio"):
+        PairedPortraitDataset(root, MODALITIES, modality_mix_ratio=1.5)

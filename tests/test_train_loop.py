@@ -85,6 +85,15 @@ def test_short_run_has_finite_losses_and_writes_its_outputs(tiny_run) -> None:
     assert run["world_size"] == 1 and run["step"] == 4
 
 
+def test_context_windows_and_modality_mixtures_train(data_dir: Path, tmp_path: Path) -> None:
+    """Issue #12's training draws (context windows, modality mixtures) run through the whole step."""
+    config = tiny_config(
+        data_dir, tmp_path / "run", "optim.steps=2", "data.context_ratio=1.0", "data.modality_mix_ratio=1.0"
+    )
+    result = train(config)
+    assert result.step == 2 and all(math.isfinite(v) for losses in result.history for v in losses.values())
+
+
 def test_tensorboard_gets_every_loss_term_and_the_config(tiny_run) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -17,6 +17,18 @@ generator): the warp-guided G learns from them what a landmark warp cannot do al
   the original picture, which G must restore, is side B.
 * ``teeth``: a smiling picture warped shut onto the same person's neutral landmarks is side A; the
   real smile is side B, so G must draw the teeth the warp squeezed away.
+
+Two more draws for converting the whole picture between modalities (issue #12, not in the paper):
+
+* context windows (``context_ratio``): both sides are read from the prepared *context* crops (hair,
+  shoulders, background around the face; ``train.prepare``) through one random model-size window,
+  with the landmark map drawn where the landmarks fall, so that G converts whatever surrounds a face
+  and the editor can convert a whole photo in tiles;
+* modality mixtures (``modality_mix_ratio``): side B is the same expression in another modality at a
+  random strength s in [0, 1]. G is conditioned on the convex combination ``(1 - s) c_A + s c_B``
+  (the paper's continuous conditioning applied to the attribute vector c, Sec. 3.2) and side B's image
+  is the same blend of the two pictures (they are pixel-aligned: one alignment, one expression).
+  Every sample carries these vectors as ``condition_a``/``condition_b`` (B, n) beside the indices.
 """
 
 from __future__ import annotations
@@ -72,6 +84,11 @@ class SamplePlan:
     row_b: int
     augmentation: Augmentation
     synthetic: SyntheticPlan | None = None
+    #: Position of the model-size window in the context crops, as fractions (0..1) of the free range
+    #: per axis; None: the face crops.
+    window: tuple[float, float] | None = None
+    #: Strength s of side B's modality in a modality mixture (see the module docstring); 1: no mixture.
+    modality_strength: float = 1.0
 
 
 def read_manifest(root: str | Path) -> list[dict[str, Any]]:
@@ -108,6 +125,8 @@ class PairedPortraitDataset(Dataset):
         synthetic_ratio: float = 0.0,
         synthetic_kinds: Sequence[str] = SYNTHETIC_KINDS,
         synthetic_noise: float = 0.01,
+        context_ratio: float = 0.0,
+        modality_mix_ratio: float = 0.0,
         require_all_modalities: bool = True,
     ) -> None:
         self.root = Path(root)
@@ -142,6 +161,19 @@ class PairedPortraitDataset(Dataset):
         self.synthetic_kinds = tuple(synthetic_kinds)
         #: Per-point noise of a synthetic expression, as a fraction of the distance between the eyes.
         self.synthetic_noise = float(synthetic_noise)
+        for name, ratio in (("context_ratio", context_ratio), ("modality_mix_ratio", modality_mix_ratio)):
+            if not 0.0 <= ratio <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {ratio}")
+        if context_ratio and not all("context_path" in row for row in self.rows):
+            raise ValueError(
+                f"context_ratio {context_ratio} needs context crops, and {self.root} has none: prepare it again "
+                "with the current `python -m train.prepare` (it adds them to the folder, keeping what is there)"
+            )
+        self.context_ratio = float(context_ratio)
+        self.modality_mix_ratio = float(modality_mix_ratio)
+        self.same_expression: dict[tuple[str, str], list[int]] = {}
+        for index, row in enumerate(self.rows):
+            self.same_expression.setdefault((row["identity"], row["expression"]), []).append(index)
         self.neutral_of: dict[tuple[str, str], int] = {
             (row["identity"], row["modality"]): index
             for index, row in enumerate(self.rows)
@@ -164,10 +196,24 @@ class PairedPortraitDataset(Dataset):
         scale = 1.0 + float(rng.uniform(-self.max_scale, self.max_scale))
         dx, dy = (float(v) for v in rng.uniform(-self.max_shift, self.max_shift, size=2))
         augmentation = Augmentation(flip, scale, (dx, dy))
-        # Drawn after everything above, so that synthetic_ratio = 0 leaves every sample as it was.
+        # Drawn after everything above, so that ratios of 0 leave every sample as it was.
+        synthetic = None
         if self.synthetic_ratio and rng.random() < self.synthetic_ratio:
-            return SamplePlan(row_a, row_a, augmentation, self._synthetic_plan(row_a, rng))
-        return SamplePlan(row_a, row_b, augmentation)
+            row_b, synthetic = row_a, self._synthetic_plan(row_a, rng)
+        window = None
+        if self.context_ratio and rng.random() < self.context_ratio:
+            window = (float(rng.random()), float(rng.random()))
+        strength = 1.0
+        if synthetic is None and self.modality_mix_ratio and rng.random() < self.modality_mix_ratio:
+            data = self.rows[row_a]
+            pool = [
+                i
+                for i in self.same_expression[(data["identity"], data["expression"])]
+                if self.rows[i]["modality"] != data["modality"]
+            ]
+            if pool:
+                row_b, strength = pool[rng.integers(len(pool))], float(rng.random())
+        return SamplePlan(row_a, row_b, augmentation, synthetic, window, strength)
 
     def _synthetic_plan(self, row: int, rng: np.random.Generator) -> SyntheticPlan:
         kind = self.synthetic_kinds[rng.integers(len(self.synthetic_kinds))]
@@ -186,10 +232,19 @@ class PairedPortraitDataset(Dataset):
         plan = self.plan(index)
         sample: dict[str, Any] = {"identity": self.rows[plan.row_a]["identity"]}
         sides = {
-            side: self.load(self.rows[row], plan.augmentation) for side, row in (("a", plan.row_a), ("b", plan.row_b))
+            side: self.load(self.rows[row], plan.augmentation, plan.window)
+            for side, row in (("a", plan.row_a), ("b", plan.row_b))
         }
         if plan.synthetic is not None:
             sides["a"] = self.synthesize(sides["b"], plan)
+        conditions = {
+            side: self._one_hot(self.rows[row]["modality"]) for side, row in (("a", plan.row_a), ("b", plan.row_b))
+        }
+        if plan.modality_strength < 1.0:  # side B: the blend of the two pictures, and of the two vectors
+            s = plan.modality_strength
+            blend = Image.blend(sides["a"][0], sides["b"][0], s)
+            sides["b"] = (blend, sides["b"][1])
+            conditions["b"] = (1.0 - s) * conditions["a"] + s * conditions["b"]
         for side, row_index in (("a", plan.row_a), ("b", plan.row_b)):
             row = self.rows[row_index]
             image, landmarks = sides[side]
@@ -199,9 +254,16 @@ class PairedPortraitDataset(Dataset):
             sample[f"landmarks_map_{side}"] = torch.from_numpy(np.asarray(landmark_map, np.float32))[None]
             sample[f"landmarks_{side}"] = torch.from_numpy(landmarks)
             sample[f"modality_{side}"] = torch.tensor(self.modalities.index(row["modality"]), dtype=torch.long)
+            sample[f"condition_{side}"] = conditions[side]
             sample[f"expression_{side}"] = row["expression"]
         sample["synthetic"] = plan.synthetic.kind if plan.synthetic is not None else ""
+        sample["context"] = plan.window is not None
         return sample
+
+    def _one_hot(self, modality: str) -> torch.Tensor:
+        vector = torch.zeros(len(self.modalities))
+        vector[self.modalities.index(modality)] = 1.0
+        return vector
 
     def synthesize(self, original: tuple[Image.Image, np.ndarray], plan: SamplePlan) -> tuple[Image.Image, np.ndarray]:
         """Side A of a synthetic pair: ``original`` (image, its (68, 2) points) warped to new landmarks."""
@@ -210,7 +272,7 @@ class PairedPortraitDataset(Dataset):
         if synthetic is None:
             raise ValueError("not a synthetic sample plan")
         if synthetic.kind == "teeth":
-            _, target = self.load(self.rows[synthetic.neutral_row], plan.augmentation)
+            _, target = self.load(self.rows[synthetic.neutral_row], plan.augmentation, plan.window)
         else:
             target = ExpressionControls(smile=synthetic.smile, mouth_open=synthetic.mouth_open).apply(points)
             eyes = np.linalg.norm(points[list(LEFT_EYE)].mean(0) - points[list(RIGHT_EYE)].mean(0))
@@ -220,11 +282,27 @@ class PairedPortraitDataset(Dataset):
         warped = warp_by_landmarks(pil_to_tensor(image), torch.from_numpy(points)[None], torch.from_numpy(target)[None])
         return tensor_to_pil(warped)[0], target
 
-    def load(self, row: dict[str, Any], augmentation: Augmentation) -> tuple[Image.Image, np.ndarray]:
-        """A row's image and (68, 2) landmarks, resized and augmented (pixel-index coordinates)."""
-        with Image.open(self.root / row["path"]) as stored:
-            image = stored.convert("RGB")
+    def load(
+        self, row: dict[str, Any], augmentation: Augmentation, window: tuple[float, float] | None = None
+    ) -> tuple[Image.Image, np.ndarray]:
+        """A row's image and (68, 2) landmarks, resized and augmented (pixel-index coordinates).
+
+        ``window``: read a crop-size window of the row's context crop instead, at these fractions of
+        the free range (x, y); (0.5, 0.5) is the face crop itself.
+        """
         points = np.asarray(row["landmarks"], dtype=np.float32)
+        if window is None:
+            with Image.open(self.root / row["path"]) as stored:
+                image = stored.convert("RGB")
+        else:
+            with Image.open(self.root / row["context_path"]) as stored:
+                context = stored.convert("RGB")
+            with Image.open(self.root / row["path"]) as stored:
+                side = stored.width
+            free = context.width - side
+            left, top = round(window[0] * free), round(window[1] * free)
+            image = context.crop((left, top, left + side, top + side))
+            points = points + np.array([free / 2.0 - left, free / 2.0 - top], np.float32)
         if self.image_size and image.size != (self.image_size, self.image_size):
             sx, sy = self.image_size / image.width, self.image_size / image.height
             image = image.resize((self.image_size, self.image_size), Image.BICUBIC)

@@ -65,6 +65,8 @@ def make_datasets(config: TrainingConfig) -> tuple[Dataset, PairedPortraitDatase
         synthetic_ratio=config.data.synthetic_ratio,
         synthetic_kinds=config.data.synthetic_kinds,
         synthetic_noise=config.data.synthetic_noise,
+        context_ratio=config.data.context_ratio,
+        modality_mix_ratio=config.data.modality_mix_ratio,
     )
     train_set: Dataset = PairedPortraitDataset(config.data.path, split=config.data.train_split, **augment, **common)
     if config.data.replay_path:
