@@ -84,9 +84,10 @@ def test_context_crop_is_the_face_crop_with_its_surroundings(prepared: tuple[Pat
     out, _, _ = prepared
     rows = [r for r in _rows(out) if r["identity"] == "001" and r["expression"] == "neutral"]
     by_modality = {r["modality"]: r for r in rows}
-    with Image.open(out / by_modality["photo"]["path"]) as crop, Image.open(
-        out / by_modality["photo"]["context_path"]
-    ) as context:
+    with (
+        Image.open(out / by_modality["photo"]["path"]) as crop,
+        Image.open(out / by_modality["photo"]["context_path"]) as context,
+    ):
         face = np.asarray(crop, np.float32)
         middle = np.asarray(context, np.float32)[32:160, 32:160]
     assert np.abs(face - middle).mean() < 4.0  # same pixels up to resampling
