@@ -82,6 +82,9 @@ def _edit(args: argparse.Namespace) -> int:
         reference_strength=args.reference_strength,
         reference_parts=args.reference_parts,
         paste_back=args.paste_back,
+        modality_strength=args.strength,
+        input_modality=getattr(args, "from"),
+        portrait=args.portrait,
         **controls,
     )
     if not batch:
@@ -270,6 +273,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     edit.add_argument("--model", help="Hub id or folder (default: $PORTRAITGAN_MODEL, then the demo model)")
     edit.add_argument("--modality", help="target modality (default: the model's first, usually photo)")
+    edit.add_argument(
+        "--strength",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="how far to go towards --modality, 0..1 (default 1; 0 keeps the input's modality)",
+    )
+    edit.add_argument(
+        "--from",
+        metavar="MODALITY",
+        help="what the input is (default photo); a stylized input whose face the detector misses is "
+        "converted to a photo by the model to find it",
+    )
+    edit.add_argument(
+        "--portrait",
+        action="store_true",
+        help="write only the aligned portrait, at twice the model's size (512 px for the demo model)",
+    )
     edit.add_argument("--face", type=int, default=0, help="which face, 0 = the largest")
     edit.add_argument(
         "--min-face",

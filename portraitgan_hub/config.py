@@ -55,9 +55,17 @@ class PortraitGANConfig:
     #: Off in the paper. On, an extra PatchGAN judges a crop around the mouth (points 48-67) of the
     #: full-resolution output, where an expression edit has to draw most.
     mouth_discriminator: bool = False
+    #: Modalities whose training images are grey (a pencil sketch): the editor returns grey pixels for
+    #: them (scaled by the modality strength) instead of G's faint colour fringes. Not an architecture
+    #: field; ``train/train.py --export`` fills it from the training data. Not in the paper.
+    achromatic_modalities: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.modalities = list(self.modalities)
+        self.achromatic_modalities = list(self.achromatic_modalities)
+        unknown = sorted(set(self.achromatic_modalities) - set(self.modalities))
+        if unknown:
+            raise ValueError(f"achromatic_modalities {unknown} are not among the modalities {self.modalities}")
         if self.image_size % (2**self.num_downsamplings):
             raise ValueError(
                 f"image_size {self.image_size} must be divisible by 2**num_downsamplings ({2**self.num_downsamplings})"

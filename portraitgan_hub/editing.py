@@ -12,6 +12,15 @@ is ``A * warped + (1 - A) * C``. :func:`compose` evaluates the same expression a
 resolution: the photo itself is warped by G's flow (sampled at full resolution), and only the colour
 C and the mask A are upsampled from the model's size. What G copies keeps every pixel of the photo;
 only what G really draws (mouth interior, creases, a change of modality) is at model resolution.
+
+Whole-picture modality conversion (issue #12; the paper converts only its aligned crop): a change of
+modality also converts everything around the face, so that no crop box shows. :func:`convert_picture`
+runs G over the photo at the face's training scale in overlapping model-size tiles (blended with
+linear ramps over the overlap, as tiled super-resolution and tiled diffusion decoders do), each tile
+carrying the landmarks that fall inside it; G was trained on such windows of wider context crops
+(``train.prepare``, ``train/dataset.py``). The face, with its expression edit, is then composed on
+top of that converted picture. A partial change of modality conditions G on
+``(1 - s) c_source + s c_target`` (:func:`modality_condition`).
 """
 
 from __future__ import annotations
@@ -171,10 +180,48 @@ class Rendering:
     displacement: torch.Tensor | None
 
 
-def render(model: PortraitGAN, aligned: AlignedFace, landmarks: np.ndarray, modality: str | int) -> Rendering:
+def modality_condition(
+    model: PortraitGAN,
+    modality: str | int | None = None,
+    input_modality: str | int | None = None,
+    strength: float = 1.0,
+) -> torch.Tensor:
+    """The attribute vector c of an edit, (1, n) float32: ``(1 - strength) e_input + strength e_target``.
+
+    ``modality``/``input_modality``: names or indices (None: the model's first, usually ``photo``).
+    ``strength`` in [0, 1]: 0 keeps the input's modality, 1 is the full target modality (the paper's
+    continuous conditioning, Sec. 3.2, applied to c; the demo model was trained on such mixtures).
+    Raises ``ValueError`` for an unknown modality or a strength outside [0, 1], ``TypeError`` for a
+    strength that is not a number.
+    """
+    config = model.config
+    target = config.modality_index(config.modalities[0] if modality is None else modality)
+    source = config.modality_index(config.modalities[0] if input_modality is None else input_modality)
+    strength = check_modality_strength(strength)
+    condition = torch.zeros(1, config.num_modalities)
+    condition[0, source] += 1.0 - strength
+    condition[0, target] += strength
+    return condition
+
+
+def check_modality_strength(strength: object) -> float:
+    """``modality_strength`` as a float in [0, 1]; ``TypeError``/``ValueError`` naming it otherwise."""
+    if isinstance(strength, bool) or not isinstance(strength, (int, float, np.integer, np.floating)):
+        raise TypeError(f"modality_strength must be a number in [0, 1], got {type(strength).__name__} {strength!r}")
+    if not 0.0 <= float(strength) <= 1.0:
+        raise ValueError(
+            f"modality_strength must be in [0, 1] (0 = the input's modality, 1 = the full target), got {strength}"
+        )
+    return float(strength)
+
+
+def render(
+    model: PortraitGAN, aligned: AlignedFace, landmarks: np.ndarray, modality: str | int | torch.Tensor
+) -> Rendering:
     """Stages 4-5: the landmark map L and (warp-guided G) the source -> target flow, then G(crop | L, c).
 
-    ``landmarks``: the (68, 2) target points in crop pixels (:func:`target_landmarks`).
+    ``landmarks``: the (68, 2) target points in crop pixels (:func:`target_landmarks`). ``modality``:
+    the target modality's name or index, or a (1, n) condition from :func:`modality_condition`.
     """
     size = model.config.image_size
     landmark_map = torch.from_numpy(draw_landmark_map(landmarks, size, model.config.landmark_line_width))
@@ -212,7 +259,11 @@ def _crop_weight(alignment: Alignment, photo_size: tuple[int, int], feather: flo
 
 
 def compose(
-    photo: Image.Image, alignment: Alignment, rendering: Rendering, feather: float = DEFAULT_FEATHER
+    photo: Image.Image,
+    alignment: Alignment,
+    rendering: Rendering,
+    feather: float = DEFAULT_FEATHER,
+    background: Image.Image | None = None,
 ) -> Image.Image:
     """Stage 6: the photo with G's result put in at the photo's own resolution.
 
@@ -221,7 +272,13 @@ def compose(
     downsampled); this is blended into the photo with the feather ramp of
     :func:`portraitgan_hub.faces.alignment.feather_mask`, which is also 0 next to the photo's edge
     (:data:`EDGE_GUARD_PX`). Every pixel outside the footprint keeps its exact value. ``photo`` is RGB.
+
+    ``background``: what the face is blended into instead of the photo (same size; e.g. the whole
+    photo converted to the target modality by :func:`convert_picture`); the warp still reads ``photo``.
     """
+    if background is not None and background.size != photo.size:
+        raise ValueError(f"background size {background.size} != photo size {photo.size}")
+    canvas = photo if background is None else background
     if alignment.crop_size != rendering.colour.shape[-1]:
         alignment = alignment.resized(rendering.colour.shape[-1])
     size = alignment.crop_size
@@ -231,7 +288,7 @@ def compose(
     right = min(photo.width, int(np.ceil(corners[:, 0].max())) + 1)
     bottom = min(photo.height, int(np.ceil(corners[:, 1].max())) + 1)
     if left >= right or top >= bottom:
-        return photo.copy()
+        return canvas.copy()
     # Normalised crop coordinates of every photo pixel in the box: an affine map, built separably.
     affine = torch.from_numpy(alignment.matrix * np.array([[2.0 / size], [2.0 / size]])).float()
     affine[:, 2] += 1.0 / size - 1.0  # pixels_to_normalized of the crop position
@@ -241,12 +298,17 @@ def compose(
     weight = F.grid_sample(_crop_weight(alignment, photo.size, feather), at, "bilinear", "zeros", align_corners=False)
     rows, cols = torch.nonzero(weight[0, 0] > 0, as_tuple=True)
     if rows.numel() == 0:
-        return photo.copy()
+        return canvas.copy()
     # Only the rows and columns that get some weight are computed.
     r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
     at, weight = at[:, r0:r1, c0:c1], weight[:, :, r0:r1, c0:c1]
     box = (left + c0, top + r0, left + c1, top + r1)
     before = torch.from_numpy(np.asarray(photo.crop(box), dtype=np.float32)).permute(2, 0, 1)[None]
+    base = (
+        before
+        if background is None
+        else torch.from_numpy(np.asarray(canvas.crop(box), np.float32)).permute(2, 0, 1)[None]
+    )
     colour = F.grid_sample(rendering.colour, at, "bilinear", "border", align_corners=False) * 127.5 + 127.5
     if rendering.mask is None:
         edited = colour
@@ -256,8 +318,8 @@ def compose(
         if rendering.displacement is not None:
             warped = _warp_photo(photo, alignment, at + sample_displacement(rendering.displacement, at))
         edited = mask * warped + (1 - mask) * colour
-    blended = before + (edited - before) * weight
-    result = photo.copy()
+    blended = base + (edited - base) * weight
+    result = canvas.copy()
     pixels = blended[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
     result.paste(Image.fromarray(pixels), box[:2])
     return result
@@ -282,13 +344,131 @@ def _warp_photo(photo: Image.Image, alignment: Alignment, source: torch.Tensor) 
     return F.grid_sample(region, local[None], "bilinear", "border", align_corners=False)
 
 
-def is_no_op(aligned: AlignedFace, landmarks: np.ndarray, modality: str | int, model: PortraitGAN) -> bool:
+#: Overlap of neighbouring tiles in :func:`convert_picture`, as a share of the model's size.
+TILE_OVERLAP = 0.25
+#: Tiles per pass of G in :func:`convert_picture`.
+TILE_BATCH = 4
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of ``tile``-px tiles covering ``length`` px with at least ``overlap`` px shared
+    by neighbours; the first starts at 0 and the last ends at ``length`` (``length >= tile``)."""
+    if length <= tile:
+        return [0]
+    count = int(np.ceil((length - overlap) / (tile - overlap)))
+    return [int(round(i * (length - tile) / (count - 1))) for i in range(count)]
+
+
+def convert_picture(
+    model: PortraitGAN,
+    picture: Image.Image,
+    scale: float,
+    condition: str | int | torch.Tensor,
+    landmarks: np.ndarray | None = None,
+) -> Image.Image:
+    """Stage 5 for a change of modality (issue #12): the whole ``picture`` converted by G.
+
+    ``picture``: RGB, any size. ``scale``: model pixels per picture pixel, the face's training scale
+    (``Alignment.scale`` of its crop); G sees the picture resized by it, in model-size tiles that
+    overlap by :data:`TILE_OVERLAP` and are blended with linear ramps. ``condition``: the target
+    modality or a (1, n) condition (:func:`modality_condition`). ``landmarks``: the face's (68, 2)
+    points in picture pixels; each tile's landmark map draws those falling inside it, unchanged (the
+    expression edit is the face's, composed on top by :func:`compose`); None: empty maps, no warp.
+
+    As in :func:`compose`, the colour C and mask A are blended from the tiles and upsampled, and the
+    result is ``A * picture + (1 - A) * C`` at the picture's own resolution. Returns an RGB image of
+    ``picture``'s size. Cost: one pass of G per tile, about ``(side * scale / (0.75 * size))**2``.
+    """
+    size = model.config.image_size
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive number of model pixels per picture pixel, got {scale}")
+    width, height = max(1, round(picture.width * scale)), max(1, round(picture.height * scale))
+    small = np.asarray(picture.convert("RGB").resize((width, height), Image.Resampling.BICUBIC))
+    padded = np.pad(small, ((0, max(0, size - height)), (0, max(0, size - width)), (0, 0)), mode="edge")
+    overlap = int(size * TILE_OVERLAP)
+    tiles = [
+        (x, y) for y in tile_starts(padded.shape[0], size, overlap) for x in tile_starts(padded.shape[1], size, overlap)
+    ]
+    ramp = np.minimum(np.arange(size) + 0.5, size - np.arange(size) - 0.5) / max(overlap, 1)
+    ramp = torch.from_numpy(np.clip(ramp, 1e-3, 1.0).astype(np.float32))
+    window = (ramp[:, None] * ramp[None, :])[None, None]
+    colour = torch.zeros(1, 3, *padded.shape[:2])
+    mask = torch.zeros(1, 1, *padded.shape[:2])
+    total = torch.zeros(1, 1, *padded.shape[:2])
+    points = (
+        None
+        if landmarks is None
+        else (np.asarray(landmarks, np.float64) + 0.5) * np.array([width / picture.width, height / picture.height])
+        - 0.5
+    )
+    for first in range(0, len(tiles), TILE_BATCH):
+        batch = tiles[first : first + TILE_BATCH]
+        images = pil_to_tensor([Image.fromarray(padded[y : y + size, x : x + size]) for x, y in batch])
+        maps, tile_points = [], []
+        for x, y in batch:
+            if points is None:
+                maps.append(np.zeros((size, size), np.float32))
+            else:
+                tile_points.append(points - np.array([x, y]))
+                maps.append(draw_landmark_map(tile_points[-1], size, model.config.landmark_line_width))
+        maps_tensor = torch.from_numpy(np.stack(maps))[:, None]
+        source = None if points is None else np.stack(tile_points).astype(np.float32)
+        result = model.render(images, maps_tensor, condition, source, source)
+        tile_colour = result.colour.float().cpu()
+        tile_mask = torch.zeros(len(batch), 1, size, size) if result.mask is None else result.mask.float().cpu()
+        for i, (x, y) in enumerate(batch):
+            colour[..., y : y + size, x : x + size] += tile_colour[i] * window
+            mask[..., y : y + size, x : x + size] += tile_mask[i] * window
+            total[..., y : y + size, x : x + size] += window
+    colour, mask = colour / total, mask / total
+    colour, mask = colour[..., :height, :width], mask[..., :height, :width]
+    full = (picture.height, picture.width)
+    colour = F.interpolate(colour, full, mode="bilinear", align_corners=False) * 127.5 + 127.5
+    mask = F.interpolate(mask, full, mode="bilinear", align_corners=False).clamp(0, 1)
+    original = torch.from_numpy(np.asarray(picture.convert("RGB"), np.float32)).permute(2, 0, 1)[None]
+    converted = mask * original + (1 - mask) * colour
+    return Image.fromarray(converted[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy())
+
+
+def changes_modality(condition: torch.Tensor, input_index: int) -> bool:
+    """Whether a (1, n) condition asks for anything but the input's own modality."""
+    expected = torch.zeros_like(condition)
+    expected[..., input_index] = 1.0
+    return not torch.allclose(condition, expected, atol=1e-6)
+
+
+def is_no_op(
+    aligned: AlignedFace,
+    landmarks: np.ndarray,
+    modality: str | int | torch.Tensor,
+    model: PortraitGAN,
+    input_modality: str | int | None = None,
+) -> bool:
     """Whether an edit asks for nothing: the face's own landmarks and the input's modality.
 
+    ``modality``: the target's name or index, or a (1, n) condition (:func:`modality_condition`).
     The editor then returns the photo as it is rather than a re-rendering of it.
     """
     same_points = np.allclose(np.asarray(landmarks, np.float64), aligned.landmarks, atol=1e-3)
-    return same_points and model.config.modality_index(modality) == 0
+    if not same_points:
+        return False
+    source = model.config.modality_index(model.config.modalities[0] if input_modality is None else input_modality)
+    if isinstance(modality, torch.Tensor):
+        return not changes_modality(modality, source)
+    return model.config.modality_index(modality) == source
+
+
+def _achromatic_share_removed(result: Image.Image, model: PortraitGAN, condition: torch.Tensor) -> Image.Image:
+    """Colour scaled down by the condition's weight on grey modalities (``config.achromatic_modalities``):
+    a full sketch comes back grey, a half-way sketch with half the chroma. Not in the paper."""
+    config = model.config
+    share = sum(float(condition[0, config.modality_index(m)]) for m in config.achromatic_modalities)
+    if share <= 0:
+        return result
+    pixels = np.asarray(result.convert("RGB"), dtype=np.float32)
+    grey = pixels @ np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601 luma, as Pillow's convert("L")
+    toned = grey[..., None] + (pixels - grey[..., None]) * (1.0 - min(share, 1.0))
+    return Image.fromarray(np.clip(np.rint(toned), 0, 255).astype(np.uint8))
 
 
 def _as_input_colours(result: Image.Image, photo: Image.Image) -> Image.Image:
@@ -300,6 +480,17 @@ def _as_input_colours(result: Image.Image, photo: Image.Image) -> Image.Image:
     if np.array_equal(small[..., 0], small[..., 1]) and np.array_equal(small[..., 1], small[..., 2]):
         return result.convert("L").convert("RGB")
     return result
+
+
+#: Face sizes, as a share of the picture's shorter side, at which :meth:`FaceEditor.faces_via_cycle`
+#: converts a stylized picture to a photo to find its face (portraits first).
+CYCLE_FACE_SHARES = (0.45, 0.25)
+
+
+def portrait_crop(result: Image.Image, alignment: Alignment) -> Image.Image:
+    """The aligned portrait of an edited picture at twice the model's size (the paper's 512 px square
+    for the 256 px ``lite`` model), sampled from the full-resolution result."""
+    return warp_to_crop(result, alignment.resized(2 * alignment.crop_size))
 
 
 class FaceEditor:
@@ -342,9 +533,45 @@ class FaceEditor:
         """Load ``photo``, find its faces (cached) and align face number ``face`` (0 = largest)."""
         return self._align(load_image(photo), source_name(photo), face, min_face)
 
-    def _align(self, picture: Image.Image, name: str, face: int, min_face: int | None) -> AlignedFace:
-        chosen = select_face(self.faces(picture, min_face), face, name)
-        return align_face(picture, chosen, self.model.config.image_size, self.margin)
+    def _align(
+        self,
+        picture: Image.Image,
+        name: str,
+        face: int,
+        min_face: int | None,
+        input_modality: str | int | None = None,
+    ) -> AlignedFace:
+        """Align face number ``face``; for a stylized input (``input_modality`` other than the model's
+        first) where the detector finds no face, use the faces found on the picture converted to a photo
+        by G itself (:meth:`faces_via_cycle`)."""
+        found = self.faces(picture, min_face)
+        config = self.model.config
+        if not found and input_modality is not None and config.modality_index(input_modality) != 0:
+            found = self.faces_via_cycle(picture, input_modality, min_face)
+        chosen = select_face(found, face, name)
+        return align_face(picture, chosen, config.image_size, self.margin)
+
+    def faces_via_cycle(
+        self, picture: Image.Image, input_modality: str | int, min_face: int | None = None
+    ) -> list[Face]:
+        """Faces of a stylized picture found through the model's own cycle (issue #12): G converts the
+        whole picture from ``input_modality`` to a photo (:func:`convert_picture`, no landmarks), and
+        the detector runs on that. The paper notes that its model lets landmarks be extracted on
+        other modalities this way. The face's scale is unknown before detection, so G runs at the
+        scales of :data:`CYCLE_FACE_SHARES` (the face's share of the picture's shorter side) until a
+        face is found; returns [] when none is. The faces' coordinates are the picture's.
+        """
+        config = self.model.config
+        condition = modality_condition(self.model, config.modalities[0], input_modality, 1.0)
+        # The aligned crop's landmark box spans 1 / (1 + 2 * margin) of the crop (faces.alignment).
+        face_in_crop = config.image_size / (1.0 + 2.0 * self.margin)
+        for share in CYCLE_FACE_SHARES:
+            scale = face_in_crop / (share * min(picture.size))
+            as_photo = convert_picture(self.model, picture, scale, condition)
+            found = self.faces(as_photo, min_face)
+            if found:
+                return found
+        return []
 
     def edit(
         self,
@@ -359,23 +586,34 @@ class FaceEditor:
         reference_strength: float = 1.0,
         reference_parts: str | Sequence[str] = "all",
         paste_back: bool = True,
+        modality_strength: float = 1.0,
+        input_modality: str | int | None = None,
+        portrait: bool = False,
         **controls: float,
     ) -> Image.Image:
         """The full-resolution photo with one face edited (or, ``paste_back=False``, the edited aligned
-        crop); see :meth:`PortraitGAN.edit`."""
+        crop; ``portrait=True``, the aligned portrait at twice the model's size); see :meth:`PortraitGAN.edit`."""
         check_image_source(photo, "photo")
         check_edit_arguments(
-            self.model, modality=modality, face=face, reference=reference, moves=moves, min_face=min_face
+            self.model,
+            modality=modality,
+            face=face,
+            reference=reference,
+            moves=moves,
+            min_face=min_face,
+            input_modality=input_modality,
+            portrait=portrait,
         )
         check_reference_strength(reference_strength)
         reference_part_indices(reference_parts)
+        condition = modality_condition(self.model, modality, input_modality, modality_strength)
         expression = ExpressionControls.from_dict(controls)
         target_points = None if landmarks is None else select_target_landmarks(landmarks, face)
         picture, info = load_photo(photo)
         name = source_name(photo)
         if info.frames > 1:
             warnings.warn(frames_note(name, info), UserWarning, stacklevel=3)
-        aligned = self._align(picture, name, face, min_face)
+        aligned = self._align(picture, name, face, min_face, input_modality)
         reference_points = self.align(reference, 0, min_face).landmarks if reference is not None else None
         target = target_landmarks(
             aligned,
@@ -386,16 +624,27 @@ class FaceEditor:
             reference_strength=reference_strength,
             reference_parts=reference_parts,
         )
-        target_modality = self.model.config.modalities[0] if modality is None else modality
-        if is_no_op(aligned, target, target_modality, self.model):
+        source_index = self.model.config.modality_index(
+            self.model.config.modalities[0] if input_modality is None else input_modality
+        )
+        if is_no_op(aligned, target, condition, self.model, source_index):
             if not paste_back:
                 return aligned.crop.copy()
-            return restore_photo_info(_as_input_colours(aligned.photo, aligned.photo), info)
-        rendering = render(self.model, aligned, target, target_modality)
-        if not paste_back:
-            return rendering.crop
-        result = compose(aligned.photo, aligned.alignment, rendering, self.feather)
-        return restore_photo_info(_as_input_colours(result, aligned.photo), info)
+            result = aligned.photo
+        else:
+            rendering = render(self.model, aligned, target, condition)
+            if not paste_back:
+                return _achromatic_share_removed(rendering.crop, self.model, condition)
+            background = None
+            if changes_modality(condition, source_index):
+                background = convert_picture(
+                    self.model, aligned.photo, aligned.alignment.scale, condition, aligned.face.landmarks
+                )
+            result = compose(aligned.photo, aligned.alignment, rendering, self.feather, background)
+        result = _as_input_colours(_achromatic_share_removed(result, self.model, condition), aligned.photo)
+        if portrait:
+            return portrait_crop(result, aligned.alignment)
+        return restore_photo_info(result, info)
 
     def edit_many(self, photos: Iterable[ImageSource], **options: object) -> Iterator[EditOutcome]:
         """Edit every photo of ``photos`` with the same ``options`` (those of :meth:`edit`), one by one.
@@ -409,6 +658,8 @@ class FaceEditor:
         if isinstance(photos, (str, bytes, bytearray, Image.Image, np.ndarray)) or not isinstance(photos, Iterable):
             raise TypeError(f"photos must be an iterable of photos (paths, ...), got {type(photos).__name__}")
         check_edit_arguments(self.model, **{k: v for k, v in options.items() if k in _CHECKED_OPTIONS})
+        if "modality_strength" in options:
+            check_modality_strength(options["modality_strength"])
         ExpressionControls.from_dict({k: v for k, v in options.items() if k not in _EDIT_OPTIONS})
         if options.get("landmarks") is not None:
             select_target_landmarks(options["landmarks"], options.get("face", 0))  # type: ignore[arg-type]
@@ -437,6 +688,9 @@ class FaceEditor:
 
 _EDIT_OPTIONS = (
     "modality",
+    "modality_strength",
+    "input_modality",
+    "portrait",
     "face",
     "reference",
     "landmarks",
@@ -446,7 +700,7 @@ _EDIT_OPTIONS = (
     "reference_parts",
     "paste_back",
 )
-_CHECKED_OPTIONS = ("modality", "face", "reference", "moves", "min_face")
+_CHECKED_OPTIONS = ("modality", "face", "reference", "moves", "min_face", "input_modality", "portrait")
 
 
 @dataclass(frozen=True)
@@ -479,6 +733,8 @@ def check_edit_arguments(
     reference: object = None,
     moves: object = None,
     min_face: object = None,
+    input_modality: object = None,
+    portrait: object = False,
 ) -> None:
     """``TypeError``/``ValueError`` naming the first bad option of an edit (the photo is checked apart)."""
     if reference is not None:
@@ -491,6 +747,14 @@ def check_edit_arguments(
         if isinstance(modality, bool) or not isinstance(modality, (str, int)):
             raise TypeError(f"modality must be a name or an index, got {type(modality).__name__} {modality!r}")
         model.config.modality_index(modality)  # ValueError naming the modality and the valid ones
+    if input_modality is not None:
+        if isinstance(input_modality, bool) or not isinstance(input_modality, (str, int)):
+            raise TypeError(
+                f"input_modality must be a name or an index, got {type(input_modality).__name__} {input_modality!r}"
+            )
+        model.config.modality_index(input_modality)
+    if not isinstance(portrait, bool):
+        raise TypeError(f"portrait must be True or False, got {type(portrait).__name__} {portrait!r}")
     if moves is not None and not isinstance(moves, Mapping):
         raise TypeError(f"moves must be a mapping {{index: (x, y)}}, got {type(moves).__name__}")
     check_min_face(min_face)

@@ -93,7 +93,8 @@ class PortraitGAN(
 
         ``images``: (B,3,H,W) tensor in [-1, 1], or PIL image(s) of the model's size.
         ``landmark_maps``: (B,1,H,W) or (H,W) map in [0, 1] (see ``faces.landmark_map``).
-        ``modality``: the target modality, by name or index, one for all or one per image.
+        ``modality``: the target modality, by name or index, one for all or one per image; or a float
+        tensor of condition weights (n,) or (B, n), e.g. ``(1 - s) c_source + s c_target``.
         ``source_landmarks``/``target_landmarks``: (B, 68, 2) or (68, 2) pixel-index points of the
         images' size, for a ``warp_guided`` model (ignored otherwise; without them it does not warp).
         Returns a tensor in [-1, 1] for tensor input, PIL image(s) for PIL input. Raises
@@ -175,6 +176,9 @@ class PortraitGAN(
         reference_strength: float = 1.0,
         reference_parts: str | Sequence[str] = "all",
         paste_back: bool = True,
+        modality_strength: float = 1.0,
+        input_modality: str | int | None = None,
+        portrait: bool = False,
         **controls: float,
     ) -> Image.Image:
         """Edit one face of a photo and return the full-resolution photo with the result pasted back.
@@ -196,6 +200,14 @@ class PortraitGAN(
         to search for; by default as small as the detection budget allows (see ``LandmarkDetector``).
         Faces are detected once per photo and cached, so repeated edits of one photo are fast.
 
+        A change of modality converts the whole picture, not only the face (G in overlapping tiles at
+        the face's scale, see ``editing.convert_picture``). ``modality_strength`` (0..1) goes part of
+        the way: G is conditioned on ``(1 - s) c_input + s c_target``. ``input_modality``: what the
+        photo is (default the model's first modality, ``photo``); for a stylized input where the
+        detector finds no face, the model converts the picture to a photo to find it. ``portrait=True``
+        returns the aligned portrait at twice the model's size (512 px for ``lite``) instead of the
+        whole picture.
+
         The result has the input's size, and its mode when that was ``RGBA`` or ``LA`` (the alpha
         channel is the input's, untouched); ``result.info`` carries the input's ICC profile and EXIF
         (orientation removed), which ``portraitgan_hub.io_utils.save_photo`` writes. An animated
@@ -215,6 +227,9 @@ class PortraitGAN(
             reference_strength=reference_strength,
             reference_parts=reference_parts,
             paste_back=paste_back,
+            modality_strength=modality_strength,
+            input_modality=input_modality,
+            portrait=portrait,
             **controls,
         )
 
@@ -237,6 +252,15 @@ class PortraitGAN(
         return self.__dict__["_face_editor"]
 
     def _modality_indices(self, modality: Any, batch_size: int) -> torch.Tensor:
+        """(B,) indices, or (B, n) weights for a float tensor of condition vectors (1 or B rows)."""
+        if isinstance(modality, torch.Tensor) and modality.is_floating_point():
+            weights = modality.float().reshape(-1, modality.shape[-1])
+            if weights.shape[-1] != self.config.num_modalities or weights.shape[0] not in (1, batch_size):
+                raise ValueError(
+                    f"modality weights must be (n,), (1, n) or (B, n) with n = {self.config.num_modalities}, "
+                    f"got {tuple(modality.shape)}"
+                )
+            return weights.expand(batch_size, -1)
         if isinstance(modality, torch.Tensor):
             return modality.long().expand(batch_size) if modality.ndim == 0 else modality.long()
         if isinstance(modality, (list, tuple)):

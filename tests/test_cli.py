@@ -44,6 +44,25 @@ def test_edit_writes_a_full_resolution_image(model_dir, london_photo, tmp_path, 
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temporary files left
 
 
+def test_portrait_strength_and_input_modality_options(model_dir, london_photo, tmp_path, capsys):
+    """Issue #12's options: --portrait writes the 2x aligned square, --strength 0 keeps the photo,
+    --from names the input's modality; bad values exit 2 with one line naming the option."""
+    photo = london_photo("005", "neutral")
+    out = tmp_path / "portrait.png"
+    common = ["--model", str(model_dir), "--modality", "sketch"]
+    assert main(["edit", str(photo), "-o", str(out), *common, "--portrait", "--strength", "0.5"]) == 0
+    assert Image.open(out).size == (512, 512)
+    kept = tmp_path / "kept.png"
+    assert main(["edit", str(photo), "-o", str(kept), *common, "--strength", "0"]) == 0
+    assert np.array_equal(np.asarray(Image.open(kept)), np.asarray(Image.open(photo).convert("RGB")))
+    assert main(["edit", str(photo), "-o", str(tmp_path / "f.png"), *common, "--from", "cartoon"]) == 0
+    capsys.readouterr()
+    assert main(["edit", str(photo), "-o", str(tmp_path / "x.png"), *common, "--strength", "2"]) == 2
+    assert "modality_strength" in capsys.readouterr().err
+    assert main(["edit", str(photo), "-o", str(tmp_path / "y.png"), *common, "--from", "painting"]) == 2
+    assert "painting" in capsys.readouterr().err
+
+
 def test_landmarks_json_round_trips_into_edit(model_dir, london_photo, tmp_path, capsys):
     photo, json_path = london_photo("001", "smiling"), tmp_path / "points.json"
     assert main(["landmarks", str(photo), "-o", str(json_path)]) == 0

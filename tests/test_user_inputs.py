@@ -131,9 +131,9 @@ def _capture_targets(monkeypatch) -> list[tuple[np.ndarray, editing.AlignedFace]
     seen = []
     original = editing.is_no_op
 
-    def spy(aligned, landmarks, modality, model):
+    def spy(aligned, landmarks, modality, model, *rest):
         seen.append((np.asarray(landmarks), aligned))
-        return original(aligned, landmarks, modality, model)
+        return original(aligned, landmarks, modality, model, *rest)
 
     monkeypatch.setattr(editing, "is_no_op", spy)
     return seen

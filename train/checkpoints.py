@@ -305,6 +305,11 @@ def export_checkpoint(
     state = read_shared_state(checkpoint)
     model = PortraitGAN(config.model)
     model.load_weights(checkpoint / WEIGHTS_NAME)
+    if Path(config.data.path, "manifest.jsonl").is_file():  # grey modalities come back grey from the editor
+        from train.dataset import achromatic_modalities
+
+        found = achromatic_modalities(config.data.path, model.config.modalities)
+        model.config.achromatic_modalities = sorted(set(model.config.achromatic_modalities) | set(found))
     card = {
         "training_config": json.dumps({"step": state.get("step"), **config.to_dict()}, indent=2),
         "metrics": metrics_markdown(state.get("metrics") or {}),

@@ -99,6 +99,25 @@ def read_manifest(root: str | Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def achromatic_modalities(root: str | Path, modalities: Sequence[str], sample: int = 16) -> list[str]:
+    """The modalities of a prepared folder whose images are grey (R = G = B up to 1 level), judged on
+    up to ``sample`` images each, in the order of ``modalities``; those the folder lacks are left out."""
+    rows = read_manifest(root)
+    found = []
+    for modality in modalities:
+        paths = [row["path"] for row in rows if row["modality"] == modality][:sample]
+        grey = bool(paths)
+        for path in paths:
+            with Image.open(Path(root) / path) as stored:
+                pixels = np.asarray(stored.convert("RGB"), dtype=np.int16)
+            if int((pixels.max(axis=2) - pixels.min(axis=2)).max()) > 1:
+                grey = False
+                break
+        if grey:
+            found.append(modality)
+    return found
+
+
 class PairedPortraitDataset(Dataset):
     """Pairs (A, B) of the same identity from a ``train.prepare`` folder, as tensors.
 
