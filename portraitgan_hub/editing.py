@@ -641,7 +641,11 @@ class FaceEditor:
                     self.model, aligned.photo, aligned.alignment.scale, condition, aligned.face.landmarks
                 )
             result = compose(aligned.photo, aligned.alignment, rendering, self.feather, background)
-        result = _as_input_colours(_achromatic_share_removed(result, self.model, condition), aligned.photo)
+        result = _achromatic_share_removed(result, self.model, condition)
+        if not changes_modality(
+            condition, source_index
+        ):  # a grey photo edited stays grey; a sketch made a photo need not
+            result = _as_input_colours(result, aligned.photo)
         if portrait:
             return portrait_crop(result, aligned.alignment)
         return restore_photo_info(result, info)

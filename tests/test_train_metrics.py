@@ -106,3 +106,21 @@ def test_sample_grid_layout_and_atomic_png(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "samples").iterdir()] == ["step-0000001.png"]
     with Image.open(tmp_path / "samples" / "step-0000001.png") as image:
         assert image.getpixel((2 + 2 * 18, 2)) == (128, 128, 128)  # output column: zeros -> mid grey
+
+
+def test_crop_border_step_sees_a_pasted_box_and_not_a_smooth_picture() -> None:
+    """Issue #12's border measure: a bright square pasted in a darker picture steps by its contrast;
+    the same picture without the square does not step."""
+    from PIL import Image
+
+    from portraitgan_hub.faces.alignment import Alignment
+    from train.metrics import crop_border_step
+
+    alignment = Alignment(np.array([[0.5, 0.0, -50.0], [0.0, 0.5, -40.0]]), 128)  # crop = photo box (100..356, 80..336)
+    base = np.full((480, 520, 3), 120, np.uint8)
+    inside, outside = crop_border_step(Image.fromarray(base), alignment)
+    assert abs(inside - outside) < 0.01 and abs(inside - 120) < 0.01
+    pasted = base.copy()
+    pasted[80:336, 100:356] = 200
+    inside, outside = crop_border_step(Image.fromarray(pasted), alignment)
+    assert inside > 195 and outside < 125

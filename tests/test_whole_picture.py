@@ -188,3 +188,11 @@ def test_a_stylized_input_without_a_detected_face_is_found_through_the_cycle(ful
     assert torch.equal(first, torch.tensor([[1.0, 0.0, 0.0]]).expand_as(first))  # the cycle: to a photo
     with pytest.raises(NoFaceError):  # a photo input never takes the cycle
         FaceEditor(model, detector=FindsNoFaceInTheOriginal(original)).edit(full_size_photo, modality="sketch")
+
+
+def test_a_grey_input_stays_grey_only_while_its_modality_stays(painter, full_size_photo) -> None:
+    grey = load_image(full_size_photo).convert("L").convert("RGB")
+    kept = np.asarray(painter.edit(grey, smile=0.5), dtype=np.int16)
+    assert (kept.max(axis=2) - kept.min(axis=2)).max() == 0
+    converted = np.asarray(painter.edit(grey, input_modality="sketch", modality="cartoon"), dtype=np.int16)
+    assert (converted.max(axis=2) - converted.min(axis=2)).mean() > 10  # the cartoon paint's colour

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
+
+from portraitgan_hub.faces.alignment import Alignment
 
 #: Outer eye corners of the 68-point layout: the inter-ocular distance of 300-W's NME.
 OUTER_EYE_CORNERS = (36, 45)
@@ -183,3 +186,46 @@ class MetricTotals:
             out["no_face"] = float(self.no_face)
             out["no_face_fraction"] = self.no_face / self.samples
         return out
+
+
+def crop_border_step(image: Image.Image, alignment: Alignment, band: int = 8) -> tuple[float, float]:
+    """Mean brightness just inside and just outside a face crop's edge, in a full-size result.
+
+    Issue #12's measure of a pasted box: ``alignment`` maps ``image`` pixels to its crop; the two
+    rings are ``band`` crop pixels wide on either side of the crop's square edge, sampled (bilinear)
+    where both lie inside ``image``. Returns (inside, outside) mean luma in grey levels (0..255);
+    a converted picture without a visible crop edge has them within a few levels of each other.
+    """
+    size = alignment.crop_size
+    along = np.arange(0.5, size, 1.0)
+    sides_in, sides_out = [], []
+    for offset in np.arange(0.5, band, 1.0):
+        for inside, ring in ((True, sides_in), (False, sides_out)):
+            near = offset if inside else -offset
+            far = size - offset if inside else size + offset
+            ring += [
+                np.stack([along, np.full_like(along, near)], 1),
+                np.stack([along, np.full_like(along, far)], 1),
+                np.stack([np.full_like(along, near), along], 1),
+                np.stack([np.full_like(along, far), along], 1),
+            ]
+    luma = np.asarray(image.convert("L"), dtype=np.float64)
+    inner = alignment.to_image(np.concatenate(sides_in) - 0.5)
+    outer = alignment.to_image(np.concatenate(sides_out) - 0.5)
+    height, width = luma.shape
+    valid = np.all((inner >= 0) & (inner <= [width - 1, height - 1]), axis=1)
+    valid &= np.all((outer >= 0) & (outer <= [width - 1, height - 1]), axis=1)
+    if not valid.any():
+        raise ValueError("the crop's edge lies outside the image everywhere: no border to measure")
+    return float(_bilinear(luma, inner[valid]).mean()), float(_bilinear(luma, outer[valid]).mean())
+
+
+def _bilinear(values: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``values`` (H, W) sampled at (N, 2) pixel-index (x, y) points inside it."""
+    x, y = points[:, 0], points[:, 1]
+    x0 = np.clip(np.floor(x).astype(int), 0, values.shape[1] - 2)
+    y0 = np.clip(np.floor(y).astype(int), 0, values.shape[0] - 2)
+    fx, fy = x - x0, y - y0
+    top = values[y0, x0] * (1 - fx) + values[y0, x0 + 1] * fx
+    bottom = values[y0 + 1, x0] * (1 - fx) + values[y0 + 1, x0 + 1] * fx
+    return top * (1 - fy) + bottom * fy
