@@ -190,8 +190,9 @@ class ViewOptions:
 
     source: str
     target: str
+    modality_strength: float = 1.0  # the "Style strength" slider
     overlay: bool = False
-    paste: bool = True
+    view: str = state.WHOLE_PICTURE  # or state.PORTRAIT_ONLY
     reference_strength: float = 1.0
     reference_parts: str = "all"
     preview_side: float | None = None
@@ -246,9 +247,10 @@ class Handlers:
             session,
             state.controls_from_values(values),
             options.target,
-            paste=bool(options.paste),
+            portrait=state.portrait_view(options.view),
             reference_strength=float(options.reference_strength),
             reference_parts=options.reference_parts or "all",
+            **self._modality(options),
         )
         session = session.with_last(rendered)
         side = state.preview_side(options.preview_side)
@@ -260,17 +262,31 @@ class Handlers:
             self._status(session, options, note),
         )
 
+    @staticmethod
+    def _modality(options: ViewOptions) -> dict[str, Any]:
+        """The edit's ``input_modality`` ("Input is") and ``modality_strength`` ("Style strength")."""
+        strength = 1.0 if options.modality_strength is None else float(options.modality_strength)
+        return {"input_modality": options.source or None, "modality_strength": strength}
+
     def _status(self, session: state.Session, options: ViewOptions, note: str = "") -> str:
         faces = len(session.faces)
         source, target = options.source, options.target
+        strength = self._modality(options)["modality_strength"]
         parts = [f"Face {session.face + 1} of {faces}" if faces > 1 else "1 face"]
-        parts.append(f"{source} \u2192 {target}" if source != target else f"{target}, expression only")
+        if source == target:
+            parts.append(f"{target}, expression only")
+        elif strength <= 0:
+            parts.append(f"{source}, expression only (style strength 0)")
+        else:
+            style = "" if strength >= 1 else f" at {strength:.0%} style"
+            parts.append(f"{source} \u2192 {target}{style}, whole picture converted")
         if session.edits.moves:
             parts.append(f"{len(session.edits.moves)} point(s) moved")
         if session.reference is not None:
             parts.append("expression from the reference")
-        if not options.paste:
-            parts.append("aligned face (paste-back off)")
+        if state.portrait_view(options.view):
+            side = 2 * session.aligned.alignment.crop_size
+            parts.append(f"portrait only ({side} px)")
         return " \u00b7 ".join(parts) + (f"  \n{note}" if note else "")
 
     # --- UI events ------------------------------------------------------------------------------
@@ -294,7 +310,7 @@ class Handlers:
             return (gr.skip(), None, hidden, *empty, READY)
         try:
             options, values = self._split(args)
-            session = pipeline.open_photo(self._model(), upload_source(image), options.source)
+            session = pipeline.open_photo(self._model(), upload_source(image), options.source or None)
             picker = gr.update(
                 choices=state.face_choices(session.faces, session.photo.size), value=0, visible=len(session.faces) > 1
             )
@@ -416,9 +432,10 @@ class Handlers:
             state.controls_from_values(values),
             options.target,
             frames,
-            paste=bool(options.paste),
+            portrait=state.portrait_view(options.view),
             reference_strength=float(options.reference_strength),
             reference_parts=options.reference_parts or "all",
+            **self._modality(options),
         )
         status = self._status(session, options, f"Animation: {frames} rendered frames, {fps:g} fps, {fmt}.")
         if fmt == "MP4":
@@ -435,16 +452,38 @@ class Handlers:
 
     # --- API endpoints ------------------------------------------------------------------------
     @_user_errors
-    def api_edit(self, image: str | None, modality: str, face: float = 0, **controls: float) -> Any:
+    def api_edit(
+        self,
+        image: str | None,
+        modality: str,
+        face: float = 0,
+        *,
+        modality_strength: float | None = 1.0,
+        input_modality: str | None = None,
+        portrait: bool | None = False,
+        **controls: float,
+    ) -> Any:
         """Edit one face of a photo: the full-resolution photo with the face re-rendered and pasted back.
 
-        ``image``: the photo file. ``modality``: the target modality. ``face``: 0 = the largest.
-        Expression controls by name (0 = unchanged).
+        ``image``: the photo file. ``modality``: the target modality; a change of modality converts
+        the whole picture. ``face``: 0 = the largest. Expression controls by name (0 = unchanged).
+        ``modality_strength`` (0..1, default 1): how far towards the target modality (0 keeps the
+        input's). ``input_modality``: what the image is (default the model's first, ``photo``); a
+        stylized image where no face is detected is converted to a photo to find it.
+        ``portrait`` (default False): the aligned portrait at twice the model's size instead.
         """
         if image is None:
             raise gr.Error("No image given.", print_exception=False)
         controls_ = state.controls_from_mapping(controls)
-        return self._model().edit(image, modality=modality, face=int(face or 0), **controls_.to_dict())
+        return self._model().edit(
+            image,
+            modality=modality,
+            face=int(face or 0),
+            modality_strength=1.0 if modality_strength is None else float(modality_strength),
+            input_modality=input_modality or None,
+            portrait=bool(portrait),
+            **controls_.to_dict(),
+        )
 
     @_user_errors
     def api_landmarks(self, image: str | None) -> dict[str, Any]:
@@ -554,14 +593,24 @@ def build_demo(
                         value=default_target,
                         label="Input is",
                         info="A stylized input defaults the target to photo.",
+                        elem_id="source",
                     )
                     target = gr.Dropdown(modalities, value=default_target, label="Turn into", elem_id="target")
+                style = gr.Slider(
+                    *state.STYLE_STRENGTH,
+                    value=1.0,
+                    step=0.05,
+                    label="Style strength",
+                    info="How far towards the target modality: 0 keeps the input's, 1 is the full style.",
+                    elem_id="style-strength",
+                )
                 with gr.Row(elem_id="result-options"):
-                    paste = gr.Checkbox(
-                        label="Paste back into the photo",
-                        value=True,
-                        elem_id="paste-back",
-                        info="Off: the edited aligned portrait.",
+                    view = gr.Radio(
+                        list(state.VIEW_CHOICES),
+                        value=state.WHOLE_PICTURE,
+                        label="Result",
+                        info="Portrait only: the aligned face at twice the model's size.",
+                        elem_id="result-view",
                     )
                     overlay = gr.Checkbox(label="Show the 68 landmarks", value=False, elem_id="overlay")
                 with gr.Accordion("Expression (arrow keys and typed values apply too)", open=True):
@@ -639,7 +688,7 @@ def build_demo(
 
         views = [session, before_after, crop, download, status]
         quiet = dict(show_progress="minimal", show_progress_on=[status])  # the old result stays; a timer only
-        options = [source, target, overlay, paste, strength, parts, side]
+        options = [source, target, style, overlay, view, strength, parts, side]
         common = [session, *options, *sliders]
         raw = dict(preprocess=False)  # uploads are read by load_image: see upload_source
 
@@ -669,9 +718,9 @@ def build_demo(
         rendered(face.input(handlers.face_picked, [session, face, *options, *sliders], views, **cpu, **quiet))
         # .input fires on a mouse drag, each arrow key and a typed value + Enter; "always_last" keeps
         # one job waiting at most, so holding a key does not queue dozens.
-        for control in (*sliders, strength):
+        for control in (*sliders, strength, style):
             rendered(control.input(handlers.rerender, common, views, trigger_mode="always_last", **cpu, **quiet))
-        for control in (target, overlay, paste, parts):
+        for control in (target, overlay, view, parts):
             rendered(control.input(handlers.rerender, common, views, trigger_mode="always_last", **cpu, **quiet))
         # Saying what the input is may change the target (a programmatic change: .input does not fire).
         rendered(
@@ -703,6 +752,7 @@ def build_demo(
         # Stable API endpoints, on hidden components so that UI changes do not change them.
         api_image = gr.File(label="image", visible=False)
         api_face = gr.Number(value=0, precision=0, label="face", visible=False)
+        api_portrait = gr.Checkbox(value=False, label="portrait", visible=False)
         api_result = gr.Image(label="edited", type="pil", format="png", visible=False)
         api_faces = gr.JSON(label="faces", visible=False)
         api_edit, api_landmarks = gr.Button(visible=False), gr.Button(visible=False)
@@ -711,7 +761,13 @@ def build_demo(
             [api_image, target, api_face],
             api_result,
             api_name="edit",
-            inputs_kwargs=dict(zip(EXPRESSION_NAMES, sliders)),
+            # After the controls, so that calls made before these options existed mean the same.
+            inputs_kwargs={
+                **dict(zip(EXPRESSION_NAMES, sliders)),
+                "modality_strength": style,
+                "input_modality": source,
+                "portrait": api_portrait,
+            },
             concurrency_id=CPU_GROUP,
             concurrency_limit=concurrency,
         )

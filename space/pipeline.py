@@ -5,6 +5,12 @@ Faces are found once per photo (``model.face_editor.faces`` caches by pixel cont
 landmarks, the generator, and a paste back into a *preview* of the photo sized to the browser's
 view. The full-resolution, lossless PNG is made from the same render only for the download
 (:func:`full_result`, :meth:`OutputFiles.save_png`), keeping the photo's ICC profile and EXIF.
+
+A change of modality converts the whole picture, as ``model.edit`` does (issue #12): G runs over the
+photo in tiles (``editing.convert_picture``) and the face is composed on top. That conversion
+depends on the photo's size and the condition c only, not on the expression, so it is made once per
+(size, c) and kept in the session (:func:`converted_background`): an expression slider re-renders
+the face only.
 """
 
 from __future__ import annotations
@@ -21,9 +27,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 
-from portraitgan_hub.editing import Rendering, align_face, compose, is_no_op, target_landmarks
+from portraitgan_hub.editing import (
+    Rendering,
+    _achromatic_share_removed,
+    _as_input_colours,
+    align_face,
+    changes_modality,
+    compose,
+    convert_picture,
+    is_no_op,
+    modality_condition,
+    portrait_crop,
+    target_landmarks,
+)
 from portraitgan_hub.editing import render as render_face
 from portraitgan_hub.errors import NoFaceError
 from portraitgan_hub.faces.alignment import Alignment
@@ -61,18 +80,31 @@ def detect_faces(model: PortraitGAN | None, photo: Image.Image) -> list[Face]:
     return model.face_editor.faces(photo) if model is not None else default_detector().detect(photo)
 
 
-def open_photo(model: PortraitGAN, source: ImageSource, source_modality: str = "photo") -> Session:
+def open_photo(model: PortraitGAN, source: ImageSource, source_modality: str | None = None) -> Session:
     """Load ``source`` (any size up to the pixel limit), find its faces and start a session on the largest.
 
-    Raises ``ImageLoadError`` for a file that is not a readable image and ``NoFaceError`` when no
-    face is found. The file's alpha, ICC profile and EXIF are kept for the download.
+    ``source_modality``: what the picture is ("Input is"; None: the model's first modality, a photo).
+    When the detector finds no face on a stylized picture, the model converts the picture to a
+    photo and the detector looks there (``FaceEditor.faces_via_cycle``); the faces' points are the
+    picture's. Raises ``ImageLoadError`` for a file that is not a readable image and ``NoFaceError``
+    when no face is found. The file's alpha, ICC profile and EXIF are kept for the download.
     """
     photo, info = load_photo(source)
-    faces = detect_faces(model, photo)
+    detected = detect_faces(model, photo)
+    faces = list(detected)
+    modalities = model.config.modalities
+    stylized = source_modality is not None and model.config.modality_index(source_modality) != 0
+    if not faces and stylized:
+        faces = model.face_editor.faces_via_cycle(photo, source_modality)
     if not faces:
-        message = no_face_message(source_name(source), faces)
-        if source_modality != "photo":
-            message += f" (the landmark detector is trained on photos and often misses faces in a {source_modality})"
+        message = no_face_message(source_name(source), detected)
+        if stylized:
+            message += (
+                f" (the landmark detector is trained on photos and often misses faces in a {source_modality}; "
+                f"none was found on the picture converted to a {modalities[0]} either)"
+            )
+        elif len(modalities) > 1:
+            message += f' (a {" or a ".join(modalities[1:])}? Say so under "Input is", then upload it again)'
         raise NoFaceError(message)
     stem = _safe_stem(Path(source).stem) if isinstance(source, (str, Path)) else "portrait"
     return Session.start(photo, faces, model.config.image_size, name=stem, margin=model.face_editor.margin, info=info)
@@ -116,14 +148,20 @@ def target_points(
 @dataclass(frozen=True, eq=False)
 class Rendered:
     """One edit of the session's face: what G made (``editing.Rendering``: crop, colour, mask, flow),
-    the landmarks it used, and whether it is shown put back into the photo (else the crop itself is
-    the result). ``no_op``: nothing was asked, the photo is the result."""
+    the landmarks it used, and how it is shown: composed into the whole picture, or (``portrait``)
+    the aligned portrait of that at twice the model's size. ``no_op``: nothing was asked, the photo
+    is the result. ``condition``: G's (1, n) condition c; ``converts``: c asks for another modality
+    than the input's, so the whole picture is converted under the face. ``model``: the model that
+    made it, for that conversion and for the colour a grey modality takes out (None: face only)."""
 
     rendering: Rendering
     target: np.ndarray  # (68, 2) crop pixels
-    paste: bool = True
+    portrait: bool = False
     feather: float = 0.0
     no_op: bool = False
+    condition: torch.Tensor | None = None
+    converts: bool = False
+    model: PortraitGAN | None = None
 
     @property
     def crop(self) -> Image.Image:
@@ -137,34 +175,70 @@ def render(
     controls: ExpressionControls,
     modality: str,
     *,
-    paste: bool = True,
+    portrait: bool = False,
     reference_strength: float = 1.0,
     reference_parts: str | Sequence[str] = "all",
+    modality_strength: float = 1.0,
+    input_modality: str | None = None,
 ) -> Rendered:
     """Stages 3-4 of the edit on the session's (already aligned) face: no detection, no paste back yet.
 
-    Paste back happens at the size it is needed: :func:`preview_pair` for the view,
-    :func:`full_result` for the download.
+    G is conditioned on ``(1 - modality_strength) c_input + modality_strength c_target``
+    (``editing.modality_condition``; ``input_modality`` None: the model's first, a photo).
+    Composition happens at the size it is needed: :func:`preview_pair` for the view,
+    :func:`full_result` for the download; with ``portrait`` both give the aligned portrait.
     """
+    condition = modality_condition(model, modality, input_modality, modality_strength)
+    source = model.config.modality_index(model.config.modalities[0] if input_modality is None else input_modality)
     target = target_points(session, controls, reference_strength, reference_parts)
-    rendering = render_face(model, session.aligned, target, modality)
-    no_op = is_no_op(session.aligned, target, modality, model)
-    return Rendered(rendering, target, paste, model.face_editor.feather, no_op)
+    rendering = render_face(model, session.aligned, target, condition)
+    no_op = is_no_op(session.aligned, target, condition, model, source)
+    converts = changes_modality(condition, source)
+    return Rendered(rendering, target, portrait, model.face_editor.feather, no_op, condition, converts, model)
 
 
 def full_result(session: Session, rendered: Rendered) -> Image.Image:
     """The result at full resolution: the photo with the edit composed in at its own resolution
-    (``editing.compose``), or the crop (paste-back off)."""
-    if not rendered.paste:
-        return rendered.crop
-    return _composed(session.aligned.photo, session.aligned.alignment, rendered)
+    (``editing.compose``), on the whole photo converted for a change of modality; with
+    ``rendered.portrait``, the aligned portrait of that (as ``model.edit(..., portrait=True)``)."""
+    result = _composed(session, rendered, session.aligned.photo, session.aligned.alignment)
+    return portrait_crop(result, session.aligned.alignment) if rendered.portrait else result
 
 
-def _composed(photo: Image.Image, alignment: Alignment, rendered: Rendered) -> Image.Image:
-    """``rendered`` composed into ``photo`` (of any size, with the matching ``alignment``)."""
+def converted_background(
+    session: Session, rendered: Rendered, photo: Image.Image, alignment: Alignment
+) -> Image.Image | None:
+    """``photo`` (the session's photo at some size, ``alignment`` its face's alignment at that size)
+    converted whole by G to ``rendered``'s condition (``editing.convert_picture`` at the face's scale,
+    with the face's own landmarks); None when the edit keeps the input's modality. Made once per
+    (size, face, condition) and kept in ``session.pictures``: an expression edit reuses it."""
+    if not rendered.converts or rendered.model is None or rendered.condition is None:
+        return None
+    model, condition = rendered.model, rendered.condition
+    key = ("converted", photo.size, session.face, tuple(round(float(v), 6) for v in condition.flatten()))
+    landmarks = alignment.to_image(session.aligned.landmarks)
+    return session.pictures.get(key, lambda: convert_picture(model, photo, alignment.scale, condition, landmarks))
+
+
+def _composed(session: Session, rendered: Rendered, photo: Image.Image, alignment: Alignment) -> Image.Image:
+    """``rendered`` composed into ``photo`` (the session's photo at any size, with the matching
+    ``alignment``), as ``model.edit`` composes: onto the converted picture for a change of modality,
+    then with a grey modality's share of colour taken out."""
     if rendered.no_op:
-        return photo.copy()
-    return compose(photo, alignment, rendered.rendering, rendered.feather)
+        result = photo.copy()
+    else:
+        background = converted_background(session, rendered, photo, alignment)
+        result = compose(photo, alignment, rendered.rendering, rendered.feather, background)
+    return _finished(result, rendered, photo)
+
+
+def _finished(result: Image.Image, rendered: Rendered, photo: Image.Image) -> Image.Image:
+    """The colour a grey modality takes out (``config.achromatic_modalities``, in proportion to its
+    weight in c); a grey input edited without a change of modality stays grey (``model.edit`` keeps
+    a grey input grey whatever the target, which would keep a sketch turned into a photo grey too)."""
+    if rendered.model is not None and rendered.condition is not None:
+        result = _achromatic_share_removed(result, rendered.model, rendered.condition)
+    return result if rendered.converts else _as_input_colours(result, photo)
 
 
 def downscaled(photo: Image.Image, max_side: int) -> tuple[Image.Image, float]:
@@ -195,21 +269,30 @@ def preview_pair(
 ) -> tuple[Image.Image, Image.Image]:
     """(before, after) for the before/after view, longest side at most ``max_side`` pixels.
 
-    The crop is pasted back into a downscaled copy of the photo, so a preview costs a fraction of a
-    full-resolution paste. With paste-back off the pair is the aligned crop before and after. With
-    ``overlay``, the detected and the target points are drawn; when the photo has several faces the
-    other faces' boxes are outlined on "before", so the face picker's numbers match faces.
+    The face is composed into a downscaled copy of the photo (on that copy converted whole, for a
+    change of modality), so a preview costs a fraction of a full-resolution one. "Before" is the
+    input as it is, whichever way the modality goes. With ``rendered.portrait`` the pair is the
+    aligned portrait (twice the model's size) of the input and of the result, composed on a copy
+    just large enough for it. With ``overlay``, the detected and the target points are drawn; when
+    the photo has several faces the other faces' boxes are outlined on "before", so the face
+    picker's numbers match faces.
     """
-    if not rendered.paste:
-        before, after = session.aligned.crop, rendered.crop
+    if rendered.portrait:
+        # A portrait pixel is 1 / (2 * scale) photo pixels: a copy at that scale loses nothing.
+        needed = max(session.photo.size) * min(1.0, 2.0 * session.aligned.alignment.scale)
+        small, factor = downscaled(session.photo, max(1, int(np.ceil(needed))))
+        alignment = _at_factor(session.aligned.alignment, factor)
+        before = portrait_crop(small, alignment)
+        after = portrait_crop(_composed(session, rendered, small, alignment), alignment)
         if overlay:
+            to_portrait = lambda points: (np.asarray(points, np.float64) + 0.5) * 2 - 0.5  # noqa: E731
             radius = dot_radius(before)
-            before = draw_points(before, session.aligned.landmarks, DETECTED_COLOUR, radius)
-            after = draw_points(after, rendered.target, TARGET_COLOUR, radius)
+            before = draw_points(before, to_portrait(session.aligned.landmarks), DETECTED_COLOUR, radius)
+            after = draw_points(after, to_portrait(rendered.target), TARGET_COLOUR, radius)
         return before, after
     before, factor = downscaled(session.photo, max_side)
-    alignment = scaled_alignment(session.aligned.alignment, factor) if factor < 1.0 else session.aligned.alignment
-    after = _composed(before, alignment, rendered)
+    alignment = _at_factor(session.aligned.alignment, factor)
+    after = _composed(session, rendered, before, alignment)
     if not overlay:
         return before, after
     to_preview = lambda points: (np.asarray(points, np.float64) + 0.5) * factor - 0.5  # noqa: E731
@@ -260,6 +343,11 @@ def scaled_alignment(alignment: Alignment, factor: float) -> Alignment:
     return Alignment(matrix=np.hstack([linear, offset[:, None]]), crop_size=alignment.crop_size)
 
 
+def _at_factor(alignment: Alignment, factor: float) -> Alignment:
+    """:func:`scaled_alignment`, and ``alignment`` itself at factor 1 (the same photo)."""
+    return scaled_alignment(alignment, factor) if factor < 1.0 else alignment
+
+
 def animation_frames(
     model: PortraitGAN,
     session: Session,
@@ -268,28 +356,40 @@ def animation_frames(
     frames: int = 12,
     max_side: int = GIF_MAX_SIDE,
     *,
-    paste: bool = True,
+    portrait: bool = False,
     reference_strength: float = 1.0,
     reference_parts: str | Sequence[str] = "all",
+    modality_strength: float = 1.0,
+    input_modality: str | None = None,
 ) -> list[Image.Image]:
     """The face moving from its own expression to the edited one, one rendered photo per step.
 
-    Landmarks are interpolated linearly; every frame is a real G(crop | L_t, c) pasted back into the
-    photo, downscaled so that its longest side is at most ``max_side`` (with ``paste=False``: the
-    aligned crops). ValueError for fewer than 2 frames.
+    Landmarks are interpolated linearly (the modality stays the target's, at ``modality_strength``);
+    every frame is a real G(crop | L_t, c) composed into the photo, downscaled so that its longest
+    side is at most ``max_side``, on that photo converted whole for a change of modality (the
+    conversion does not depend on the landmarks, so it is made once, not per frame); with
+    ``portrait``: the aligned portraits, twice the model's size. ValueError for fewer than 2 frames.
     """
     if frames < 2:
         raise ValueError(f"an animation needs at least 2 frames, got {frames}")
     photo = session.photo
+    if portrait:  # a copy just large enough for the portrait, as in preview_pair
+        max_side = max(1, int(np.ceil(max(photo.size) * min(1.0, 2.0 * session.aligned.alignment.scale))))
     factor = min(1.0, max_side / max(photo.size))
     small = photo.resize((max(1, round(photo.width * factor)), max(1, round(photo.height * factor))), Image.LANCZOS)
     alignment = scaled_alignment(session.aligned.alignment, small.width / photo.width)
     start = session.aligned.landmarks
     end = target_points(session, controls, reference_strength, reference_parts)
+    condition = modality_condition(model, modality, input_modality, modality_strength)
+    source = model.config.modality_index(model.config.modalities[0] if input_modality is None else input_modality)
+    converts = changes_modality(condition, source)
     pictures = []
     for t in np.linspace(0.0, 1.0, frames):
-        rendering = render_face(model, session.aligned, interpolate(start, end, float(t)), modality)
-        pictures.append(compose(small, alignment, rendering, model.face_editor.feather) if paste else rendering.crop)
+        points = interpolate(start, end, float(t))
+        rendering = render_face(model, session.aligned, points, condition)
+        frame = Rendered(rendering, points, portrait, model.face_editor.feather, False, condition, converts, model)
+        picture = _composed(session, frame, small, alignment)
+        pictures.append(portrait_crop(picture, alignment) if portrait else picture)
     return pictures
 
 
@@ -401,10 +501,11 @@ class OutputFiles:
 
 def download_image(session: Session, rendered: Rendered) -> Image.Image:
     """The edit as the download gives it: the full-resolution photo in the upload's mode, with its
-    alpha, ICC profile and EXIF; with paste-back off, the aligned crop with the ICC profile."""
-    if not rendered.paste:
-        crop = rendered.crop.copy()
+    alpha, ICC profile and EXIF; with ``rendered.portrait``, the aligned portrait (twice the model's
+    size) with the ICC profile."""
+    if rendered.portrait:
+        portrait = full_result(session, rendered)
         if session.info.icc_profile:
-            crop.info["icc_profile"] = session.info.icc_profile
-        return crop
+            portrait.info["icc_profile"] = session.info.icc_profile
+        return portrait
     return restore_photo_info(full_result(session, rendered), session.info)

@@ -2,13 +2,17 @@
 
 The app keeps one :class:`Session` per browser tab in a ``gr.State``; every handler takes the old
 session and returns a new one, so undo is a stack of earlier values and nothing is shared between
-users. Everything here is cheap and deterministic, so the tests call it without a server.
+users. Everything here is cheap and deterministic, so the tests call it without a server. The one
+mutable part is a :class:`PictureCache` per photo, which the sessions of that photo share: pictures
+the pipeline makes once per photo, size and modality (the whole photo converted to a sketch, ...).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +40,13 @@ _LABELS = {"aaa": 'Mouth "aaa"', "eee": 'Mouth "eee"', "woo": 'Mouth "woo"', "ro
 #: Reference strength slider: its range, and the parts one can take from a reference.
 REFERENCE_STRENGTH = REFERENCE_STRENGTH_RANGE
 REFERENCE_PART_CHOICES: tuple[str, ...] = tuple(REFERENCE_PARTS)
+#: What the result shows: the whole picture (the face composed into it, every pixel converted on a
+#: change of modality), or only the aligned portrait at twice the model's size (editing.portrait_crop).
+WHOLE_PICTURE = "whole picture"
+PORTRAIT_ONLY = "portrait only"
+VIEW_CHOICES: tuple[str, ...] = (WHOLE_PICTURE, PORTRAIT_ONLY)
+#: Style strength slider (``modality_strength``): 0 keeps the input's modality, 1 is the full target.
+STYLE_STRENGTH = (0.0, 1.0)
 #: The before/after preview: longest side in pixels, from the browser's view size, within these bounds.
 PREVIEW_SIDE_RANGE = (256, 1280)
 DEFAULT_PREVIEW_SIDE = 1024
@@ -89,9 +100,11 @@ def controls_from_mapping(values: Mapping[str, float | None]) -> ExpressionContr
 def target_for_source(source: str, current: str | None, modalities: Sequence[str]) -> str:
     """The target modality once the user has said what the input is.
 
-    The generator is conditioned on the target modality only (Eq. 1), so the source changes no
-    pixel by itself; it sets the default target. A stylized input (a sketch, a cartoon) is mostly
-    to be turned back into a photo, so it selects ``photo``; a photo input keeps the current target.
+    The source is the ``input_modality`` of the edit: at a style strength s below 1 the generator
+    is conditioned on ``(1 - s) c_source + s c_target``, target = source asks for no change of
+    modality, and on a stylized input where the detector finds no face the model converts it to a
+    photo to find one. It also sets the default target: a stylized input (a sketch, a cartoon) is
+    mostly to be turned back into a photo, so it selects ``photo``; a photo input keeps the current one.
     """
     if source != "photo" and "photo" in modalities:
         return "photo"
@@ -153,6 +166,49 @@ def crop_to_view(points: np.ndarray, scale: int) -> np.ndarray:
     return (np.asarray(points, dtype=np.float64) + 0.5) * scale - 0.5
 
 
+def portrait_view(view: str | None) -> bool:
+    """Whether the result option ``view`` (one of :data:`VIEW_CHOICES`; None: the whole picture) asks
+    for the portrait only; ValueError naming the choices for anything else."""
+    if view is None or view == WHOLE_PICTURE:
+        return False
+    if view == PORTRAIT_ONLY:
+        return True
+    raise ValueError(f"the result shows one of {', '.join(repr(v) for v in VIEW_CHOICES)}, got {view!r}")
+
+
+# --- pictures made once per photo -----------------------------------------------------------------
+class PictureCache:
+    """The last few pictures made from one photo, by key: e.g. the whole photo converted to another
+    modality, at the preview's size, at full size and at the animation's size
+    (``pipeline.converted_background``), which an expression slider does not change. ``keep`` = 3
+    holds those three for one modality; more would hold several full-size copies of a large photo.
+    A session and every session that follows from it (same photo) share one; two events of a tab may
+    use it at once (the preview and the download's PNG)."""
+
+    def __init__(self, keep: int = 3) -> None:
+        self.keep = keep
+        self._pictures: OrderedDict[Hashable, Image.Image] = OrderedDict()
+        self._lock = threading.Lock()
+        self.made = 0  # how many pictures were made (cache misses)
+
+    def get(self, key: Hashable, make: Callable[[], Image.Image]) -> Image.Image:
+        """The picture of ``key``, made by ``make()`` the first time (and again once it has been dropped)."""
+        with self._lock:
+            if key in self._pictures:
+                self._pictures.move_to_end(key)
+                return self._pictures[key]
+        picture = make()
+        with self._lock:
+            self.made += 1
+            self._pictures[key] = picture
+            while len(self._pictures) > self.keep:
+                self._pictures.popitem(last=False)
+        return picture
+
+    def __len__(self) -> int:
+        return len(self._pictures)
+
+
 # --- the session ----------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Session:
@@ -167,6 +223,7 @@ class Session:
     edits: LandmarkEdits = field(default_factory=LandmarkEdits)
     info: PhotoInfo = field(default_factory=PhotoInfo)  # the upload's alpha, ICC profile, EXIF, for the download
     last: Any = None  # the latest pipeline.Rendered, from which the download is made
+    pictures: PictureCache = field(default_factory=PictureCache, repr=False)  # made from this photo, by key
 
     @classmethod
     def start(

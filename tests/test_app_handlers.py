@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 from portraitgan_hub_space import app
+from test_whole_picture import PAINT, Darkens, FindsNoFaceInTheOriginal, PaintsByCondition
 
 from portraitgan_hub import PortraitGAN, PortraitGANConfig
 from portraitgan_hub.faces.expressions import EXPRESSION_NAMES
@@ -33,9 +34,18 @@ def _select(xy) -> gr.SelectData:
     return gr.SelectData(None, {"index": list(xy), "value": None})
 
 
-def opts(source="photo", target="photo", overlay=False, paste=True, strength=1.0, parts="all", side=1024):
+def opts(
+    source="photo",
+    target="photo",
+    style=1.0,
+    overlay=False,
+    view="whole picture",
+    strength=1.0,
+    parts="all",
+    side=1024,
+):
     """The option inputs of a render event, in app.OPTION_NAMES order."""
-    return (source, target, overlay, paste, strength, parts, side)
+    return (source, target, style, overlay, view, strength, parts, side)
 
 
 SKIP = type(gr.skip())
@@ -83,12 +93,22 @@ def test_the_preview_is_sized_to_the_view_and_the_download_is_full_size_with_icc
     assert max(small.size) == 1280  # at most 1280 px, whatever the browser says
 
 
-def test_paste_back_off_shows_and_downloads_the_edited_aligned_portrait(handlers, london_photo):
-    _, _, _, session, *_ = handlers.photo_changed(str(london_photo("005", "neutral")), None, *opts(), *ZEROS)
-    session, (before, after), *_rest, status = handlers.rerender(session, *opts(paste=False), *SMILE)
-    assert before.size == after.size == (256, 256) and "paste-back off" in status
+def test_portrait_only_shows_and_downloads_the_aligned_portrait_at_twice_the_model_size(
+    handlers, model, full_size_photo
+):
+    _, _, _, session, *_ = handlers.photo_changed(str(full_size_photo), None, *opts(), *ZEROS)
+    view = opts(view="portrait only", overlay=True)
+    session, (before, after), *_rest, status = handlers.rerender(session, *view, *SMILE)
+    assert before.size == after.size == (512, 512) and "portrait only (512 px)" in status
     with Image.open(handlers.prepare_download(session)["value"]) as png:
-        assert png.size == (256, 256)
+        assert png.size == (512, 512)
+        download = _pixels(png.convert("RGB"))
+    expected = model.edit(str(full_size_photo), smile=1.0, portrait=True)  # the library's portrait
+    assert np.abs(download - _pixels(expected)).max() <= 1
+    plain = handlers.rerender(session, *opts(view="portrait only"), *SMILE)[1][1]
+    assert np.abs(_pixels(plain) - download).mean() < 3  # the preview: the same portrait, from a smaller copy
+    with pytest.raises(ValueError, match="'whole picture', 'portrait only'"):
+        app.state.portrait_view("crop")
 
 
 def test_click_moves_a_landmark_and_undo_restores_the_result(handlers, london_photo):
@@ -168,7 +188,9 @@ def test_bad_inputs_are_one_status_message_and_nothing_happens_without_a_photo(h
     assert after_emptying[1] is None and all(isinstance(x, SKIP) for x in after_emptying[2:])
     assert failed[-1].startswith("**Error:** ") and "notes.jpg: not an image" in failed[-1]
     no_face = handlers.photo_changed(str(tmp_path / "wall.png"), None, *opts(source="sketch"), *ZEROS)[-1]
-    assert "no face found in wall.png" in no_face
+    assert "no face found in wall.png" in no_face and "converted to a photo either" in no_face
+    no_face = handlers.photo_changed(str(tmp_path / "wall.png"), None, *opts(), *ZEROS)[-1]
+    assert 'a sketch or a cartoon? Say so under "Input is"' in no_face
     assert handlers.animate(None, "MP4", 12, 2.0, *opts(), *ZEROS)[-1] == "**Error:** Upload a portrait first."
     reference = handlers.use_reference(str(tmp_path / "wall.png"), None, *opts(), *ZEROS)
     assert reference[0] is None and reference[-1] == "**Error:** Upload the portrait to edit first."
@@ -185,6 +207,22 @@ def test_without_a_model_every_edit_explains_how_to_give_one(london_photo):
     assert "portraitgan app --model HUB_ID_OR_FOLDER" in status
     faces = handlers.api_landmarks(str(london_photo("005", "neutral")))  # detection needs no model
     assert faces["size"] == [640, 640] and len(faces["faces"][0]["landmarks"]) == 68
+
+
+def test_api_edit_takes_strength_input_modality_and_portrait(handlers, london_photo):
+    photo = london_photo("005", "neutral")
+    original = _pixels(Image.open(photo).convert("RGB"))
+    assert np.array_equal(_pixels(handlers.api_edit(str(photo), "sketch", 0, modality_strength=0.0)), original)
+    same = handlers.api_edit(str(photo), "sketch", 0, input_modality="sketch")  # sketch -> sketch: nothing asked
+    assert np.array_equal(_pixels(same), original)
+    half = handlers.api_edit(str(photo), "sketch", 0, modality_strength=0.5)
+    full = handlers.api_edit(str(photo), "sketch")
+    assert not np.array_equal(_pixels(half), _pixels(full)) and not np.array_equal(_pixels(half), original)
+    assert handlers.api_edit(str(photo), "sketch", 0, portrait=True, smile=0.5).size == (512, 512)
+    with pytest.raises(gr.Error, match="modality_strength must be in"):
+        handlers.api_edit(str(photo), "sketch", 0, modality_strength=1.5)
+    with pytest.raises(gr.Error, match="painting"):
+        handlers.api_edit(str(photo), "sketch", 0, input_modality="painting")
 
 
 def test_api_edit_takes_controls_by_name(handlers, london_photo):
@@ -214,3 +252,116 @@ def test_uploads_arrive_unpreprocessed_so_unreadable_files_are_messages(handlers
     inline = "data:image/jpeg;base64," + base64.b64encode(london_photo("005", "neutral").read_bytes()).decode()
     session = handlers.photo_changed({"path": None, "url": inline}, None, *opts(), *ZEROS)[3]
     assert session.photo.size == (640, 640) and session.name == "portrait"
+
+
+# --- issue #12: whole-picture conversion, style strength, input modality (stand-in generators) ----------
+@pytest.fixture
+def painter() -> PortraitGAN:
+    """A lite model whose G paints a flat colour per modality (test_whole_picture.PaintsByCondition)."""
+    model = PortraitGAN(PortraitGANConfig.preset("lite"))
+    model.generator = PaintsByCondition()
+    return model
+
+
+def _paint(index: int) -> np.ndarray:
+    return (PAINT[index].numpy() * 127.5 + 127.5).round()
+
+
+def _corners(image: Image.Image) -> np.ndarray:
+    pixels = _pixels(image.convert("RGB"))
+    return np.stack([pixels[0, 0], pixels[0, -1], pixels[-1, 0], pixels[-1, -1]])
+
+
+def test_a_change_of_modality_converts_the_whole_picture_in_preview_and_download(painter, full_size_photo):
+    handlers = app.Handlers(painter)
+    _, _, _, session, (before, _), *_ = handlers.photo_changed(str(full_size_photo), None, *opts(side=700), *ZEROS)
+    session, (before, after), *_, status = handlers.rerender(session, *opts(target="cartoon", side=700), *SMILE)
+    assert "photo \u2192 cartoon, whole picture converted" in status
+    assert max(after.size) == 700 and np.abs(_pixels(after) - _paint(2)).max() <= 1  # no crop box: every pixel
+    assert np.abs(_corners(before) - _paint(2)).max(axis=1).min() > 50  # "before" is the photo as it is
+    with Image.open(handlers.prepare_download(session)["value"]) as png:
+        assert png.size == (1350, 1350) and np.abs(_pixels(png) - _paint(2)).max() <= 1
+        download = _pixels(png)
+    library = painter.edit(str(full_size_photo), modality="cartoon", smile=1.0)
+    assert np.array_equal(download, _pixels(library))  # the download is model.edit's result
+
+
+def test_the_converted_picture_is_made_once_per_size_and_condition(painter, full_size_photo):
+    handlers = app.Handlers(painter)
+    calls = painter.generator.calls
+    _, _, _, session, *_ = handlers.photo_changed(str(full_size_photo), None, *opts(side=700), *ZEROS)
+    session = handlers.rerender(session, *opts(target="sketch", side=700), *ZEROS)[0]
+    handlers.prepare_download(session)
+    assert session.pictures.made == 2  # the preview's size and the full size
+    seen = len(calls)
+    for values in (SMILE, ZEROS, SMILE):  # expression edits: G renders the face only
+        session = handlers.rerender(session, *opts(target="sketch", side=700), *values)[0]
+        handlers.prepare_download(session)
+    assert session.pictures.made == 2 and len(calls) - seen == 3
+    handlers.rerender(session, *opts(target="sketch", style=0.5, side=700), *SMILE)  # another condition
+    assert session.pictures.made == 3
+
+
+def test_style_strength_reaches_the_condition_and_zero_keeps_the_photo(painter, full_size_photo):
+    handlers = app.Handlers(painter)
+    _, _, _, session, (photo, _), *_ = handlers.photo_changed(str(full_size_photo), None, *opts(side=700), *ZEROS)
+    session, (before, after), *_, status = handlers.rerender(session, *opts(target="sketch", style=0.0), *ZEROS)
+    assert torch.equal(session.last.condition, torch.tensor([[1.0, 0.0, 0.0]])) and session.last.no_op
+    assert np.array_equal(_pixels(after), _pixels(before)) and "expression only (style strength 0)" in status
+    with Image.open(handlers.prepare_download(session)["value"]) as png:
+        assert np.array_equal(_pixels(png), _pixels(Image.open(full_size_photo).convert("RGB")))
+    session, (before, after), *_, status = handlers.rerender(session, *opts(target="sketch", style=0.5), *ZEROS)
+    assert torch.allclose(session.last.condition, torch.tensor([[0.5, 0.5, 0.0]])) and "at 50% style" in status
+    assert torch.allclose(painter.generator.calls[-1][1], torch.tensor([[0.5, 0.5, 0.0]]))
+    half = 0.5 * _corners(before) + 0.5 * (0.5 * PAINT[1].numpy() * 127.5 + 127.5)  # A = 0.5, half the paint
+    assert np.abs(_corners(after) - half).max() <= 1.5  # the corners too, half-way
+
+
+def test_a_sketch_turned_into_a_photo_shows_the_input_before_and_the_converted_picture_after(full_size_photo, tmp_path):
+    model = PortraitGAN(PortraitGANConfig.preset("lite"))
+    model.generator = Darkens()  # G(I | L, c) = I / 2 whatever c: a conversion shows everywhere
+    sketch = tmp_path / "sketch.png"
+    Image.open(full_size_photo).convert("L").save(sketch)
+    handlers = app.Handlers(model)
+    _, _, _, session, *_ = handlers.photo_changed(str(sketch), None, *opts("sketch", "photo", side=700), *ZEROS)
+    session, (before, after), *_, status = handlers.rerender(session, *opts("sketch", "photo", side=700), *ZEROS)
+    assert "sketch \u2192 photo" in status and session.last.converts
+    assert torch.equal(session.last.condition, torch.tensor([[1.0, 0.0, 0.0]]))
+    input_preview = Image.open(sketch).convert("RGB").resize(before.size, Image.Resampling.BILINEAR)
+    assert np.abs(_pixels(before) - _pixels(input_preview)).mean() < 2  # before: the sketch as uploaded
+    darker = (_pixels(before) + 1) // 2
+    assert np.abs(_corners(after) - _corners(before) // 2).max() <= 2 and np.abs(_pixels(after) - darker).mean() < 2
+    same = handlers.rerender(session, *opts("sketch", "sketch", side=700), *ZEROS)
+    assert same[0].last.no_op and np.array_equal(_pixels(same[1][1]), _pixels(same[1][0]))  # sketch -> sketch
+
+
+def test_a_stylized_input_without_a_detected_face_is_opened_through_the_cycle(full_size_photo):
+    model = PortraitGAN(PortraitGANConfig.preset("lite"))
+    model.generator = Darkens()
+    detector = FindsNoFaceInTheOriginal(Image.open(full_size_photo).convert("RGB"))
+    model.face_editor.detector = detector
+    handlers = app.Handlers(model)
+    status = handlers.photo_changed(str(full_size_photo), None, *opts(), *ZEROS)[-1]
+    assert "no face found" in status and not model.generator.calls  # a photo never takes the cycle
+    key, _, session, *_ = handlers.photo_changed(str(full_size_photo), None, *opts("sketch", "photo"), *ZEROS)[1:]
+    assert key == str(full_size_photo) and len(session.faces) == 1
+    assert len(detector.seen) == 2 and detector.seen[1].size == (1350, 1350)  # the picture G made a photo of
+    first = model.generator.calls[0][1]
+    assert torch.equal(first, torch.tensor([[1.0, 0.0, 0.0]]).expand_as(first))  # G's cycle: to a photo
+    real = detector.real.detect(Image.open(full_size_photo).convert("RGB"))[0]
+    assert np.allclose(session.faces[0].landmarks, real.landmarks)  # the original's points
+
+
+def test_a_grey_modality_takes_out_colour_in_proportion_to_the_style_strength(full_size_photo):
+    model = PortraitGAN(PortraitGANConfig.preset("lite", achromatic_modalities=["sketch"]))
+    model.generator = PaintsByCondition()
+    handlers = app.Handlers(model)
+    _, _, _, session, *_ = handlers.photo_changed(str(full_size_photo), None, *opts(side=700), *ZEROS)
+    chroma = []
+    for style in (1.0, 0.5):
+        session, (_, after), *_ = handlers.rerender(session, *opts(target="sketch", style=style, side=700), *ZEROS)
+        with Image.open(handlers.prepare_download(session)["value"]) as png:
+            for image in (after, png):
+                pixels = _pixels(image.convert("RGB"))
+                chroma.append((pixels.max(axis=2) - pixels.min(axis=2)).mean())
+    assert max(chroma[:2]) <= 1 and min(chroma[2:]) > 3  # full sketch: grey; half-way: some colour left

@@ -49,7 +49,10 @@ def client(url) -> Client:
 def test_endpoints_and_their_parameter_names_are_stable(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     edit = [parameter["parameter_name"] for parameter in endpoints["/edit"]["parameters"]]
-    assert edit == ["image", "modality", "face", *EXPRESSION_NAMES]
+    assert edit == ["image", "modality", "face", *EXPRESSION_NAMES, "modality_strength", "input_modality", "portrait"]
+    defaults = {p["parameter_name"]: p.get("parameter_default") for p in endpoints["/edit"]["parameters"]}
+    assert defaults["modality_strength"] == 1.0 and defaults["input_modality"] == "photo"
+    assert defaults["portrait"] is False
     assert [p["parameter_name"] for p in endpoints["/landmarks"]["parameters"]] == ["image"]
 
 
@@ -57,6 +60,17 @@ def test_edit_returns_a_lossless_image_of_the_input_size(client, full_size_photo
     result = client.predict(handle_file(str(full_size_photo)), smile=0.8, modality="sketch", api_name="/edit")
     with Image.open(result) as edited:
         assert edited.format == "PNG" and edited.size == (1350, 1350)
+
+
+def test_edit_takes_the_style_strength_the_input_modality_and_the_portrait(client, london_photo):
+    photo = handle_file(str(london_photo("005", "neutral")))
+    portrait = client.predict(photo, modality="sketch", modality_strength=0.5, portrait=True, api_name="/edit")
+    assert Image.open(portrait).size == (512, 512)
+    same = client.predict(photo, modality="sketch", input_modality="sketch", api_name="/edit")
+    with Image.open(same) as edited, Image.open(london_photo("005", "neutral")) as original:
+        assert edited.tobytes() == original.convert("RGB").tobytes()  # sketch -> sketch: nothing asked
+    with pytest.raises(AppError, match="greater than maximum value 1"):  # the slider's range
+        client.predict(photo, modality_strength=2.0, api_name="/edit")
 
 
 def test_landmarks_returns_68_points_per_face(client, london_photo):

@@ -5,7 +5,11 @@ import pytest
 from PIL import Image
 from portraitgan_hub_space import pipeline
 from portraitgan_hub_space.session import (
+    PORTRAIT_ONLY,
+    VIEW_CHOICES,
+    WHOLE_PICTURE,
     LandmarkEdits,
+    PictureCache,
     Session,
     control_label,
     control_range,
@@ -15,6 +19,7 @@ from portraitgan_hub_space.session import (
     crop_view_scale,
     face_choices,
     nearest_landmark,
+    portrait_view,
     preview_side,
     target_for_source,
     view_to_crop,
@@ -70,6 +75,39 @@ def test_a_stylized_input_turns_the_target_to_photo_and_a_photo_keeps_it():
     assert target_for_source("photo", "cartoon", modalities) == "cartoon"
     assert target_for_source("photo", None, modalities) == "photo"
     assert target_for_source("ink", "ink", ["ink", "oil"]) == "ink"  # no photo modality at all
+
+
+def test_the_result_shows_the_whole_picture_or_the_portrait_only():
+    assert VIEW_CHOICES == (WHOLE_PICTURE, PORTRAIT_ONLY) == ("whole picture", "portrait only")
+    assert portrait_view(PORTRAIT_ONLY) and not portrait_view(WHOLE_PICTURE) and not portrait_view(None)
+    with pytest.raises(ValueError, match="one of 'whole picture', 'portrait only', got True"):
+        portrait_view(True)
+
+
+def test_pictures_are_made_once_per_key_and_only_the_newest_are_kept():
+    cache = PictureCache(keep=2)
+    made = []
+
+    def make(colour):
+        return lambda: made.append(colour) or Image.new("RGB", (2, 2), colour)
+
+    first = cache.get("a", make((1, 1, 1)))
+    assert cache.get("a", make((9, 9, 9))) is first and made == [(1, 1, 1)]
+    cache.get("b", make((2, 2, 2)))
+    cache.get("a", make((9, 9, 9)))  # "a" is the newest again
+    cache.get("c", make((3, 3, 3)))  # "b" goes
+    assert len(cache) == 2 and cache.made == 3
+    cache.get("b", make((4, 4, 4)))
+    assert made == [(1, 1, 1), (2, 2, 2), (3, 3, 3), (4, 4, 4)]
+
+
+def test_sessions_of_one_photo_share_its_pictures_and_a_new_photo_starts_afresh():
+    photo = Image.new("RGB", (800, 400), (120, 120, 120))
+    session = Session.start(photo, [_face(0), _face(400, 150)], crop_size=64)
+    session.pictures.get("x", lambda: photo)
+    later = session.with_face(1).with_edits(LandmarkEdits()).reset().with_last(None)
+    assert later.pictures is session.pictures and len(later.pictures) == 1
+    assert len(Session.start(photo, [_face(0)], crop_size=64).pictures) == 0
 
 
 # --- landmark click, move, undo ------------------------------------------------------------------
