@@ -130,14 +130,19 @@ class Generator(nn.Module):
         modality: torch.Tensor,
         source_landmarks: torch.Tensor | None = None,
         target_landmarks: torch.Tensor | None = None,
-    ) -> list[torch.Tensor]:
-        """``image`` (B,3,H,W) in [-1,1], ``landmark_map`` (B,1,H,W) in [0,1], ``modality`` (B,) indices.
+        return_mask: bool = False,
+    ) -> list[torch.Tensor] | tuple[list[torch.Tensor], torch.Tensor | None]:
+        """``image`` (B,3,H,W) in [-1,1], ``landmark_map`` (B,1,H,W) in [0,1], ``modality`` (B,) indices
+        or (B, n) condition weights.
 
         ``source_landmarks``/``target_landmarks`` (B, 68, 2), pixel-index points of ``image``'s
         size, are used by a ``warp_guided`` G only (without them its warp is the identity).
-        Returns the generated images of every level, full resolution first.
+        Returns the generated images of every level, full resolution first; with ``return_mask``
+        also the level-0 mask A (None without mask heads), for the training's mask penalty. (The
+        training step calls ``forward`` rather than :meth:`render` so that DDP sees the pass.)
         """
-        return self.render(image, landmark_map, modality, source_landmarks, target_landmarks).images
+        rendering = self.render(image, landmark_map, modality, source_landmarks, target_landmarks)
+        return (rendering.images, rendering.mask) if return_mask else rendering.images
 
     def render(
         self,

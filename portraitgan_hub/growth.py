@@ -66,3 +66,36 @@ def grow_modalities(model: PortraitGAN, new_modalities: list[str]) -> PortraitGA
     grown.train(model.training)
     logger.info("added modalities %s to %s (zero stem weights)", names, old_config.modalities)
     return grown
+
+
+def grow_warp_guidance(model: PortraitGAN, **discriminator_fields: bool) -> PortraitGAN:
+    """A warp-guided copy of a masked generator (``attention_mask``), doing what it did at step 0.
+
+    A warp-guided G (``warp_guided``, see warp_guidance.py) reads one more input channel, the
+    hallucination mask, after the modality planes; its stem weights start at zero. Where no landmark
+    moves the warp is the identity and the mask is empty, so every output is unchanged; where they
+    move, G starts from the warped face instead of the unwarped one. This lets the demo checkpoint
+    keep what the masked model learned (its modalities) when it becomes warp-guided.
+
+    ``discriminator_fields``: ``conditional_discriminator`` / ``mouth_discriminator`` values for the
+    copy's config (they shape only the discriminators, which this does not carry). Raises
+    ``ValueError`` for a model without mask heads, one that is already warp-guided, or another field.
+    """
+    old_config = model.config
+    if old_config.warp_guided or not old_config.attention_mask:
+        raise ValueError("grow_warp_guidance needs a masked generator (attention_mask) that is not warp-guided yet")
+    unknown = sorted(set(discriminator_fields) - {"conditional_discriminator", "mouth_discriminator"})
+    if unknown:
+        raise ValueError(f"only the discriminator fields may change alongside, not {unknown}")
+    config = dataclasses.replace(old_config, warp_guided=True, **discriminator_fields)
+    grown = PortraitGAN(config).to(device=model.device, dtype=model.dtype)
+    key, _ = stem_convolution(grown)
+    state = dict(model.state_dict())
+    weight = torch.zeros_like(grown.state_dict()[f"{key}.weight"])
+    old_weight = state[f"{key}.weight"]
+    weight[:, : old_weight.shape[1]] = old_weight  # the hallucination mask is the last input channel
+    state[f"{key}.weight"] = weight
+    grown.load_state_dict(state, strict=True)
+    grown.train(model.training)
+    logger.info("made %s warp-guided (zero stem weights for the hallucination mask)", old_config)
+    return grown

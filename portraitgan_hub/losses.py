@@ -96,3 +96,10 @@ def texture_loss(
             difference = gram_matrix(generated_features[name]) - gram_matrix(target_features[name])
             total = total + difference.pow(2).sum(dim=(1, 2)).mean()
     return total
+
+
+def mask_penalty(mask: torch.Tensor) -> torch.Tensor:
+    """GANimation's attention-mask regulariser (Pumarola et al. 2018, Eq. 4, without its total variation):
+    the mean of the blend mask A (B, 1, H, W) in [0, 1], where 1 copies the input. Keeps A from
+    saturating at 1, where its gradient vanishes and G would copy forever. Not in PortraitGAN."""
+    return mask.float().mean()

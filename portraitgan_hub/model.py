@@ -69,8 +69,10 @@ class PortraitGAN(
         modality: torch.Tensor,
         source_landmarks: torch.Tensor | None = None,
         target_landmarks: torch.Tensor | None = None,
-    ) -> list[torch.Tensor]:
-        return self.generator(image, landmark_map, modality, source_landmarks, target_landmarks)
+        return_mask: bool = False,
+    ) -> list[torch.Tensor] | tuple[list[torch.Tensor], torch.Tensor | None]:
+        """G's forward pass (see :meth:`Generator.forward`)."""
+        return self.generator(image, landmark_map, modality, source_landmarks, target_landmarks, return_mask)
 
     # --- inference -----------------------------------------------------------------------------
     @property

@@ -28,6 +28,7 @@ from portraitgan_hub.losses import (
     identity_loss,
     lsgan_discriminator_loss,
     lsgan_generator_loss,
+    mask_penalty,
     texture_loss,
 )
 from portraitgan_hub.vgg import VGG19Features
@@ -54,6 +55,11 @@ class ObjectiveConfig:
     real_pool_size: int = 50
     #: Weight of the mouth PatchGAN's LSGAN term (used when the model has ``mouth_discriminator``).
     mouth_adversarial: float = 1.0
+    #: Weight of the mask penalty, the mean of the blend mask A (1 = copy the input) of both
+    #: translations. GANimation (Pumarola et al. 2018, Eq. 4) adds it because A "can easily saturate
+    #: to 1", G then copying everything: seen here, a warp-guided G stopped converting modalities.
+    #: 0 (the paper has no mask) leaves the term out.
+    mask_penalty: float = 0.0
     #: DiffAugment policies applied to every discriminator input, real and fake: any of ``color``,
     #: ``translation``, ``cutout`` (Zhao et al. 2020). Empty in the paper.
     diff_augment: list[str] = field(default_factory=list)
@@ -111,23 +117,39 @@ class GeneratorOutputs:
     #: Hallucination masks of the ways back (warp-guided G only): what the cycle leaves out.
     cycle_excluded_a: torch.Tensor | None = None
     cycle_excluded_b: torch.Tensor | None = None
+    #: Level-0 blend masks A of the two translations (only when asked for, for the mask penalty).
+    mask_b: torch.Tensor | None = None
+    mask_a: torch.Tensor | None = None
 
 
 def run_generator(
-    generator: Generator | nn.Module, batch: dict[str, torch.Tensor], cycle: bool, warp_guided: bool = False
+    generator: Generator | nn.Module,
+    batch: dict[str, torch.Tensor],
+    cycle: bool,
+    warp_guided: bool = False,
+    masks: bool = False,
 ) -> GeneratorOutputs:
     """Both translations A->B and B->A and, if ``cycle``, both cycles of Eq. 11.
 
     ``warp_guided``: pass the batch's landmark points to G (source, then target) and compute the
-    hallucination masks of the ways back.
+    hallucination masks of the ways back. ``masks``: also keep the translations' blend masks A.
     """
     points_a = points_b = None
     if warp_guided:
         points_a, points_b = batch["landmarks_a"], batch["landmarks_b"]
     # c_A, c_B: the one-hot vectors, or (modality mixtures, train/dataset.py) their weights.
     c_a, c_b = batch.get("condition_a", batch["modality_a"]), batch.get("condition_b", batch["modality_b"])
-    fake_b = generator(batch["image_a"], batch["landmarks_map_b"], c_b, points_a, points_b)
-    fake_a = generator(batch["image_b"], batch["landmarks_map_a"], c_a, points_b, points_a)
+    mask_b = mask_a = None
+    if masks:
+        fake_b, mask_b = generator(
+            batch["image_a"], batch["landmarks_map_b"], c_b, points_a, points_b, return_mask=True
+        )
+        fake_a, mask_a = generator(
+            batch["image_b"], batch["landmarks_map_a"], c_a, points_b, points_a, return_mask=True
+        )
+    else:
+        fake_b = generator(batch["image_a"], batch["landmarks_map_b"], c_b, points_a, points_b)
+        fake_a = generator(batch["image_b"], batch["landmarks_map_a"], c_a, points_b, points_a)
     reconstructed_a = reconstructed_b = excluded_a = excluded_b = None
     if cycle:
         reconstructed_a = generator(fake_b[0], batch["landmarks_map_a"], c_a, points_b, points_a)[0]
@@ -137,7 +159,7 @@ def run_generator(
             with torch.no_grad():
                 excluded_a = landmark_hallucination(points_b, points_a, height, width)
                 excluded_b = landmark_hallucination(points_a, points_b, height, width)
-    return GeneratorOutputs(fake_b, fake_a, reconstructed_a, reconstructed_b, excluded_a, excluded_b)
+    return GeneratorOutputs(fake_b, fake_a, reconstructed_a, reconstructed_b, excluded_a, excluded_b, mask_b, mask_a)
 
 
 def _for_texture(image: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -211,7 +233,10 @@ def generator_objective(
         terms["texture"] = texture_loss(
             vgg, _for_texture(outputs.fake_b[0], size), _for_texture(batch["image_b"], size)
         ) + texture_loss(vgg, _for_texture(outputs.fake_a[0], size), _for_texture(batch["image_a"], size))
+    if config.mask_penalty and outputs.mask_b is not None and outputs.mask_a is not None:
+        terms["mask"] = mask_penalty(outputs.mask_b) + mask_penalty(outputs.mask_a)
     weights = {
+        "mask": config.mask_penalty,
         "gan_a_to_b": config.adversarial,
         "gan_b_to_a": config.adversarial,
         "gan_mouth": config.mouth_adversarial,

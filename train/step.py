@@ -138,12 +138,16 @@ def training_step(
     """One G update and one D update on ``batch``; returns every loss term (``g/...``, ``d/...``)."""
     objective = parts.objective
     judge = accelerator.unwrap_model(parts.discriminator)
-    warp_guided = accelerator.unwrap_model(parts.generator).config.warp_guided
+    model_config = accelerator.unwrap_model(parts.generator).config
+    warp_guided = model_config.warp_guided
+    masks = bool(objective.mask_penalty) and model_config.predicts_mask
 
     # --- generator: Eq. 12 with the discriminators frozen -------------------------------------------
     judge.requires_grad_(False)
     with accelerator.autocast():
-        outputs = run_generator(parts.generator, batch, cycle=bool(objective.cycle), warp_guided=warp_guided)
+        outputs = run_generator(
+            parts.generator, batch, cycle=bool(objective.cycle), warp_guided=warp_guided, masks=masks
+        )
         real = None
         if objective.feature_matching:
             # A conditional D judges a real image with its own landmark map: pool them together.
