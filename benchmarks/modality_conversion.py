@@ -91,6 +91,22 @@ def identity_and_ssim(model: PortraitGAN, photo: Image.Image, back: Image.Image)
     return distance, float(ssim(crops[1], crops[0])[0])
 
 
+def landmarks_on_stylized(
+    model: PortraitGAN, stylized: Image.Image, modality: str, photo_landmarks: np.ndarray
+) -> dict[str, float | None]:
+    """NME (inter-ocular) against the photo's dlib landmarks of the landmarks found on a stylized
+    picture by dlib directly and through the model's cycle (``faces_via_cycle``); None: no face."""
+    from train.metrics import landmark_nme
+
+    direct = model.face_editor.faces(stylized)
+    cycle = model.face_editor.faces_via_cycle(stylized, modality)
+    return {
+        "dlib_found_face": bool(direct),
+        "nme_dlib_on_stylized": landmark_nme(direct[0].landmarks, photo_landmarks) if direct else None,
+        "nme_through_cycle": landmark_nme(cycle[0].landmarks, photo_landmarks) if cycle else None,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
@@ -141,6 +157,7 @@ def main() -> None:
                 "input_border_step": abs(np.subtract(*crop_border_step(stylized, aligned.alignment))),
                 "border_step": abs(np.subtract(*crop_border_step(result, aligned.alignment))),
                 "chroma": chroma(result),
+                **landmarks_on_stylized(model, stylized, source, aligned.face.landmarks),
             }
             row += [(f"{source} (stylizer)", stylized), (f"{source} -> photo", result)]
         figures[label] = stats
