@@ -348,6 +348,10 @@ def _warp_photo(photo: Image.Image, alignment: Alignment, source: torch.Tensor) 
 TILE_OVERLAP = 0.25
 #: Tiles per pass of G in :func:`convert_picture`.
 TILE_BATCH = 4
+#: :func:`convert_picture` works on at most this many pixels on the long side (about 100 tiles of a
+#: 256 px model): a small face in a large photo would otherwise ask for hundreds of tiles. The face
+#: itself is composed at its own scale on top, so only the surroundings get coarser.
+MAX_CONVERT_SIDE = 2048
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -377,11 +381,13 @@ def convert_picture(
 
     As in :func:`compose`, the colour C and mask A are blended from the tiles and upsampled, and the
     result is ``A * picture + (1 - A) * C`` at the picture's own resolution. Returns an RGB image of
-    ``picture``'s size. Cost: one pass of G per tile, about ``(side * scale / (0.75 * size))**2``.
+    ``picture``'s size. Cost: one pass of G per tile, about ``(side * scale / (0.75 * size))**2``;
+    the scale is lowered so that the long side stays within :data:`MAX_CONVERT_SIDE`.
     """
     size = model.config.image_size
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive number of model pixels per picture pixel, got {scale}")
+    scale = min(scale, MAX_CONVERT_SIDE / max(picture.size))
     width, height = max(1, round(picture.width * scale)), max(1, round(picture.height * scale))
     small = np.asarray(picture.convert("RGB").resize((width, height), Image.Resampling.BICUBIC))
     padded = np.pad(small, ((0, max(0, size - height)), (0, max(0, size - width)), (0, 0)), mode="edge")

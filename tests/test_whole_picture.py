@@ -196,3 +196,14 @@ def test_a_grey_input_stays_grey_only_while_its_modality_stays(painter, full_siz
     assert (kept.max(axis=2) - kept.min(axis=2)).max() == 0
     converted = np.asarray(painter.edit(grey, input_modality="sketch", modality="cartoon"), dtype=np.int16)
     assert (converted.max(axis=2) - converted.min(axis=2)).mean() > 10  # the cartoon paint's colour
+
+
+def test_a_small_face_in_a_large_picture_does_not_ask_for_hundreds_of_tiles(painter, monkeypatch) -> None:
+    import portraitgan_hub.editing as editing
+
+    monkeypatch.setattr(editing, "MAX_CONVERT_SIDE", 600)
+    picture = Image.new("RGB", (1200, 900), (90, 120, 150))
+    converted = convert_picture(painter, picture, 2.0, "sketch")  # a face scale of 2 would be 2400 x 1800
+    assert converted.size == picture.size
+    tiles = sum(len(maps) for maps, _ in painter.generator.calls)
+    assert tiles == len(tile_starts(600, 256, 64)) * len(tile_starts(450, 256, 64))
