@@ -464,17 +464,31 @@ def is_no_op(
     return model.config.modality_index(modality) == source
 
 
-def _achromatic_share_removed(result: Image.Image, model: PortraitGAN, condition: torch.Tensor) -> Image.Image:
-    """Colour scaled down by the condition's weight on grey modalities (``config.achromatic_modalities``):
-    a full sketch comes back grey, a half-way sketch with half the chroma. Not in the paper."""
+def achromatic_share(model: PortraitGAN, condition: torch.Tensor) -> torch.Tensor:
+    """(B,) weight of a (B, n) condition on the model's grey modalities (``config.achromatic_modalities``)."""
     config = model.config
-    share = sum(float(condition[0, config.modality_index(m)]) for m in config.achromatic_modalities)
-    if share <= 0:
+    share = torch.zeros(condition.shape[0])
+    for name in config.achromatic_modalities:
+        share += condition[:, config.modality_index(name)].float().cpu()
+    return share.clamp(0.0, 1.0)
+
+
+def remove_colour(images: torch.Tensor, share: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) images in [-1, 1] with their chroma scaled by ``1 - share`` (B,) around their
+    ITU-R 601 luma (Pillow's ``convert("L")``): share 1 gives grey pixels, 0 leaves them."""
+    weights = images.new_tensor([0.299, 0.587, 0.114])[None, :, None, None]
+    luma = (images * weights).sum(dim=1, keepdim=True)
+    keep = (1.0 - share.to(images))[:, None, None, None]
+    return luma + (images - luma) * keep
+
+
+def _achromatic_share_removed(result: Image.Image, model: PortraitGAN, condition: torch.Tensor) -> Image.Image:
+    """The editor's last step for grey modalities: colour scaled down by the condition's weight on them
+    (a full sketch comes back grey, a half-way sketch with half the chroma). Not in the paper."""
+    share = achromatic_share(model, condition)
+    if float(share.max()) <= 0:
         return result
-    pixels = np.asarray(result.convert("RGB"), dtype=np.float32)
-    grey = pixels @ np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601 luma, as Pillow's convert("L")
-    toned = grey[..., None] + (pixels - grey[..., None]) * (1.0 - min(share, 1.0))
-    return Image.fromarray(np.clip(np.rint(toned), 0, 255).astype(np.uint8))
+    return tensor_to_pil(remove_colour(pil_to_tensor(result.convert("RGB")), share))[0]
 
 
 def _as_input_colours(result: Image.Image, photo: Image.Image) -> Image.Image:

@@ -207,3 +207,17 @@ def test_a_small_face_in_a_large_picture_does_not_ask_for_hundreds_of_tiles(pain
     assert converted.size == picture.size
     tiles = sum(len(maps) for maps, _ in painter.generator.calls)
     assert tiles == len(tile_starts(600, 256, 64)) * len(tile_starts(450, 256, 64))
+
+
+def test_remove_colour_scales_chroma_around_the_luma() -> None:
+    from portraitgan_hub.editing import achromatic_share, remove_colour
+
+    model = PortraitGAN(PortraitGANConfig.preset("lite", achromatic_modalities=["sketch"]))
+    condition = torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
+    share = achromatic_share(model, condition)
+    assert torch.equal(share, torch.tensor([1.0, 0.5, 0.0]))
+    images = torch.rand(3, 3, 8, 8) * 2 - 1
+    out = remove_colour(images, share)
+    chroma = lambda x: (x.max(dim=1).values - x.min(dim=1).values).mean()  # noqa: E731
+    assert chroma(out[0]) < 1e-6 and torch.allclose(out[2], images[2])
+    assert torch.allclose(chroma(out[1]), 0.5 * chroma(images[1]), atol=1e-5)

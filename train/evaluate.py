@@ -8,7 +8,8 @@ photos (both directions, neutral->smiling and smiling->neutral, each its own tas
 only the listed ones) and, for modality translation, each photo against each other modality of the
 same expression. Every method turns I_A into an output for (L_B, c_B):
 
-* ``portraitgan``: G(I_A, L_B, c_B);
+* ``portraitgan``: G(I_A, L_B, c_B), as the editor returns it (a grey modality of the model's
+  ``achromatic_modalities`` without colour: ``editing.remove_colour``);
 * ``tps_warp``: I_A warped from L_A to L_B by the thin-plate-spline warp that the warp-guided
   generator applies first (``thin_plate_spline.warp_by_landmarks``): what G adds beyond it;
 * ``warp``: I_A piecewise-affinely warped from L_A to L_B (``faces.warp``);
@@ -57,7 +58,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from portraitgan_hub.editing import compose, render
+from portraitgan_hub.editing import achromatic_share, compose, remove_colour, render
 from portraitgan_hub.errors import PortraitGANError
 from portraitgan_hub.faces.identity import SAME_PERSON_THRESHOLD, descriptor_distance, face_descriptor
 from portraitgan_hub.faces.landmark_map import landmark_map_tensor
@@ -194,11 +195,19 @@ class Evaluator:
             "points_a": points_a,
             "points_b": points_b,
             "maps": maps,
-            "portraitgan": self.model.generate(batch, maps, modalities, source, target).float().cpu(),
+            "portraitgan": self._as_edited(self.model.generate(batch, maps, modalities, source, target), modalities),
             "tps_warp": warp_by_landmarks(batch, source, target),
             "warp": pil_to_tensor(warped),
             "no_edit": batch,
         }
+
+    def _as_edited(self, outputs: torch.Tensor, modalities: list[str]) -> torch.Tensor:
+        """G's outputs as the editor returns them: grey modalities (``config.achromatic_modalities``,
+        e.g. ``sketch``) without colour (``editing.remove_colour``, the editor's last step)."""
+        condition = torch.stack(
+            [torch.eye(self.model.config.num_modalities)[self.model.config.modality_index(m)] for m in modalities]
+        )
+        return remove_colour(outputs.float().cpu(), achromatic_share(self.model, condition))
 
     def score(self, pairs: list[Pair]) -> list[dict[str, Any]]:
         """Per-pair records of a batch of pairs."""
