@@ -146,3 +146,60 @@ def test_model_card_reports_the_shipped_evaluation_unchanged():
     tables = markdown(result).split("\n## ", 1)[1]  # drop the title line with its local path
     assert tables in CARD.read_text(encoding="utf-8")
     assert re.search(r"neutral.{1,4}smiling", tables)
+
+
+# --- issue #12: whole-picture modality conversion with the shipped weights ----------------------------
+@pytest.fixture(scope="module")
+def held_out_sketch(model: PortraitGAN, london_photo):
+    """A held-out person (019, val split) turned into a sketch: photo, its alignment, the result."""
+    from portraitgan_hub.faces.image_io import load_image
+
+    photo = load_image(london_photo("019", "neutral"))
+    return photo, model.face_editor.align(photo), model.edit(photo, modality="sketch")
+
+
+def test_photo_to_sketch_shows_no_crop_edge(held_out_sketch):
+    """Brightness just inside and just outside where the face crop's edge lies differ by < 3 levels."""
+    from train.metrics import crop_border_step
+
+    _, aligned, sketch = held_out_sketch
+    inside, outside = crop_border_step(sketch, aligned.alignment)
+    assert abs(inside - outside) < 3.0, (inside, outside)
+
+
+def test_a_sketch_comes_back_grey(held_out_sketch):
+    _, _, sketch = held_out_sketch
+    pixels = np.asarray(sketch, dtype=np.int16)
+    assert float((pixels.max(axis=2) - pixels.min(axis=2)).mean()) < 3.0
+
+
+def test_photo_to_sketch_to_photo_keeps_the_person(model, held_out_sketch, capsys):
+    """The way back from the sketch (``input_modality="sketch"``) is recognisably the same person."""
+    from portraitgan_hub.faces.alignment import warp_to_crop
+    from portraitgan_hub.model import pil_to_tensor
+    from train.metrics import ssim
+
+    photo, aligned, sketch = held_out_sketch
+    back = model.edit(sketch, input_modality="sketch", modality="photo")
+    found = LandmarkDetector().detect(back)
+    assert found, "no face found on the photo made back from the sketch"
+    distance = descriptor_distance(
+        face_descriptor(photo, aligned.face.landmarks), face_descriptor(back, found[0].landmarks)
+    )
+    crops = [pil_to_tensor(warp_to_crop(image, aligned.alignment)) for image in (back, photo)]
+    with capsys.disabled():
+        print(f"\nphoto -> sketch -> photo: identity distance {distance:.3f}, SSIM {float(ssim(*crops)[0]):.3f}")
+    assert distance < SAME_PERSON_THRESHOLD
+
+
+def test_modality_strength_goes_monotonically_towards_the_pseudo_target(model, held_out_sketch):
+    """0 is the input itself, 1 the full sketch, and the distance to the stylizer's sketch of the whole
+    photo falls at every step in between."""
+    from train.stylize import get_stylizer
+
+    photo, _, sketch = held_out_sketch
+    target = np.asarray(get_stylizer("sketch")(photo), dtype=np.float32)
+    assert np.array_equal(np.asarray(model.edit(photo, modality="sketch", modality_strength=0.0)), np.asarray(photo))
+    outputs = [model.edit(photo, modality="sketch", modality_strength=s) for s in (0.25, 0.5, 0.75)]
+    distances = [float(np.abs(np.asarray(image, np.float32) - target).mean()) for image in [photo, *outputs, sketch]]
+    assert all(a > b for a, b in zip(distances, distances[1:], strict=False)), distances

@@ -218,6 +218,6 @@ def test_remove_colour_scales_chroma_around_the_luma() -> None:
     assert torch.equal(share, torch.tensor([1.0, 0.5, 0.0]))
     images = torch.rand(3, 3, 8, 8) * 2 - 1
     out = remove_colour(images, share)
-    chroma = lambda x: (x.max(dim=1).values - x.min(dim=1).values).mean()  # noqa: E731
+    chroma = lambda x: (x.max(dim=0).values - x.min(dim=0).values).mean()  # noqa: E731 (channels first)
     assert chroma(out[0]) < 1e-6 and torch.allclose(out[2], images[2])
     assert torch.allclose(chroma(out[1]), 0.5 * chroma(images[1]), atol=1e-5)
