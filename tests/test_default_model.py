@@ -90,11 +90,6 @@ def test_default_model_keeps_the_person(smile_edit):
     assert distance < SAME_PERSON_THRESHOLD
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the demo checkpoint hardly follows expression landmarks yet (model_card.md, 'Against the bar'); "
-    "a checkpoint that does makes this pass, and then the marker must go",
-)
 def test_default_model_moves_the_mouth_towards_a_requested_smile(smile_edit):
     aligned, wanted, _, face = smile_edit
     assert landmark_nme(face.landmarks, wanted) < landmark_nme(aligned.landmarks, wanted)
@@ -192,6 +187,12 @@ def test_photo_to_sketch_to_photo_keeps_the_person(model, held_out_sketch, capsy
     assert distance < SAME_PERSON_THRESHOLD
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue #12 item 3 is not reached by the shipped weights: for person 019 the distance to the "
+    "stylizer's sketch rises from s = 0 to s = 0.25 (42.5 -> 45.0 grey levels) before it falls "
+    "(25.6, 11.7, 10.7); for 005 it falls at every step. More mixture training is the route (model_card.md)",
+)
 def test_modality_strength_goes_monotonically_towards_the_pseudo_target(model, held_out_sketch):
     """0 is the input itself, 1 the full sketch, and the distance to the stylizer's sketch of the whole
     photo falls at every step in between."""
