@@ -3,13 +3,14 @@ and mouth discriminators, DiffAugment, the cycle term without the hallucination 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from portraitgan_hub import DEFAULT_MODEL, PortraitGAN, PortraitGANConfig
+from portraitgan_hub import PortraitGAN, PortraitGANConfig
 from portraitgan_hub.diffaugment import diff_augment
 from portraitgan_hub.discriminator import MultiLevelDiscriminator, mouth_crop
 from portraitgan_hub.faces.alignment import template_in_crop
@@ -176,8 +177,17 @@ def test_without_source_landmarks_the_warp_is_the_identity():
     assert torch.equal(guidance.warped, image) and guidance.hallucination.sum() == 0
 
 
-def test_old_checkpoints_load_and_run_unchanged():
-    model = PortraitGAN.from_pretrained(DEFAULT_MODEL)  # written before warp_guided existed
+def test_old_checkpoints_load_and_run_unchanged(tmp_path):
+    """A checkpoint written before warp_guided (and achromatic_modalities) existed: its config.json
+    lacks those keys. It loads as the masked G it was, and ignores landmark points."""
+    torch.manual_seed(0)
+    PortraitGAN(PortraitGANConfig.preset("lite", attention_mask=True)).save_pretrained(tmp_path)
+    config_file = tmp_path / "config.json"
+    stored = json.loads(config_file.read_text())
+    for key in ("warp_guided", "achromatic_modalities", "conditional_discriminator", "mouth_discriminator"):
+        stored.pop(key)
+    config_file.write_text(json.dumps(stored))
+    model = PortraitGAN.from_pretrained(tmp_path)
     assert not model.config.warp_guided and model.config.attention_mask
     assert model.generator.stem[1].in_channels == 3 + 1 + model.config.num_modalities
     image = torch.zeros(1, 3, 256, 256)
