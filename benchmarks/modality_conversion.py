@@ -31,7 +31,7 @@ from portraitgan_hub import DEFAULT_MODEL, PortraitGAN
 from portraitgan_hub.editing import compose, modality_condition, render
 from portraitgan_hub.faces.identity import descriptor_distance, face_descriptor
 from portraitgan_hub.model import pil_to_tensor
-from train.metrics import crop_border_step, ssim
+from train.metrics import crop_border_step, mean_chroma, ssim
 from train.stylize import get_stylizer
 
 LONDON = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "london_faces"
@@ -63,8 +63,8 @@ def casual_photo(path: Path) -> Image.Image:
 
 
 def chroma(image: Image.Image) -> float:
-    pixels = np.asarray(image.convert("RGB"), np.int16)
-    return float((pixels.max(axis=2) - pixels.min(axis=2)).mean())
+    """Mean chroma in grey levels (``train.metrics.mean_chroma``)."""
+    return float(mean_chroma(pil_to_tensor(image.convert("RGB")))[0])
 
 
 def timed(function, repeats: int = 3) -> tuple[Image.Image, float]:

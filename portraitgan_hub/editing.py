@@ -180,6 +180,12 @@ class Rendering:
     displacement: torch.Tensor | None
 
 
+def input_index(model: PortraitGAN, input_modality: str | int | None = None) -> int:
+    """Index of the edit's input modality (None: the model's first, usually ``photo``); ValueError if unknown."""
+    config = model.config
+    return config.modality_index(config.modalities[0] if input_modality is None else input_modality)
+
+
 def modality_condition(
     model: PortraitGAN,
     modality: str | int | None = None,
@@ -196,7 +202,7 @@ def modality_condition(
     """
     config = model.config
     target = config.modality_index(config.modalities[0] if modality is None else modality)
-    source = config.modality_index(config.modalities[0] if input_modality is None else input_modality)
+    source = input_index(model, input_modality)
     strength = check_modality_strength(strength)
     condition = torch.zeros(1, config.num_modalities)
     condition[0, source] += 1.0 - strength
@@ -458,7 +464,7 @@ def is_no_op(
     same_points = np.allclose(np.asarray(landmarks, np.float64), aligned.landmarks, atol=1e-3)
     if not same_points:
         return False
-    source = model.config.modality_index(model.config.modalities[0] if input_modality is None else input_modality)
+    source = input_index(model, input_modality)
     if isinstance(modality, torch.Tensor):
         return not changes_modality(modality, source)
     return model.config.modality_index(modality) == source
@@ -483,12 +489,23 @@ def remove_colour(images: torch.Tensor, share: torch.Tensor) -> torch.Tensor:
 
 
 def _achromatic_share_removed(result: Image.Image, model: PortraitGAN, condition: torch.Tensor) -> Image.Image:
-    """The editor's last step for grey modalities: colour scaled down by the condition's weight on them
-    (a full sketch comes back grey, a half-way sketch with half the chroma). Not in the paper."""
+    """Colour scaled down by the condition's weight on grey modalities (a full sketch comes back grey,
+    a half-way sketch with half the chroma). Not in the paper."""
     share = achromatic_share(model, condition)
     if float(share.max()) <= 0:
         return result
     return tensor_to_pil(remove_colour(pil_to_tensor(result.convert("RGB")), share))[0]
+
+
+def finish_colours(
+    result: Image.Image, photo: Image.Image, model: PortraitGAN, condition: torch.Tensor, converts: bool
+) -> Image.Image:
+    """The editor's last step on a composed result (the library's ``edit`` and the app share it):
+    a grey modality's share of colour taken out (``config.achromatic_modalities``), and, unless the
+    edit changes modality (``converts``), a grey ``photo`` gives a grey result (a sketch made a photo
+    need not stay grey)."""
+    result = _achromatic_share_removed(result, model, condition)
+    return result if converts else _as_input_colours(result, photo)
 
 
 def _as_input_colours(result: Image.Image, photo: Image.Image) -> Image.Image:
@@ -566,7 +583,7 @@ class FaceEditor:
         by G itself (:meth:`faces_via_cycle`)."""
         found = self.faces(picture, min_face)
         config = self.model.config
-        if not found and input_modality is not None and config.modality_index(input_modality) != 0:
+        if not found and input_modality is not None and input_index(self.model, input_modality) != 0:
             found = self.faces_via_cycle(picture, input_modality, min_face)
         chosen = select_face(found, face, name)
         return align_face(picture, chosen, config.image_size, self.margin)
@@ -644,9 +661,8 @@ class FaceEditor:
             reference_strength=reference_strength,
             reference_parts=reference_parts,
         )
-        source_index = self.model.config.modality_index(
-            self.model.config.modalities[0] if input_modality is None else input_modality
-        )
+        source_index = input_index(self.model, input_modality)
+        converts = changes_modality(condition, source_index)
         if is_no_op(aligned, target, condition, self.model, source_index):
             if not paste_back:
                 return aligned.crop.copy()
@@ -656,16 +672,12 @@ class FaceEditor:
             if not paste_back:
                 return _achromatic_share_removed(rendering.crop, self.model, condition)
             background = None
-            if changes_modality(condition, source_index):
+            if converts:
                 background = convert_picture(
                     self.model, aligned.photo, aligned.alignment.scale, condition, aligned.face.landmarks
                 )
             result = compose(aligned.photo, aligned.alignment, rendering, self.feather, background)
-        result = _achromatic_share_removed(result, self.model, condition)
-        if not changes_modality(
-            condition, source_index
-        ):  # a grey photo edited stays grey; a sketch made a photo need not
-            result = _as_input_colours(result, aligned.photo)
+        result = finish_colours(result, aligned.photo, self.model, condition, converts)
         if portrait:
             return portrait_crop(result, aligned.alignment)
         return restore_photo_info(result, info)

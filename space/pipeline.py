@@ -32,12 +32,12 @@ from PIL import Image, ImageDraw
 
 from portraitgan_hub.editing import (
     Rendering,
-    _achromatic_share_removed,
-    _as_input_colours,
     align_face,
     changes_modality,
     compose,
     convert_picture,
+    finish_colours,
+    input_index,
     is_no_op,
     modality_condition,
     portrait_crop,
@@ -93,7 +93,7 @@ def open_photo(model: PortraitGAN, source: ImageSource, source_modality: str | N
     detected = detect_faces(model, photo)
     faces = list(detected)
     modalities = model.config.modalities
-    stylized = source_modality is not None and model.config.modality_index(source_modality) != 0
+    stylized = source_modality is not None and input_index(model, source_modality) != 0
     if not faces and stylized:
         faces = model.face_editor.faces_via_cycle(photo, source_modality)
     if not faces:
@@ -152,16 +152,16 @@ class Rendered:
     the aligned portrait of that at twice the model's size. ``no_op``: nothing was asked, the photo
     is the result. ``condition``: G's (1, n) condition c; ``converts``: c asks for another modality
     than the input's, so the whole picture is converted under the face. ``model``: the model that
-    made it, for that conversion and for the colour a grey modality takes out (None: face only)."""
+    made it, for that conversion and for the colour a grey modality takes out."""
 
     rendering: Rendering
     target: np.ndarray  # (68, 2) crop pixels
+    condition: torch.Tensor
+    model: PortraitGAN
     portrait: bool = False
     feather: float = 0.0
     no_op: bool = False
-    condition: torch.Tensor | None = None
     converts: bool = False
-    model: PortraitGAN | None = None
 
     @property
     def crop(self) -> Image.Image:
@@ -189,12 +189,12 @@ def render(
     :func:`full_result` for the download; with ``portrait`` both give the aligned portrait.
     """
     condition = modality_condition(model, modality, input_modality, modality_strength)
-    source = model.config.modality_index(model.config.modalities[0] if input_modality is None else input_modality)
+    source = input_index(model, input_modality)
     target = target_points(session, controls, reference_strength, reference_parts)
     rendering = render_face(model, session.aligned, target, condition)
     no_op = is_no_op(session.aligned, target, condition, model, source)
     converts = changes_modality(condition, source)
-    return Rendered(rendering, target, portrait, model.face_editor.feather, no_op, condition, converts, model)
+    return Rendered(rendering, target, condition, model, portrait, model.face_editor.feather, no_op, converts)
 
 
 def full_result(session: Session, rendered: Rendered) -> Image.Image:
@@ -212,7 +212,7 @@ def converted_background(
     converted whole by G to ``rendered``'s condition (``editing.convert_picture`` at the face's scale,
     with the face's own landmarks); None when the edit keeps the input's modality. Made once per
     (size, face, condition) and kept in ``session.pictures``: an expression edit reuses it."""
-    if not rendered.converts or rendered.model is None or rendered.condition is None:
+    if not rendered.converts:
         return None
     model, condition = rendered.model, rendered.condition
     key = ("converted", photo.size, session.face, tuple(round(float(v), 6) for v in condition.flatten()))
@@ -233,12 +233,8 @@ def _composed(session: Session, rendered: Rendered, photo: Image.Image, alignmen
 
 
 def _finished(result: Image.Image, rendered: Rendered, photo: Image.Image) -> Image.Image:
-    """The colour a grey modality takes out (``config.achromatic_modalities``, in proportion to its
-    weight in c); a grey input edited without a change of modality stays grey (``model.edit`` keeps
-    a grey input grey whatever the target, which would keep a sketch turned into a photo grey too)."""
-    if rendered.model is not None and rendered.condition is not None:
-        result = _achromatic_share_removed(result, rendered.model, rendered.condition)
-    return result if rendered.converts else _as_input_colours(result, photo)
+    """The editor's last step (``editing.finish_colours``), as ``model.edit`` takes it."""
+    return finish_colours(result, photo, rendered.model, rendered.condition, rendered.converts)
 
 
 def downscaled(photo: Image.Image, max_side: int) -> tuple[Image.Image, float]:
@@ -381,13 +377,13 @@ def animation_frames(
     start = session.aligned.landmarks
     end = target_points(session, controls, reference_strength, reference_parts)
     condition = modality_condition(model, modality, input_modality, modality_strength)
-    source = model.config.modality_index(model.config.modalities[0] if input_modality is None else input_modality)
+    source = input_index(model, input_modality)
     converts = changes_modality(condition, source)
     pictures = []
     for t in np.linspace(0.0, 1.0, frames):
         points = interpolate(start, end, float(t))
         rendering = render_face(model, session.aligned, points, condition)
-        frame = Rendered(rendering, points, portrait, model.face_editor.feather, False, condition, converts, model)
+        frame = Rendered(rendering, points, condition, model, portrait, model.face_editor.feather, False, converts)
         picture = _composed(session, frame, small, alignment)
         pictures.append(portrait_crop(picture, alignment) if portrait else picture)
     return pictures
