@@ -55,6 +55,12 @@ class PortraitGANConfig:
     #: Off in the paper. On, an extra PatchGAN judges a crop around the mouth (points 48-67) of the
     #: full-resolution output, where an expression edit has to draw most.
     mouth_discriminator: bool = False
+    #: Off in the paper (its Eq. 10 judges the image alone, whatever c asked for). On, every PatchGAN
+    #: also sees the target modality vector c, replicated over the plane (n more channels), as a
+    #: pix2pix / conditional-GAN discriminator sees its condition: a photo returned when a cartoon was
+    #: asked is then judged fake. Without it a masked G can copy the photo for a style whose pixels
+    #: are close to the photo's (the demo's cartoon: A = 0.98, SSIM to the target = the photo's).
+    modality_discriminator: bool = False
     #: Modalities whose training images are grey (a pencil sketch): the editor returns grey pixels for
     #: them (scaled by the modality strength) instead of G's faint colour fringes. Not an architecture
     #: field; ``train/train.py --export`` fills it from the training data. Not in the paper.
@@ -94,8 +100,13 @@ class PortraitGANConfig:
 
     @property
     def discriminator_in_channels(self) -> int:
-        """RGB (3), plus the landmark map (1) for a ``conditional_discriminator``."""
-        return 3 + (1 if self.conditional_discriminator else 0)
+        """RGB (3), the landmark map (1) for a ``conditional_discriminator``, then the modality planes
+        (``num_modalities``) for a ``modality_discriminator``, in that order."""
+        return (
+            3
+            + (1 if self.conditional_discriminator else 0)
+            + (self.num_modalities if self.modality_discriminator else 0)
+        )
 
     @property
     def modality_channels(self) -> slice:

@@ -13,6 +13,10 @@ Two options are not in the paper (both off in its preset):
 * ``config.mouth_discriminator``: one more PatchGAN judges a crop around the mouth (points 48-67)
   of the full-resolution image (:func:`mouth_crop`), where an expression edit has to draw most; a
   local discriminator as in Iizuka et al. 2017 and GANimation-style expression editors.
+* ``config.modality_discriminator``: every PatchGAN (the mouth one too) also sees the target
+  modality vector c as planes, after the landmark map: the conditional discriminator of pix2pix
+  (Isola et al. 2017) and conditional GANs (Mirza and Osindero 2014) applied to c, so a fake must
+  look like *the asked* modality, not like any of them. The paper's Eq. 10 has D judge the image alone.
 
 Every input may go through an augmentation first (DiffAugment, see :mod:`portraitgan_hub.diffaugment`).
 """
@@ -27,6 +31,7 @@ from torch.nn import functional as F
 
 from portraitgan_hub.config import PortraitGANConfig
 from portraitgan_hub.faces.landmarks import INNER_LIPS, OUTER_LIPS
+from portraitgan_hub.generator import modality_planes
 
 #: The mouth crop's side is this multiple of the larger extent of points 48-67.
 MOUTH_CROP_SCALE = 1.6
@@ -102,6 +107,8 @@ class MultiLevelDiscriminator(nn.Module):
     def __init__(self, config: PortraitGANConfig) -> None:
         super().__init__()
         self.conditional = config.conditional_discriminator
+        self.sees_modality = config.modality_discriminator
+        self.num_modalities = config.num_modalities
         self.discriminators = nn.ModuleList(
             PatchDiscriminator(
                 config.discriminator_in_channels, config.discriminator_channels, config.discriminator_layers
@@ -114,14 +121,23 @@ class MultiLevelDiscriminator(nn.Module):
             layers = max(1, config.discriminator_layers - 1)  # a 64 px crop at 256: one layer less
             self.mouth = PatchDiscriminator(config.discriminator_in_channels, config.discriminator_channels, layers)
 
-    def _condition(self, image: torch.Tensor, landmark_map: torch.Tensor | None) -> torch.Tensor:
-        if not self.conditional:
-            return image
-        if landmark_map is None:
-            raise ValueError("a conditional discriminator needs the target landmark map")
-        factor = landmark_map.shape[-1] // image.shape[-1]
-        pooled = landmark_map if factor == 1 else F.avg_pool2d(landmark_map, factor)
-        return torch.cat([image, pooled.to(image.dtype)], dim=1)
+    def _condition(
+        self, image: torch.Tensor, landmark_map: torch.Tensor | None, modality: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``image`` with the channels this D is conditioned on: the landmark map (pooled to the
+        image's size) and the modality planes, in the order of ``config.discriminator_in_channels``."""
+        parts = [image]
+        if self.conditional:
+            if landmark_map is None:
+                raise ValueError("a conditional discriminator needs the target landmark map")
+            factor = landmark_map.shape[-1] // image.shape[-1]
+            pooled = landmark_map if factor == 1 else F.avg_pool2d(landmark_map, factor)
+            parts.append(pooled.to(image.dtype))
+        if self.sees_modality:
+            if modality is None:
+                raise ValueError("a modality_discriminator needs the target modality (indices or weights)")
+            parts.append(modality_planes(modality, self.num_modalities, *image.shape[-2:]).to(image.dtype))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
     def forward(
         self,
@@ -129,22 +145,26 @@ class MultiLevelDiscriminator(nn.Module):
         landmark_map: torch.Tensor | None = None,
         augment: Augment | None = None,
         mouth_landmarks: torch.Tensor | None = None,
+        modality: torch.Tensor | None = None,
     ) -> list[list[torch.Tensor]]:
         """``images_per_level[i]`` goes to D_i; returns each D_i's features, logits last.
 
         ``landmark_map`` (B, 1, H, W), the target map at full resolution, is required when the
-        discriminator is conditional. ``augment`` (e.g. DiffAugment) is applied to every input.
-        With ``mouth_landmarks`` (B, 68, 2, pixels of level 0) and a mouth PatchGAN, its output on
-        :func:`mouth_crop` of level 0 is appended as one more entry.
+        discriminator is conditional; ``modality``, the target c as (B,) indices or (B, n) weights,
+        when it is a ``modality_discriminator`` (``ValueError`` otherwise). ``augment`` (e.g.
+        DiffAugment) is applied to every input. With ``mouth_landmarks`` (B, 68, 2, pixels of level 0)
+        and a mouth PatchGAN, its output on :func:`mouth_crop` of level 0 is appended as one more entry.
         """
         if len(images_per_level) != len(self.discriminators):
             raise ValueError(f"expected {len(self.discriminators)} levels, got {len(images_per_level)}")
         outputs = []
         for d, image in zip(self.discriminators, images_per_level):
-            x = self._condition(image, landmark_map)
+            x = self._condition(image, landmark_map, modality)
             outputs.append(d(augment(x) if augment is not None else x))
         if mouth_landmarks is not None and self.mouth is not None:
-            x = mouth_crop(self._condition(images_per_level[0], landmark_map), mouth_landmarks, self.mouth_size)
+            x = mouth_crop(
+                self._condition(images_per_level[0], landmark_map, modality), mouth_landmarks, self.mouth_size
+            )
             outputs.append(self.mouth(augment(x) if augment is not None else x))
         return outputs
 

@@ -6,6 +6,9 @@ order (old indices unchanged), and the stem gets one more input channel whose we
 an old modality the new plane is 0 and its weights are 0, so the stem computes the same sums as
 before and every old output is unchanged at step 0 (bit-identical on the CPU: see the tests). For
 the new modality the stem starts from "no modality plane set", and fine-tuning learns its weights.
+
+The discriminators grow the same way (:func:`grow_discriminator_state`): new input channels (a
+modality plane, the landmark map) get zero weights, so D judges as before until it learns them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import logging
 import torch
 from torch import nn
 
+from portraitgan_hub.config import PortraitGANConfig
+from portraitgan_hub.discriminator import MultiLevelDiscriminator
 from portraitgan_hub.model import PortraitGAN
 
 logger = logging.getLogger("portraitgan.growth")
@@ -99,3 +104,77 @@ def grow_warp_guidance(model: PortraitGAN, **discriminator_fields: bool) -> Port
     grown.train(model.training)
     logger.info("made %s warp-guided (zero stem weights for the hallucination mask)", old_config)
     return grown
+
+
+#: Model fields that shape only the discriminators: a run from a checkpoint (``model.init_from``) may
+#: change them, since G is unaffected and D is trained again anyway.
+DISCRIMINATOR_FIELDS = ("conditional_discriminator", "mouth_discriminator", "modality_discriminator")
+
+
+def discriminator_input_names(config: PortraitGANConfig) -> list[str]:
+    """What each input channel of a PatchGAN carries, in ``config.discriminator_in_channels`` order."""
+    names = ["red", "green", "blue"]
+    if config.conditional_discriminator:
+        names.append("landmark_map")
+    if config.modality_discriminator:
+        names += [f"modality:{name}" for name in config.modalities]
+    return names
+
+
+def grow_discriminator_state(
+    state: dict[str, torch.Tensor], old_config: PortraitGANConfig, new_config: PortraitGANConfig
+) -> dict[str, torch.Tensor]:
+    """Discriminator weights trained for ``old_config``, fitted to ``new_config``'s inputs.
+
+    Each PatchGAN's first convolution keeps its weights for the input channels both configs have
+    (matched by what they carry: RGB, landmark map, each modality's plane by name) and gets zero
+    weights for the new ones (a landmark map, modality planes of a ``modality_discriminator``, an
+    added modality), so every D judges exactly as before at step 0 and learns to use what it now
+    sees. A PatchGAN the old config lacked (a newly enabled mouth D) starts freshly initialised.
+    Every other tensor must match in shape. Raises ``ValueError`` naming the first tensor that does
+    not fit (a different ``discriminator_channels``, ``discriminator_layers`` or ``num_levels``).
+    """
+    fresh = MultiLevelDiscriminator(new_config).state_dict()
+    unknown = sorted(set(state) - set(fresh))
+    if unknown:
+        raise ValueError(f"discriminator tensors {unknown[:3]} are not in the new config's discriminators")
+    old_names, new_names = discriminator_input_names(old_config), discriminator_input_names(new_config)
+    grown: dict[str, torch.Tensor] = {}
+    for key, target in fresh.items():
+        old = state.get(key)
+        if old is None:
+            grown[key] = target
+        elif old.shape == target.shape and old_names == new_names:
+            grown[key] = old
+        elif (
+            key.endswith("blocks.0.0.weight")
+            and (old.shape[0], *old.shape[2:]) == (target.shape[0], *target.shape[2:])
+            and (old.shape[1], target.shape[1]) == (len(old_names), len(new_names))
+        ):
+            weight = torch.zeros_like(target, dtype=old.dtype)
+            for index, name in enumerate(new_names):
+                if name in old_names:
+                    weight[:, index] = old[:, old_names.index(name)]
+            grown[key] = weight
+        elif old.shape == target.shape:
+            grown[key] = old
+        else:
+            raise ValueError(
+                f"discriminator tensor {key} is {tuple(old.shape)}, the new config's is {tuple(target.shape)} "
+                "(discriminator_channels, discriminator_layers and num_levels must stay the same)"
+            )
+    return grown
+
+
+def with_discriminator_fields(model: PortraitGAN, **fields: bool) -> PortraitGAN:
+    """A copy of ``model`` whose config has other :data:`DISCRIMINATOR_FIELDS` values; G is unchanged.
+
+    Raises ``ValueError`` for a field that is not one of them (it would change G).
+    """
+    unknown = sorted(set(fields) - set(DISCRIMINATOR_FIELDS))
+    if unknown:
+        raise ValueError(f"only the discriminator fields {DISCRIMINATOR_FIELDS} may change, not {unknown}")
+    copy = PortraitGAN(dataclasses.replace(model.config, **fields)).to(device=model.device, dtype=model.dtype)
+    copy.load_state_dict(model.state_dict(), strict=True)
+    copy.train(model.training)
+    return copy

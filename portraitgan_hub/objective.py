@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from portraitgan_hub.diffaugment import diff_augment
 from portraitgan_hub.discriminator import Augment, MultiLevelDiscriminator
-from portraitgan_hub.generator import Generator
+from portraitgan_hub.generator import Generator, modality_planes
 from portraitgan_hub.losses import (
     cycle_loss,
     feature_matching_loss,
@@ -138,7 +138,7 @@ def run_generator(
     if warp_guided:
         points_a, points_b = batch["landmarks_a"], batch["landmarks_b"]
     # c_A, c_B: the one-hot vectors, or (modality mixtures, train/dataset.py) their weights.
-    c_a, c_b = batch.get("condition_a", batch["modality_a"]), batch.get("condition_b", batch["modality_b"])
+    c_a, c_b = condition_of(batch, "a"), condition_of(batch, "b")
     mask_b = mask_a = None
     if masks:
         fake_b, mask_b = generator(
@@ -168,9 +168,32 @@ def _for_texture(image: torch.Tensor, size: int | None) -> torch.Tensor:
     return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
 
 
-def _image_and_map(real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A pooled real sample: RGB, and the landmark map stored beside it for a conditional D."""
-    return (real[:, :3], real[:, 3:]) if real.shape[1] > 3 else (real, None)
+def condition_of(batch: dict[str, torch.Tensor], side: str) -> torch.Tensor:
+    """The target modality c of one side of ``batch`` (``"a"`` or ``"b"``): the one-hot indices, or
+    (modality mixtures, train/dataset.py) the (B, n) weights of its convex combination."""
+    return batch.get(f"condition_{side}", batch[f"modality_{side}"])
+
+
+def pooled_real(
+    d: MultiLevelDiscriminator, image: torch.Tensor, landmark_map: torch.Tensor, modality: torch.Tensor
+) -> torch.Tensor:
+    """One real sample as the :class:`RealSamplePool` keeps it: RGB, then what D is conditioned on
+    (the landmark map for a conditional D, the modality planes for a modality D), as channels."""
+    parts = [image]
+    if d.conditional:
+        parts.append(landmark_map.to(image.dtype))
+    if d.sees_modality:
+        parts.append(modality_planes(modality, d.num_modalities, *image.shape[-2:]).to(image.dtype))
+    return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
+
+
+def _split_pooled(
+    d: MultiLevelDiscriminator, real: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """The inverse of :func:`pooled_real`: RGB, landmark map or None, (B, n) modality weights or None."""
+    landmark_map = real[:, 3:4] if d.conditional else None
+    modality = real[:, real.shape[1] - d.num_modalities :].mean(dim=(2, 3)) if d.sees_modality else None
+    return real[:, :3], landmark_map, modality
 
 
 def generator_objective(
@@ -193,8 +216,9 @@ def generator_objective(
     levels = len(d.discriminators)
     map_a, map_b = batch["landmarks_map_a"], batch["landmarks_map_b"]
     mouth_a, mouth_b = _mouth_landmarks(d, config, batch)
-    fake_b_judged = discriminator(outputs.fake_b, map_b, augment, mouth_b)
-    fake_a_judged = discriminator(outputs.fake_a, map_a, augment, mouth_a)
+    c_a, c_b = condition_of(batch, "a"), condition_of(batch, "b")
+    fake_b_judged = discriminator(outputs.fake_b, map_b, augment, mouth_b, c_b)
+    fake_a_judged = discriminator(outputs.fake_a, map_a, augment, mouth_a, c_a)
     terms: dict[str, torch.Tensor] = {
         "gan_a_to_b": lsgan_generator_loss(fake_b_judged[:levels]),
         "gan_b_to_a": lsgan_generator_loss(fake_a_judged[:levels]),
@@ -203,13 +227,14 @@ def generator_objective(
         terms["gan_mouth"] = lsgan_generator_loss(fake_b_judged[levels:]) + lsgan_generator_loss(fake_a_judged[levels:])
     if config.feature_matching:
         real_b, real_a = real_for_matching or (
-            torch.cat([batch["image_b"], map_b], 1) if d.conditional else batch["image_b"],
-            torch.cat([batch["image_a"], map_a], 1) if d.conditional else batch["image_a"],
+            pooled_real(d, batch["image_b"], map_b, c_b),
+            pooled_real(d, batch["image_a"], map_a, c_a),
         )
         with torch.no_grad():
-            (image_b, pooled_map_b), (image_a, pooled_map_a) = _image_and_map(real_b), _image_and_map(real_a)
-            real_b_judged = discriminator(d.real_pyramid(image_b), pooled_map_b, augment)
-            real_a_judged = discriminator(d.real_pyramid(image_a), pooled_map_a, augment)
+            image_b, pooled_map_b, pooled_c_b = _split_pooled(d, real_b)
+            image_a, pooled_map_a, pooled_c_a = _split_pooled(d, real_a)
+            real_b_judged = discriminator(d.real_pyramid(image_b), pooled_map_b, augment, None, pooled_c_b)
+            real_a_judged = discriminator(d.real_pyramid(image_a), pooled_map_a, augment, None, pooled_c_a)
         terms["feature_matching"] = feature_matching_loss(
             real_b_judged, fake_b_judged[:levels]
         ) + feature_matching_loss(real_a_judged, fake_a_judged[:levels])
@@ -268,9 +293,9 @@ def discriminator_objective(
     mouth = dict(zip(("a", "b"), _mouth_landmarks(d, None, batch)))
     terms: dict[str, torch.Tensor] = {}
     for name, side, fake in (("d_a_to_b", "b", outputs.fake_b), ("d_b_to_a", "a", outputs.fake_a)):
-        condition = batch[f"landmarks_map_{side}"]
-        real = discriminator(d.real_pyramid(batch[f"image_{side}"]), condition, augment, mouth[side])
-        judged = discriminator([level.detach() for level in fake], condition, augment, mouth[side])
+        landmark_map, modality = batch[f"landmarks_map_{side}"], condition_of(batch, side)
+        real = discriminator(d.real_pyramid(batch[f"image_{side}"]), landmark_map, augment, mouth[side], modality)
+        judged = discriminator([level.detach() for level in fake], landmark_map, augment, mouth[side], modality)
         terms[name] = lsgan_discriminator_loss(real[:levels], judged[:levels])
         if mouth[side] is not None:
             terms["d_mouth"] = terms.get("d_mouth", 0.0) + lsgan_discriminator_loss(real[levels:], judged[levels:])

@@ -22,6 +22,7 @@ from test_train_config import CONFIGS, prepare_london, reset_accelerate
 from test_train_loop import _fresh_accelerate, _one_thread  # noqa: F401  (autouse fixtures, shared)
 
 from portraitgan_hub import DEFAULT_MODEL, PortraitGAN
+from portraitgan_hub.discriminator import MultiLevelDiscriminator
 from portraitgan_hub.errors import CheckpointError
 from portraitgan_hub.growth import grow_modalities, stem_convolution
 from train.dataset import PairedPortraitDataset
@@ -253,6 +254,19 @@ def test_export_with_discriminators_and_init_from_them(replayed_run, style: Path
     assert start.record()["discriminators"] == "from the checkpoint"
     fresh = start_from_checkpoint(finetune_config(style, tmp_path / "run"))
     assert fresh.discriminator_state is None and fresh.added_modalities == ["watercolour"]
+    # a field that shapes only D may change: the exported D grows zero weights for the modality planes
+    grown = start_from_checkpoint(
+        finetune_config(style, tmp_path / "run", f"model.init_from={exported}", "model.modality_discriminator=true")
+    )
+    assert grown.config.model.modality_discriminator and not start.config.model.modality_discriminator
+    assert any("modality_discriminator" in note for note in grown.notes)
+    g_before, g_after = start.model.state_dict(), grown.model.state_dict()
+    assert all(torch.equal(g_before[k], g_after[k]) for k in g_before), "G must not change"
+    judge = MultiLevelDiscriminator(grown.config.model)
+    judge.load_state_dict(grown.discriminator_state, strict=True)
+    first = judge.discriminators[0].blocks[0][0].weight
+    planes = first[:, -grown.config.model.num_modalities :]
+    assert first.shape[1] == grown.config.model.discriminator_in_channels and not planes.any()
 
 
 def test_frozen_parts_receive_no_update(style: Path, tmp_path: Path) -> None:

@@ -29,9 +29,15 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import Dataset
 
-from portraitgan_hub.discriminator import MultiLevelDiscriminator
+from portraitgan_hub.config import PortraitGANConfig
 from portraitgan_hub.errors import CheckpointError, PortraitGANError
-from portraitgan_hub.growth import grow_modalities, stem_convolution
+from portraitgan_hub.growth import (
+    DISCRIMINATOR_FIELDS,
+    grow_discriminator_state,
+    grow_modalities,
+    stem_convolution,
+    with_discriminator_fields,
+)
 from portraitgan_hub.model import PortraitGAN
 from train.dataset import read_manifest
 from train.training_config import TrainingConfig
@@ -82,12 +88,15 @@ def check_model_fields(config: TrainingConfig, base: PortraitGAN) -> None:
     """Refuse explicit ``model`` fields that contradict the checkpoint's ``config.json``.
 
     ``model.modalities`` may extend the checkpoint's list (new names appended), never reorder or drop it.
+    The fields that shape only the discriminators (``growth.DISCRIMINATOR_FIELDS``) may differ.
     Raises :class:`ConfigConflictError` naming the first field that does not match.
     """
     base_values = base.config.to_dict()
     given = config.model.to_dict()
     for name in config.model_fields_given:
         mine, theirs = given[name], base_values[name]
+        if name in DISCRIMINATOR_FIELDS:  # they shape only D, which trains again (grow_discriminator_state)
+            continue
         if name == "modalities":
             if list(mine[: len(theirs)]) == list(theirs):
                 continue
@@ -118,8 +127,15 @@ def start_from_checkpoint(config: TrainingConfig, *, load_kwargs: dict[str, Any]
     wanted += data_modalities(config.data.path, config.data.train_split)
     added = [m for m in dict.fromkeys(wanted) if m not in base_modalities]
     model = grow_modalities(base, added) if added else base
+    changed = {
+        name: getattr(config.model, name)
+        for name in DISCRIMINATOR_FIELDS
+        if name in config.model_fields_given and getattr(config.model, name) != getattr(model.config, name)
+    }
+    if changed:
+        model = with_discriminator_fields(model, **changed)
     model.train()
-    notes = []
+    notes = [f"discriminator fields changed from {config.init_from}: {changed}"] if changed else []
     if added:
         notes.append(
             f"added modalities {added} to {config.init_from} (one-hot order now {model.config.modalities}; "
@@ -131,7 +147,7 @@ def start_from_checkpoint(config: TrainingConfig, *, load_kwargs: dict[str, Any]
         notes.append(f"modalities {left_out} are kept in the model but not in the data ({replay})")
     for note in notes:
         logger.info(note)
-    discriminator_state = _discriminator_state(config, model, kwargs)
+    discriminator_state = _discriminator_state(config, base.config, model, kwargs)
     resolved = dataclasses.replace(
         config, model=model.config, model_fields_given=tuple(dataclasses.asdict(model.config))
     )
@@ -139,9 +155,14 @@ def start_from_checkpoint(config: TrainingConfig, *, load_kwargs: dict[str, Any]
 
 
 def _discriminator_state(
-    config: TrainingConfig, model: PortraitGAN, kwargs: dict[str, Any]
+    config: TrainingConfig, base_config: PortraitGANConfig, model: PortraitGAN, kwargs: dict[str, Any]
 ) -> dict[str, torch.Tensor] | None:
-    """The checkpoint's discriminator weights if it has them (checked strictly), else None."""
+    """The checkpoint's discriminator weights if it has them, else None.
+
+    They were trained for ``base_config`` (the checkpoint's ``config.json``) and are fitted to
+    ``model.config`` by :func:`~portraitgan_hub.growth.grow_discriminator_state` (zero weights for
+    new input channels: added modalities, a newly enabled modality or landmark condition).
+    """
     source = str(config.init_from)
     if os.path.isdir(source):
         path = Path(source) / DISCRIMINATOR_WEIGHTS
@@ -157,13 +178,12 @@ def _discriminator_state(
         state = load_file(str(path))
     except (SafetensorError, OSError) as error:
         raise CheckpointError(f"{path} is not a readable safetensors file: {error}") from error
-    expected = MultiLevelDiscriminator(model.config).state_dict()
-    if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
+    try:
+        return grow_discriminator_state(state, base_config, model.config)
+    except ValueError as error:
         raise CheckpointError(
-            f"{path} does not match the discriminators of {source!r}'s config.json "
-            "(discriminator_channels, discriminator_layers, num_levels)"
-        )
-    return state
+            f"{path} does not match the discriminators of {source!r}'s config.json: {error}"
+        ) from error
 
 
 # --- freezing ---------------------------------------------------------------------------------------

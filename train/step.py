@@ -28,8 +28,10 @@ from portraitgan_hub.errors import PortraitGANError
 from portraitgan_hub.objective import (
     ObjectiveConfig,
     RealSamplePool,
+    condition_of,
     discriminator_objective,
     generator_objective,
+    pooled_real,
     run_generator,
 )
 from portraitgan_hub.vgg import VGG19Features
@@ -150,11 +152,11 @@ def training_step(
         )
         real = None
         if objective.feature_matching:
-            # A conditional D judges a real image with its own landmark map: pool them together.
+            # A conditional D judges a real image with its own landmark map (and modality): pool them together.
             pooled = {
-                side: torch.cat([batch[f"image_{side}"], batch[f"landmarks_map_{side}"]], 1)
-                if judge.conditional
-                else batch[f"image_{side}"]
+                side: pooled_real(
+                    judge, batch[f"image_{side}"], batch[f"landmarks_map_{side}"], condition_of(batch, side)
+                )
                 for side in ("a", "b")
             }
             real = (
