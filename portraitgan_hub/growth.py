@@ -37,14 +37,19 @@ def stem_convolution(model: PortraitGAN) -> tuple[str, nn.Conv2d]:
     raise ValueError("the generator's stem has no Conv2d: cannot find the modality input channels")
 
 
-def grow_modalities(model: PortraitGAN, new_modalities: list[str]) -> PortraitGAN:
+def grow_modalities(model: PortraitGAN, new_modalities: list[str], initial: str | None = None) -> PortraitGAN:
     """A copy of ``model`` that also knows ``new_modalities``, appended to the one-hot order.
 
-    Every tensor is copied; the stem convolution's weight gets zero-initialised input channels for
-    the new modality planes, inserted at the end of ``config.modality_channels`` (channels after the
-    planes, if an architecture has any, keep their weights and move up). ``model`` is not changed.
+    Every tensor is copied; the stem convolution's weight gets new input channels for the new
+    modality planes, inserted at the end of ``config.modality_channels`` (channels after the planes,
+    if an architecture has any, keep their weights and move up). They are zero, or with ``initial``
+    (an existing modality) a copy of its channel, so that G asked for a new modality starts as G
+    asked for ``initial`` (a new token starting from an existing one, as in textual inversion, Gal
+    et al. 2022, diffusers' ``--initializer_token``). Old outputs are unchanged either way, since the
+    new planes are 0 for them. ``model`` is not changed.
 
-    Raises ``ValueError`` if a name is already a modality of the model, repeated, or empty.
+    Raises ``ValueError`` if a name is already a modality of the model, repeated, or empty, or if
+    ``initial`` is not one of the model's modalities.
     """
     names = [str(name) for name in new_modalities]
     old_config = model.config
@@ -53,6 +58,8 @@ def grow_modalities(model: PortraitGAN, new_modalities: list[str]) -> PortraitGA
         raise ValueError(f"modalities {clash} are already in the model ({old_config.modalities})")
     if len(set(names)) != len(names) or not all(names):
         raise ValueError(f"new modality names must be unique and non-empty, got {names}")
+    if initial is not None and initial not in old_config.modalities:
+        raise ValueError(f"initial modality {initial!r} is not one of the model's {old_config.modalities}")
     if not names:
         return model
     config = dataclasses.replace(old_config, modalities=[*old_config.modalities, *names])
@@ -66,10 +73,14 @@ def grow_modalities(model: PortraitGAN, new_modalities: list[str]) -> PortraitGA
     weight[:, : old_planes.start] = old_weight[:, : old_planes.start]
     weight[:, old_planes.start : old_planes.stop] = old_weight[:, old_planes]
     weight[:, new_planes.stop :] = old_weight[:, old_planes.stop :]
+    if initial is not None:
+        donor = old_weight[:, old_planes.start + old_config.modality_index(initial)]
+        weight[:, old_planes.stop : new_planes.stop] = donor[:, None]
     state[f"{key}.weight"] = weight
     grown.load_state_dict(state, strict=True)
     grown.train(model.training)
-    logger.info("added modalities %s to %s (zero stem weights)", names, old_config.modalities)
+    start = f"the stem weights of {initial!r}" if initial else "zero stem weights"
+    logger.info("added modalities %s to %s (%s)", names, old_config.modalities, start)
     return grown
 
 

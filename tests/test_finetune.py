@@ -153,6 +153,24 @@ def test_growing_from_3_to_4_modalities_keeps_old_outputs_bit_identical(london: 
         grow_modalities(base, ["sketch"])
 
 
+def test_a_new_modality_can_start_as_an_existing_one(london: Path, style: Path, tmp_path: Path) -> None:
+    """``optim.new_modality_init``: G asked for the new modality starts as G asked for the donor."""
+    base = PortraitGAN.from_pretrained(DEFAULT_MODEL)
+    grown = grow_modalities(base, ["watercolour", "oil"], initial="sketch")
+    batch = _batch(london, BASE_MODALITIES, "sketch")
+    sketch = _outputs(base, batch, "sketch")
+    for name in ("watercolour", "oil"):
+        assert torch.allclose(_outputs(grown, batch, name), sketch, atol=1e-5), name
+    for modality in BASE_MODALITIES:
+        assert torch.equal(_outputs(base, batch, modality), _outputs(grown, batch, modality)), modality
+    assert not torch.allclose(_outputs(grow_modalities(base, ["oil"]), batch, "oil"), sketch, atol=1e-3)
+    with pytest.raises(ValueError, match="initial modality 'oil'"):
+        grow_modalities(base, ["watercolour"], initial="oil")
+    start = start_from_checkpoint(finetune_config(style, tmp_path, "optim.new_modality_init=sketch"))
+    assert any("start as 'sketch'" in note for note in start.notes)
+    assert torch.allclose(_outputs(start.model.eval(), batch, "watercolour"), sketch, atol=1e-5)
+
+
 # --- fine-tuning runs ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def replayed_run(style: Path, london: Path, tmp_path_factory: pytest.TempPathFactory):

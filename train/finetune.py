@@ -126,7 +126,7 @@ def start_from_checkpoint(config: TrainingConfig, *, load_kwargs: dict[str, Any]
     wanted = [m for m in config.model.modalities if "modalities" in config.model_fields_given]
     wanted += data_modalities(config.data.path, config.data.train_split)
     added = [m for m in dict.fromkeys(wanted) if m not in base_modalities]
-    model = grow_modalities(base, added) if added else base
+    model = grow_modalities(base, added, config.optim.new_modality_init) if added else base
     changed = {
         name: getattr(config.model, name)
         for name in DISCRIMINATOR_FIELDS
@@ -139,7 +139,9 @@ def start_from_checkpoint(config: TrainingConfig, *, load_kwargs: dict[str, Any]
     if added:
         notes.append(
             f"added modalities {added} to {config.init_from} (one-hot order now {model.config.modalities}; "
-            "their stem weights start at zero, so the old modalities' outputs are unchanged at step 0)"
+            "their stem weights start "
+            + (f"as {config.optim.new_modality_init!r}'s" if config.optim.new_modality_init else "at zero")
+            + ", so the old modalities' outputs are unchanged at step 0)"
         )
     left_out = [m for m in base_modalities if m not in wanted]
     if left_out:
