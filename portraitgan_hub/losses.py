@@ -98,8 +98,26 @@ def texture_loss(
     return total
 
 
-def mask_penalty(mask: torch.Tensor) -> torch.Tensor:
+def mask_penalty(mask: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """GANimation's attention-mask regulariser (Pumarola et al. 2018, Eq. 4, without its total variation):
     the mean of the blend mask A (B, 1, H, W) in [0, 1], where 1 copies the input. Keeps A from
-    saturating at 1, where its gradient vanishes and G would copy forever. Not in PortraitGAN."""
-    return mask.float().mean()
+    saturating at 1, where its gradient vanishes and G would copy forever. Not in PortraitGAN.
+
+    ``weights`` (B,), optional: each sample's share of the penalty (the mean of ``weights * mean A``),
+    e.g. how much of its modality the sample changes (:func:`modality_change`)."""
+    if weights is None:
+        return mask.float().mean()
+    return (weights.to(torch.float32) * mask.float().mean(dim=(1, 2, 3))).mean()
+
+
+def modality_change(source: torch.Tensor, target: torch.Tensor, num_modalities: int) -> torch.Tensor:
+    """How much of its modality each sample changes: half the L1 distance between the source and the
+    target condition vectors, (B,) in [0, 1]: 0 for the same modality, 1 for another one, s for a
+    mixture ``(1 - s) c_source + s c_target``. ``source``/``target``: (B,) indices or (B, n) weights."""
+
+    def vector(condition: torch.Tensor) -> torch.Tensor:
+        if condition.is_floating_point() and condition.ndim == 2:
+            return condition.float()
+        return torch.nn.functional.one_hot(condition.long(), num_modalities).float()
+
+    return 0.5 * (vector(target) - vector(source)).abs().sum(dim=1)

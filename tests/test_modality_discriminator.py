@@ -1,5 +1,7 @@
-"""The modality-conditional discriminator (``model.modality_discriminator``, not in the paper) and the
-growth of trained discriminator weights to new inputs (``growth.grow_discriminator_state``)."""
+"""What makes a masked G convert modalities (neither is in the paper): the modality-conditional
+discriminator (``model.modality_discriminator``) with the growth of trained discriminator weights to
+new inputs (``growth.grow_discriminator_state``), and the mask penalty on conversions
+(``objective.conversion_mask_penalty``)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from portraitgan_hub.faces.alignment import template_in_crop
 from portraitgan_hub.faces.expressions import apply_expression
 from portraitgan_hub.generator import Generator
 from portraitgan_hub.growth import discriminator_input_names, grow_discriminator_state
+from portraitgan_hub.losses import mask_penalty, modality_change
 from portraitgan_hub.objective import (
     ObjectiveConfig,
     _split_pooled,
@@ -141,3 +144,43 @@ def test_grown_discriminators_judge_as_before_until_they_learn_the_new_inputs():
         grow_discriminator_state(
             old.state_dict(), old_config, dataclasses.replace(new_config, discriminator_channels=16)
         )
+
+
+def test_modality_change_and_the_weighted_mask_penalty():
+    source = torch.tensor([0, 0, 1])
+    target = torch.tensor([[1.0, 0.0, 0.0], [0.7, 0.0, 0.3], [0.0, 0.0, 1.0]])
+    assert torch.allclose(modality_change(source, target, 3), torch.tensor([0.0, 0.3, 1.0]))
+    assert torch.allclose(modality_change(torch.tensor([2]), torch.tensor([2]), 3), torch.tensor([0.0]))
+    mask = torch.stack([torch.full((1, 4, 4), v) for v in (0.9, 0.5, 0.2)])
+    assert torch.isclose(mask_penalty(mask), mask.mean())
+    assert torch.isclose(mask_penalty(mask, torch.tensor([0.0, 0.3, 1.0])), torch.tensor((0.3 * 0.5 + 0.2) / 3))
+
+
+def test_conversion_mask_penalty_reaches_only_the_samples_that_change_modality():
+    config = _config(attention_mask=True)
+    generator, discriminator = Generator(config), MultiLevelDiscriminator(config)
+    batch = {
+        "image_a": torch.rand(2, 3, SIZE, SIZE) * 2 - 1,
+        "image_b": torch.rand(2, 3, SIZE, SIZE) * 2 - 1,
+        "landmarks_map_a": torch.zeros(2, 1, SIZE, SIZE),
+        "landmarks_map_b": torch.zeros(2, 1, SIZE, SIZE),
+        "modality_a": torch.tensor([0, 0]),
+        "modality_b": torch.tensor([0, 2]),  # an expression edit and a photo -> cartoon
+    }
+    only_conversions = ObjectiveConfig(
+        adversarial=0,
+        feature_matching=0,
+        identity=0,
+        cycle=0,
+        texture=0,
+        mouth_adversarial=0,
+        conversion_mask_penalty=1.0,
+    )
+    image = batch["image_a"].clone().requires_grad_(True)
+    outputs = run_generator(generator, {**batch, "image_a": image}, cycle=False, masks=True)
+    terms = generator_objective(outputs, batch, discriminator, only_conversions)
+    assert set(terms) >= {"conversion_mask"} and "mask" not in terms
+    expected = outputs.mask_b[1].mean() / 2 + outputs.mask_a[1].mean() / 2
+    assert torch.isclose(terms["conversion_mask"], expected)
+    terms["total"].backward()
+    assert image.grad[0].abs().sum() == 0 and image.grad[1].abs().sum() > 0
