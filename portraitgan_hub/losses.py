@@ -110,6 +110,25 @@ def mask_penalty(mask: torch.Tensor, weights: torch.Tensor | None = None) -> tor
     return (weights.to(torch.float32) * mask.float().mean(dim=(1, 2, 3))).mean()
 
 
+def copy_error_mask_penalty(
+    mask: torch.Tensor, copied: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The blend mask A weighted by how wrong copying is: mean of ``A * |target - copied| / 2``.
+
+    ``mask`` (B, 1, H, W) in [0, 1] (1 copies); ``copied`` (B, 3, H, W), what A blends (the input,
+    warped for a warp-guided G), and ``target`` (B, 3, H, W), both in [-1, 1]; the error is their
+    channel mean, in [0, 1], without gradient. ``weights`` (B,) as in :func:`mask_penalty`. Where
+    copying gives the target (unchanged background, a face the warp already moved) there is no
+    penalty; where it does not (a cartoon's outlines) A is pushed to let G draw. Not in the paper;
+    GANimation's penalty (:func:`mask_penalty`) weighs every pixel alike.
+    """
+    error = ((target - copied).abs().mean(dim=1, keepdim=True) / 2).detach().float()
+    per_sample = (mask.float() * error).mean(dim=(1, 2, 3))
+    if weights is None:
+        return per_sample.mean()
+    return (weights.to(torch.float32) * per_sample).mean()
+
+
 def modality_change(source: torch.Tensor, target: torch.Tensor, num_modalities: int) -> torch.Tensor:
     """How much of its modality each sample changes: half the L1 distance between the source and the
     target condition vectors, (B,) in [0, 1]: 0 for the same modality, 1 for another one, s for a

@@ -1,7 +1,7 @@
 """What makes a masked G convert modalities (neither is in the paper): the modality-conditional
 discriminator (``model.modality_discriminator``) with the growth of trained discriminator weights to
 new inputs (``growth.grow_discriminator_state``), and the mask penalty on conversions
-(``objective.conversion_mask_penalty``)."""
+(``objective.conversion_mask_penalty``) and its copy-error form (``objective.copy_error_mask_penalty``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from portraitgan_hub.faces.alignment import template_in_crop
 from portraitgan_hub.faces.expressions import apply_expression
 from portraitgan_hub.generator import Generator
 from portraitgan_hub.growth import discriminator_input_names, grow_discriminator_state
-from portraitgan_hub.losses import mask_penalty, modality_change
+from portraitgan_hub.losses import copy_error_mask_penalty, mask_penalty, modality_change
 from portraitgan_hub.objective import (
     ObjectiveConfig,
     _split_pooled,
@@ -184,3 +184,36 @@ def test_conversion_mask_penalty_reaches_only_the_samples_that_change_modality()
     assert torch.isclose(terms["conversion_mask"], expected)
     terms["total"].backward()
     assert image.grad[0].abs().sum() == 0 and image.grad[1].abs().sum() > 0
+
+
+def test_copy_error_mask_penalty_pushes_the_mask_only_where_copying_is_wrong():
+    copied = torch.zeros(2, 3, 8, 8)
+    target = copied.clone()
+    target[:, :, 2:4, 2:4] = -1.0  # an outline the copy does not have: error 0.5 there
+    mask = torch.full((2, 1, 8, 8), 0.9, requires_grad=True)
+    value = copy_error_mask_penalty(mask, copied, target, torch.tensor([1.0, 0.0]))
+    assert torch.isclose(value, torch.tensor(0.9 * 0.5 * 4 / 64 / 2))
+    value.backward()
+    moved = mask.grad[0, 0] != 0
+    assert moved[2:4, 2:4].all() and moved.sum() == 4 and mask.grad[1].abs().sum() == 0
+
+
+def test_objective_has_the_copy_error_term_for_a_warp_guided_g():
+    config = _config(warp_guided=True)
+    generator, discriminator = Generator(config), MultiLevelDiscriminator(config)
+    batch = {
+        "image_a": torch.rand(2, 3, SIZE, SIZE) * 2 - 1,
+        "image_b": torch.rand(2, 3, SIZE, SIZE) * 2 - 1,
+        "landmarks_map_a": torch.zeros(2, 1, SIZE, SIZE),
+        "landmarks_map_b": torch.zeros(2, 1, SIZE, SIZE),
+        "landmarks_a": _points().expand(2, -1, -1),
+        "landmarks_b": _points(smile=1.0).expand(2, -1, -1),
+        "modality_a": torch.tensor([0, 0]),
+        "modality_b": torch.tensor([0, 2]),
+    }
+    outputs = run_generator(generator, batch, cycle=False, warp_guided=True, masks=True)
+    assert outputs.copied_b.shape == batch["image_a"].shape and not outputs.copied_b.requires_grad
+    assert not torch.allclose(outputs.copied_b, batch["image_a"])  # the smile's warp
+    objective = ObjectiveConfig(texture=0.0, cycle=0.0, copy_error_mask_penalty=10.0)
+    terms = generator_objective(outputs, batch, discriminator, objective)
+    assert terms["copy_error_mask"] > 0
