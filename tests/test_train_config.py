@@ -93,6 +93,16 @@ def test_each_ablation_changes_only_its_term(name: str, changed: set[str]) -> No
     assert _differences(lite, ablation) == changed | {"output_dir"}
 
 
+TRAINING_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if not p.name.startswith("accelerate_"))
+
+
+@pytest.mark.parametrize("path", TRAINING_CONFIGS, ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_every_shipped_config_loads(path: Path) -> None:
+    """Every training YAML under train/configs (presets, demo stages, ablations, experiments) loads."""
+    config = load_config(path)
+    assert config.output_dir and config.optim.steps > 0
+
+
 def test_dotted_overrides_are_typed() -> None:
     config = load_config(
         CONFIGS / "tiny.yaml",
