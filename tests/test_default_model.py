@@ -143,6 +143,35 @@ def test_model_card_reports_the_shipped_evaluation_unchanged():
     assert re.search(r"neutral.{1,4}smiling", tables)
 
 
+def _shipped_gates() -> list[dict]:
+    return json.loads((MODEL_DIR / "evaluation.json").read_text(encoding="utf-8"))["gates"]
+
+
+#: Gates of issue #13 that the shipped weights miss, with the measured values (model_card.md, "Against
+#: the gates"). A strict xfail each: replacing the weights by ones that pass turns it red until removed.
+SHIPPED_GATE_MISSES = {
+    "neutral->smiling: SSIM ≥ TPS warp SSIM": "0.8172 against the TPS warp's 0.8174",
+    "neutral->smiling: mouth SSIM > TPS warp mouth SSIM": "0.653 against 0.674: the drawn mouth is cruder",
+    "photo->sketch: SSIM ≥ no-edit SSIM + 0.05": "+0.045 over the unchanged photo",
+    "photo->cartoon: SSIM ≥ no-edit SSIM + 0.05": "+0.000: the cartoon is not learned (README, experiments)",
+}
+
+
+@pytest.mark.parametrize(
+    "gate",
+    [
+        pytest.param(g["name"], marks=pytest.mark.xfail(strict=True, reason=SHIPPED_GATE_MISSES[g["name"]]))
+        if g["name"] in SHIPPED_GATE_MISSES
+        else g["name"]
+        for g in _shipped_gates()
+    ],
+)
+def test_shipped_evaluation_meets_the_gate(gate: str):
+    """Each gate of issue #13 on the 8 held-out people, as ``train/evaluate.py`` recorded it beside the weights."""
+    (found,) = [g for g in _shipped_gates() if g["name"] == gate]
+    assert found["passed"], f"{found['value']} against {found['threshold']}"
+
+
 # --- issue #12: whole-picture modality conversion with the shipped weights ----------------------------
 @pytest.fixture(scope="module")
 def held_out_sketch(model: PortraitGAN, london_photo):
