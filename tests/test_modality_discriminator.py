@@ -48,6 +48,22 @@ def _points(**expression: float) -> torch.Tensor:
     return torch.tensor(np.asarray(points), dtype=torch.float32)[None]
 
 
+def _batch(modality_b: list[int], warp: bool = True) -> dict[str, torch.Tensor]:
+    """Two random pairs from photo (A) to ``modality_b``; with ``warp``, B's landmarks smile."""
+    batch = {
+        "image_a": torch.rand(2, 3, SIZE, SIZE) * 2 - 1,
+        "image_b": torch.rand(2, 3, SIZE, SIZE) * 2 - 1,
+        "landmarks_map_a": torch.zeros(2, 1, SIZE, SIZE),
+        "landmarks_map_b": torch.zeros(2, 1, SIZE, SIZE),
+        "modality_a": torch.tensor([0, 0]),
+        "modality_b": torch.tensor(modality_b),
+    }
+    if warp:
+        batch["landmarks_a"] = _points().expand(2, -1, -1)
+        batch["landmarks_b"] = _points(smile=1.0).expand(2, -1, -1)
+    return batch
+
+
 def test_modality_discriminator_judges_the_same_image_differently_per_asked_modality():
     config = _config(conditional_discriminator=True, modality_discriminator=True, mouth_discriminator=True)
     d = MultiLevelDiscriminator(config)
@@ -88,14 +104,7 @@ def test_objective_with_a_modality_discriminator_and_mixtures_trains_every_part(
     generator, discriminator = Generator(config), MultiLevelDiscriminator(config)
     objective = ObjectiveConfig(texture=0.0, diff_augment=["color", "translation", "cutout"], mask_penalty=0.05)
     batch = {
-        "image_a": torch.rand(2, 3, SIZE, SIZE) * 2 - 1,
-        "image_b": torch.rand(2, 3, SIZE, SIZE) * 2 - 1,
-        "landmarks_map_a": torch.zeros(2, 1, SIZE, SIZE),
-        "landmarks_map_b": torch.zeros(2, 1, SIZE, SIZE),
-        "landmarks_a": _points().expand(2, -1, -1),
-        "landmarks_b": _points(smile=1.0).expand(2, -1, -1),
-        "modality_a": torch.tensor([0, 0]),
-        "modality_b": torch.tensor([2, 1]),
+        **_batch([2, 1]),
         "condition_a": torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]),
         "condition_b": torch.tensor([[0.0, 0.0, 1.0], [0.6, 0.4, 0.0]]),  # a cartoon and a 40% sketch
     }
@@ -159,14 +168,7 @@ def test_modality_change_and_the_weighted_mask_penalty():
 def test_conversion_mask_penalty_reaches_only_the_samples_that_change_modality():
     config = _config(attention_mask=True)
     generator, discriminator = Generator(config), MultiLevelDiscriminator(config)
-    batch = {
-        "image_a": torch.rand(2, 3, SIZE, SIZE) * 2 - 1,
-        "image_b": torch.rand(2, 3, SIZE, SIZE) * 2 - 1,
-        "landmarks_map_a": torch.zeros(2, 1, SIZE, SIZE),
-        "landmarks_map_b": torch.zeros(2, 1, SIZE, SIZE),
-        "modality_a": torch.tensor([0, 0]),
-        "modality_b": torch.tensor([0, 2]),  # an expression edit and a photo -> cartoon
-    }
+    batch = _batch([0, 2], warp=False)  # an expression edit and a photo -> cartoon
     only_conversions = ObjectiveConfig(
         adversarial=0,
         feature_matching=0,
@@ -201,16 +203,7 @@ def test_copy_error_mask_penalty_pushes_the_mask_only_where_copying_is_wrong():
 def test_objective_has_the_copy_error_term_for_a_warp_guided_g():
     config = _config(warp_guided=True)
     generator, discriminator = Generator(config), MultiLevelDiscriminator(config)
-    batch = {
-        "image_a": torch.rand(2, 3, SIZE, SIZE) * 2 - 1,
-        "image_b": torch.rand(2, 3, SIZE, SIZE) * 2 - 1,
-        "landmarks_map_a": torch.zeros(2, 1, SIZE, SIZE),
-        "landmarks_map_b": torch.zeros(2, 1, SIZE, SIZE),
-        "landmarks_a": _points().expand(2, -1, -1),
-        "landmarks_b": _points(smile=1.0).expand(2, -1, -1),
-        "modality_a": torch.tensor([0, 0]),
-        "modality_b": torch.tensor([0, 2]),
-    }
+    batch = _batch([0, 2])
     outputs = run_generator(generator, batch, cycle=False, warp_guided=True, masks=True)
     assert outputs.copied_b.shape == batch["image_a"].shape and not outputs.copied_b.requires_grad
     assert not torch.allclose(outputs.copied_b, batch["image_a"])  # the smile's warp
