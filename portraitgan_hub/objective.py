@@ -6,9 +6,12 @@ A batch is the paper's tuple (I_A, I_B, L_A, L_B, c_A, c_B) as a dict with keys 
 (B,68,2 pixels) that a warp-guided G and the mouth discriminator use. The generator is used in both
 directions and in both cycles (Fig. 1); every output level goes to its discriminator.
 
-Additions that are not in the paper, each off in its defaults: the conditional and mouth
-discriminators (discriminator.py), DiffAugment on every D input (diffaugment.py), and a cycle term
-that leaves out the warp-guided G's hallucination region (losses.cycle_loss).
+Additions that are not in the paper, each off in its defaults: the conditional, mouth and
+modality-conditional discriminators (discriminator.py), DiffAugment on every D input
+(diffaugment.py), a cycle term that leaves out the warp-guided G's hallucination region
+(losses.cycle_loss), and mask penalties for a masked G: GANimation's (losses.mask_penalty) and two
+forms for the samples that change modality (``conversion_mask_penalty``, ``copy_error_mask_penalty``).
+Modality mixtures (train/dataset.py) may replace c_A, c_B by (B, n) weights, ``condition_a/b``.
 """
 
 from __future__ import annotations
