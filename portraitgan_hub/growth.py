@@ -155,10 +155,9 @@ def grow_discriminator_state(
         old = state.get(key)
         if old is None:
             grown[key] = target
-        elif old.shape == target.shape and old_names == new_names:
-            grown[key] = old
         elif (
             key.endswith("blocks.0.0.weight")
+            and old_names != new_names
             and (old.shape[0], *old.shape[2:]) == (target.shape[0], *target.shape[2:])
             and (old.shape[1], target.shape[1]) == (len(old_names), len(new_names))
         ):

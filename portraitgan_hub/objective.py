@@ -138,7 +138,7 @@ class GeneratorOutputs:
     #: Level-0 blend masks A of the two translations (only when asked for, for the mask penalty).
     mask_b: torch.Tensor | None = None
     mask_a: torch.Tensor | None = None
-    #: What those masks blend (the input, TPS-warped for a warp-guided G), detached; with the masks.
+    #: What those masks blend (the input, TPS-warped for a warp-guided G), detached (``copies=True``).
     copied_b: torch.Tensor | None = None
     copied_a: torch.Tensor | None = None
 
@@ -149,12 +149,14 @@ def run_generator(
     cycle: bool,
     warp_guided: bool = False,
     masks: bool = False,
+    copies: bool = False,
 ) -> GeneratorOutputs:
     """Both translations A->B and B->A and, if ``cycle``, both cycles of Eq. 11.
 
     ``warp_guided``: pass the batch's landmark points to G (source, then target) and compute the
-    hallucination masks of the ways back. ``masks``: also keep the translations' blend masks A and
-    what they blend (for the mask penalties).
+    hallucination masks of the ways back. ``masks``: also keep the translations' blend masks A (for
+    the mask penalties); ``copies``: and what they blend, the input warped as G warps it (for the
+    copy-error penalty; a second warp of each input, so only when asked for).
     """
     points_a = points_b = None
     if warp_guided:
@@ -162,7 +164,7 @@ def run_generator(
     # c_A, c_B: the one-hot vectors, or (modality mixtures, train/dataset.py) their weights.
     c_a, c_b = condition_of(batch, "a"), condition_of(batch, "b")
     mask_b = mask_a = None
-    if masks:
+    if masks or copies:
         fake_b, mask_b = generator(
             batch["image_a"], batch["landmarks_map_b"], c_b, points_a, points_b, return_mask=True
         )
@@ -173,7 +175,7 @@ def run_generator(
         fake_b = generator(batch["image_a"], batch["landmarks_map_b"], c_b, points_a, points_b)
         fake_a = generator(batch["image_b"], batch["landmarks_map_a"], c_a, points_b, points_a)
     copied_b = copied_a = None
-    if masks:
+    if copies:
         with torch.no_grad():
             copied_b, copied_a = batch["image_a"], batch["image_b"]
             if warp_guided:
@@ -289,16 +291,18 @@ def generator_objective(
         terms["texture"] = texture_loss(
             vgg, _for_texture(outputs.fake_b[0], size), _for_texture(batch["image_b"], size)
         ) + texture_loss(vgg, _for_texture(outputs.fake_a[0], size), _for_texture(batch["image_a"], size))
-    if config.mask_penalty and outputs.mask_b is not None and outputs.mask_a is not None:
-        terms["mask"] = mask_penalty(outputs.mask_b) + mask_penalty(outputs.mask_a)
-    if config.conversion_mask_penalty and outputs.mask_b is not None and outputs.mask_a is not None:
+    if outputs.mask_b is not None and outputs.mask_a is not None:
         change = modality_change(c_a, c_b, d.num_modalities)  # the same both ways
-        terms["conversion_mask"] = mask_penalty(outputs.mask_b, change) + mask_penalty(outputs.mask_a, change)
-    if config.copy_error_mask_penalty and outputs.mask_b is not None and outputs.mask_a is not None:
-        change = modality_change(c_a, c_b, d.num_modalities)
-        terms["copy_error_mask"] = copy_error_mask_penalty(
-            outputs.mask_b, outputs.copied_b, batch["image_b"], change
-        ) + copy_error_mask_penalty(outputs.mask_a, outputs.copied_a, batch["image_a"], change)
+        if config.mask_penalty:
+            terms["mask"] = mask_penalty(outputs.mask_b) + mask_penalty(outputs.mask_a)
+        if config.conversion_mask_penalty:
+            terms["conversion_mask"] = mask_penalty(outputs.mask_b, change) + mask_penalty(outputs.mask_a, change)
+        if config.copy_error_mask_penalty:
+            if outputs.copied_b is None or outputs.copied_a is None:
+                raise ValueError("the copy-error mask penalty needs run_generator(..., copies=True)")
+            terms["copy_error_mask"] = copy_error_mask_penalty(
+                outputs.mask_b, outputs.copied_b, batch["image_b"], change
+            ) + copy_error_mask_penalty(outputs.mask_a, outputs.copied_a, batch["image_a"], change)
     weights = {
         "mask": config.mask_penalty,
         "conversion_mask": config.conversion_mask_penalty,

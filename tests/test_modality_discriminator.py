@@ -204,8 +204,13 @@ def test_objective_has_the_copy_error_term_for_a_warp_guided_g():
     config = _config(warp_guided=True)
     generator, discriminator = Generator(config), MultiLevelDiscriminator(config)
     batch = _batch([0, 2])
-    outputs = run_generator(generator, batch, cycle=False, warp_guided=True, masks=True)
-    assert outputs.copied_b.shape == batch["image_a"].shape and not outputs.copied_b.requires_grad
+    assert run_generator(generator, batch, cycle=False, warp_guided=True, masks=True).copied_b is None
+    outputs = run_generator(generator, batch, cycle=False, warp_guided=True, copies=True)
+    assert (
+        outputs.mask_b is not None
+        and outputs.copied_b.shape == batch["image_a"].shape
+        and not outputs.copied_b.requires_grad
+    )
     assert not torch.allclose(outputs.copied_b, batch["image_a"])  # the smile's warp
     objective = ObjectiveConfig(texture=0.0, cycle=0.0, copy_error_mask_penalty=10.0)
     terms = generator_objective(outputs, batch, discriminator, objective)

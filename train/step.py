@@ -142,16 +142,14 @@ def training_step(
     judge = accelerator.unwrap_model(parts.discriminator)
     model_config = accelerator.unwrap_model(parts.generator).config
     warp_guided = model_config.warp_guided
-    masks = (
-        bool(objective.mask_penalty or objective.conversion_mask_penalty or objective.copy_error_mask_penalty)
-        and model_config.predicts_mask
-    )
+    masks = bool(objective.mask_penalty or objective.conversion_mask_penalty) and model_config.predicts_mask
+    copies = bool(objective.copy_error_mask_penalty) and model_config.predicts_mask
 
     # --- generator: Eq. 12 with the discriminators frozen -------------------------------------------
     judge.requires_grad_(False)
     with accelerator.autocast():
         outputs = run_generator(
-            parts.generator, batch, cycle=bool(objective.cycle), warp_guided=warp_guided, masks=masks
+            parts.generator, batch, cycle=bool(objective.cycle), warp_guided=warp_guided, masks=masks, copies=copies
         )
         real = None
         if objective.feature_matching:
