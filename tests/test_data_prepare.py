@@ -98,6 +98,28 @@ def test_context_crop_is_the_face_crop_with_its_surroundings(prepared: tuple[Pat
     assert min(float(rim.mean()) for rim in rims) > 100, "no black fill where the crop passes the photo's edge"
 
 
+def test_context_crop_is_stylized_with_the_face_crops_strokes(prepared: tuple[Path, dict, Path]) -> None:
+    """The stylizers' filters follow the face's scale, not the canvas: the middle of a stylized
+    context crop is the stylized face crop (a 1.5x wider canvas drawn with 1.5x wider filters was not).
+    Shown on the sketch; the cartoon's palette is chosen per picture, so its crops differ anyway."""
+    modality = "sketch"
+    from train.stylize import get_stylizer
+
+    out, _, _ = prepared
+    rows = [r for r in _rows(out) if r["identity"] == "001" and r["expression"] == "neutral"]
+    by_modality = {r["modality"]: r for r in rows}
+    with (
+        Image.open(out / by_modality[modality]["path"]) as crop,
+        Image.open(out / by_modality[modality]["context_path"]) as context,
+    ):
+        face = np.asarray(crop, np.float32)[16:-16, 16:-16]  # away from the crop's edge, where filters differ
+        middle = np.asarray(context, np.float32)[48:144, 48:144]
+    with Image.open(out / by_modality["photo"]["context_path"]) as photo:
+        canvas_scaled = np.asarray(get_stylizer(modality)(photo.convert("RGB")), np.float32)[48:144, 48:144]
+    # The crops differ by resampling alone (about 4 levels); the canvas-scaled strokes twice as much.
+    assert np.abs(face - middle).mean() < 0.75 * np.abs(face - canvas_scaled).mean()
+
+
 def test_landmarks_are_in_crop_coordinates(prepared: tuple[Path, dict, Path]) -> None:
     out, _, _ = prepared
     detector = LandmarkDetector()

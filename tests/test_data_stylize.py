@@ -51,3 +51,21 @@ def test_stylizers_are_deterministic_and_fast(crop: Image.Image, name: str) -> N
 def test_unknown_stylizer_names_the_choices() -> None:
     with pytest.raises(ValueError, match="sketch"):
         get_stylizer("watercolour")
+
+
+@pytest.mark.parametrize("name", sorted(STYLIZERS))
+def test_explicit_scale_sets_the_filters_and_bad_scales_are_refused(crop: Image.Image, name: str) -> None:
+    """``stylize(..., scale=)``: the default scale of a crop is its short side / 256; another scale
+    draws other strokes; a stylizer without a ``scale`` parameter is called with the image alone."""
+    from train.stylize import stylize
+
+    stylizer = get_stylizer(name)
+    default = np.asarray(stylizer(crop), np.float32)
+    same = np.asarray(stylize(stylizer, crop, scale=min(crop.size) / 256), np.float32)
+    wider = np.asarray(stylize(stylizer, crop, scale=3 * min(crop.size) / 256), np.float32)
+    assert np.array_equal(default, same)
+    assert np.abs(default - wider).mean() > 2.0
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="scale"):
+            stylize(stylizer, crop, scale=bad)
+    assert stylize(lambda image: image.rotate(90), crop, scale=2.0).size == crop.size[::-1]

@@ -51,7 +51,7 @@ from portraitgan_hub.faces.landmarks import LandmarkDetector
 from portraitgan_hub.io_utils import atomic_save_image, atomic_write_text, read_json
 from train.sources import PHOTO, Record, load_records
 from train.style_network import NeuralStylizer
-from train.stylize import Stylizer, get_stylizer
+from train.stylize import Stylizer, get_stylizer, stylize
 
 MANIFEST = "manifest.jsonl"
 FAILURES = "failures.json"
@@ -255,11 +255,11 @@ class Worker:
             for key in [PHOTO, *([f"{CONTEXT_DIR}/{PHOTO}"] if context_size else [])]:
                 with Image.open(paths[key]) as stored:
                     crops[key] = stored.convert("RGB")
-        for modality, stylize in self.stylizers.items():
-            for key in crops:  # the stylizers work on any picture: the context crop is restyled whole
-                target = key[: -len(PHOTO)] + modality
+        for modality, stylizer in self.stylizers.items():
+            for key in crops:  # the stylizers work on any picture: the context crop is restyled whole,
+                target = key[: -len(PHOTO)] + modality  # with the face crop's strokes (same scale)
                 if target in missing:
-                    atomic_save_image(stylize(crops[key]), paths[target])
+                    atomic_save_image(stylize(stylizer, crops[key], scale=self.config.size / 256), paths[target])
         if LANDMARKS_DIR in missing:  # last, so that its presence means the photo crop is there too
             atomic_write_text(paths[LANDMARKS_DIR], json.dumps(record) + "\n")
         return record

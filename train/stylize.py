@@ -3,17 +3,20 @@
 The paper renders its extra modalities with a fast neural style network (Johnson et al. 2016, see
 ``train.style_network``). Those need a trained checkpoint, so two offline defaults that need no
 weights are built in: ``sketch`` (pencil drawing) and ``cartoon`` (flat colours, dark outlines).
-Both are deterministic, pure numpy/PIL and scale their filter sizes with the crop size.
+Both are deterministic, pure numpy/PIL and scale their filter sizes with the face: by default with
+the picture's short side (an aligned face crop), or by an explicit ``scale`` (a context crop, which
+shows the face at the crop's scale on a wider canvas, must be drawn with the crop's strokes).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageFilter
 
-Stylizer = Callable[[Image.Image], Image.Image]
+Stylizer = Callable[..., Image.Image]
 
 STYLIZERS: dict[str, Stylizer] = {}
 
@@ -40,15 +43,31 @@ def get_stylizer(name: str) -> Stylizer:
         ) from None
 
 
-def _scale(image: Image.Image) -> float:
-    """Filter sizes are tuned at 256 px and grow with the crop."""
-    return min(image.size) / 256.0
+def stylize(stylizer: Stylizer, image: Image.Image, scale: float | None = None) -> Image.Image:
+    """``stylizer(image)`` with its filters at ``scale`` (the face's size in units of a 256 px crop;
+    None: the stylizer's default, the picture's short side / 256).
+
+    Stylizers without a ``scale`` parameter (style networks, which work at their training pixel scale,
+    and user functions) are called with the image alone.
+    """
+    if scale is not None and "scale" in inspect.signature(stylizer).parameters:
+        return stylizer(image, scale=scale)
+    return stylizer(image)
+
+
+def _scale(image: Image.Image, scale: float | None) -> float:
+    """Filter sizes are tuned at 256 px and grow with the crop, or with an explicit ``scale``."""
+    if scale is None:
+        return min(image.size) / 256.0
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive number (1 = a 256 px face crop), got {scale}")
+    return float(scale)
 
 
 @register_stylizer("sketch")
-def pencil_sketch(image: Image.Image) -> Image.Image:
+def pencil_sketch(image: Image.Image, scale: float | None = None) -> Image.Image:
     """Colour-dodge the grey image with its blurred negative: flat areas go white, edges stay as strokes."""
-    s = _scale(image)
+    s = _scale(image, scale)
     gray_image = image.convert("L")
     gray = np.asarray(gray_image, dtype=np.float32)
     blurred_negative = np.asarray(
@@ -84,9 +103,9 @@ def _bilateral(rgb: np.ndarray, radius: int, sigma_color: float, iterations: int
 
 
 @register_stylizer("cartoon")
-def cartoon(image: Image.Image) -> Image.Image:
+def cartoon(image: Image.Image, scale: float | None = None) -> Image.Image:
     """Bilateral smoothing, a small adaptive palette, and dark outlines from a local-contrast threshold."""
-    s = _scale(image)
+    s = _scale(image, scale)
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
     smooth = _bilateral(rgb, radius=max(1, round(2 * s)), sigma_color=25.0, iterations=2)
     smooth_image = Image.fromarray(np.clip(smooth + 0.5, 0, 255).astype(np.uint8))
