@@ -50,6 +50,20 @@ def identity_loss(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     return F.l1_loss(generated, target)
 
 
+def hallucination_loss(generated: torch.Tensor, target: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """Not in the paper: Eq. 3's L1 over the warp-guided G's hallucination region alone.
+
+    ``generated``, ``target`` (B, 3, H, W) in [-1, 1]; ``region`` (B, 1, H, W) in {0, 1}, what G draws
+    itself (an opened mouth; :func:`portraitgan_hub.warp_guidance.landmark_hallucination`). The mean
+    absolute error over the region's pixels, 0 for a batch without any. Eq. 3 averages over the
+    whole image, where an opened mouth is about 1 % of the pixels, so G's colour there got almost no
+    gradient and the demo drew it as checkerboard noise after 12,800 steps. Normalising by the
+    region's area follows the hole term of inpainting losses (Liu et al. 2018, partial convolutions).
+    """
+    keep = region.to(generated.dtype).expand_as(generated)
+    return ((generated - target).abs() * keep).sum() / keep.sum().clamp_min(1.0)
+
+
 # --- Eq. 11: cycle consistency -----------------------------------------------------------------
 def cycle_loss(
     reconstructed: torch.Tensor, original: torch.Tensor, excluded: torch.Tensor | None = None

@@ -9,8 +9,9 @@ directions and in both cycles (Fig. 1); every output level goes to its discrimin
 Additions that are not in the paper, each off in its defaults: the conditional, mouth and
 modality-conditional discriminators (discriminator.py), DiffAugment on every D input
 (diffaugment.py), a cycle term that leaves out the warp-guided G's hallucination region
-(losses.cycle_loss), and mask penalties for a masked G: GANimation's (losses.mask_penalty) and two
-forms for the samples that change modality (``conversion_mask_penalty``, ``copy_error_mask_penalty``).
+(losses.cycle_loss), Eq. 3 again over that region alone (losses.hallucination_loss), and mask
+penalties for a masked G: GANimation's (losses.mask_penalty) and two forms for the samples that
+change modality (``conversion_mask_penalty``, ``copy_error_mask_penalty``).
 Modality mixtures (train/dataset.py) may replace c_A, c_B by (B, n) weights, ``condition_a/b``.
 """
 
@@ -29,6 +30,7 @@ from portraitgan_hub.losses import (
     copy_error_mask_penalty,
     cycle_loss,
     feature_matching_loss,
+    hallucination_loss,
     identity_loss,
     lsgan_discriminator_loss,
     lsgan_generator_loss,
@@ -83,6 +85,9 @@ class ObjectiveConfig:
     diff_augment: list[str] = field(default_factory=list)
     #: Leave the warp-guided G's hallucination region out of the cycle term (no effect otherwise).
     cycle_excludes_hallucination: bool = True
+    #: Weight of Eq. 3's L1 over the warp-guided G's hallucination region alone, normalised by its
+    #: area (``losses.hallucination_loss``; no effect without ``warp_guided``). Not in the paper.
+    hallucination_l1: float = 0.0
 
     def augmentation(self) -> Augment | None:
         """The augmentation every D input goes through, or None."""
@@ -132,9 +137,10 @@ class GeneratorOutputs:
     fake_a: list[torch.Tensor]  # G(I_B, L_A, c_A) at every level
     reconstructed_a: torch.Tensor | None  # G(G(I_A, L_B, c_B), L_A, c_A)
     reconstructed_b: torch.Tensor | None  # G(G(I_B, L_A, c_A), L_B, c_B)
-    #: Hallucination masks of the ways back (warp-guided G only): what the cycle leaves out.
-    cycle_excluded_a: torch.Tensor | None = None
-    cycle_excluded_b: torch.Tensor | None = None
+    #: Hallucination masks (warp-guided G only) of the translations to A and to B: what G draws itself
+    #: in ``fake_a``/``fake_b``, and what the cycle's ways back to A and B leave out (the same warps).
+    hallucination_a: torch.Tensor | None = None
+    hallucination_b: torch.Tensor | None = None
     #: Level-0 blend masks A of the two translations (only when asked for, for the mask penalty).
     mask_b: torch.Tensor | None = None
     mask_a: torch.Tensor | None = None
@@ -154,9 +160,10 @@ def run_generator(
     """Both translations A->B and B->A and, if ``cycle``, both cycles of Eq. 11.
 
     ``warp_guided``: pass the batch's landmark points to G (source, then target) and compute the
-    hallucination masks of the ways back. ``masks``: also keep the translations' blend masks A (for
-    the mask penalties); ``copies``: and what they blend, the input warped as G warps it (for the
-    copy-error penalty; a second warp of each input, so only when asked for).
+    hallucination masks of the translations (those of the ways back too). ``masks``: also keep the
+    translations' blend masks A (for the mask penalties); ``copies``: and what they blend, the input
+    warped as G warps it (for the copy-error penalty; a second warp of each input, so only when
+    asked for).
     """
     points_a = points_b = None
     if warp_guided:
@@ -181,17 +188,26 @@ def run_generator(
             if warp_guided:
                 copied_b = warp_guidance(copied_b, points_a, points_b).warped
                 copied_a = warp_guidance(copied_a, points_b, points_a).warped
-    reconstructed_a = reconstructed_b = excluded_a = excluded_b = None
+    reconstructed_a = reconstructed_b = hallucination_a = hallucination_b = None
     if cycle:
         reconstructed_a = generator(fake_b[0], batch["landmarks_map_a"], c_a, points_b, points_a)[0]
         reconstructed_b = generator(fake_a[0], batch["landmarks_map_b"], c_b, points_a, points_b)[0]
-        if warp_guided:
-            height, width = batch["image_a"].shape[-2:]
-            with torch.no_grad():
-                excluded_a = landmark_hallucination(points_b, points_a, height, width)
-                excluded_b = landmark_hallucination(points_a, points_b, height, width)
+    if warp_guided:
+        height, width = batch["image_a"].shape[-2:]
+        with torch.no_grad():
+            hallucination_a = landmark_hallucination(points_b, points_a, height, width)
+            hallucination_b = landmark_hallucination(points_a, points_b, height, width)
     return GeneratorOutputs(
-        fake_b, fake_a, reconstructed_a, reconstructed_b, excluded_a, excluded_b, mask_b, mask_a, copied_b, copied_a
+        fake_b,
+        fake_a,
+        reconstructed_a,
+        reconstructed_b,
+        hallucination_a,
+        hallucination_b,
+        mask_b,
+        mask_a,
+        copied_b,
+        copied_a,
     )
 
 
@@ -275,10 +291,14 @@ def generator_objective(
         terms["identity"] = identity_loss(outputs.fake_b[0], batch["image_b"]) + identity_loss(
             outputs.fake_a[0], batch["image_a"]
         )
+    if config.hallucination_l1 and outputs.hallucination_a is not None and outputs.hallucination_b is not None:
+        terms["hallucination"] = hallucination_loss(
+            outputs.fake_b[0], batch["image_b"], outputs.hallucination_b
+        ) + hallucination_loss(outputs.fake_a[0], batch["image_a"], outputs.hallucination_a)
     if config.cycle:
         if outputs.reconstructed_a is None or outputs.reconstructed_b is None:
             raise ValueError("the cycle term needs run_generator(..., cycle=True)")
-        excluded_a, excluded_b = outputs.cycle_excluded_a, outputs.cycle_excluded_b
+        excluded_a, excluded_b = outputs.hallucination_a, outputs.hallucination_b
         if not config.cycle_excludes_hallucination:
             excluded_a = excluded_b = None
         terms["cycle"] = cycle_loss(outputs.reconstructed_a, batch["image_a"], excluded_a) + cycle_loss(
@@ -312,6 +332,7 @@ def generator_objective(
         "gan_mouth": config.mouth_adversarial,
         "feature_matching": config.feature_matching,
         "identity": config.identity,
+        "hallucination": config.hallucination_l1,
         "cycle": config.cycle,
         "texture": config.texture,
     }

@@ -274,7 +274,7 @@ def test_full_objective_with_every_addition_trains_every_part():
     objective = ObjectiveConfig(texture=0.0, diff_augment=["color", "translation", "cutout"])
     batch = _batch()
     outputs = run_generator(generator, batch, cycle=True, warp_guided=True)
-    assert outputs.cycle_excluded_a.sum() == 0 and outputs.cycle_excluded_b.sum() > 0  # the way back to the smile
+    assert outputs.hallucination_a.sum() == 0 and outputs.hallucination_b.sum() > 0  # the way back to the smile
     discriminator.requires_grad_(False)
     terms = generator_objective(outputs, batch, discriminator, objective)
     assert {"gan_mouth", "cycle", "feature_matching", "identity"} <= set(terms)
@@ -285,6 +285,46 @@ def test_full_objective_with_every_addition_trains_every_part():
     assert "d_mouth" in d_terms
     d_terms["total"].backward()
     assert all(p.grad is not None for p in discriminator.parameters())
+
+
+def test_hallucination_loss_is_the_l1_over_the_region_alone():
+    """losses.hallucination_loss: the mean error of the region's pixels only, 0 without a region."""
+    from portraitgan_hub.losses import hallucination_loss
+
+    target = torch.zeros(2, 3, 8, 8)
+    generated = torch.zeros(2, 3, 8, 8, requires_grad=True)
+    region = torch.zeros(2, 1, 8, 8)
+    region[0, :, 2:4, 2:4] = 1
+    with torch.no_grad():
+        generated[0, :, 2:4, 2:4] = 0.5  # the region's error
+        generated[1] = 1.0  # outside any region: not counted
+    loss = hallucination_loss(generated, target, region)
+    assert loss.item() == pytest.approx(0.5)
+    loss.backward()
+    assert generated.grad[1].abs().sum() == 0 and generated.grad[0, :, 2:4, 2:4].abs().min() > 0
+    assert hallucination_loss(generated, target, torch.zeros_like(region)).item() == 0.0
+
+
+def test_hallucination_l1_trains_what_g_draws_in_the_opened_mouth():
+    """objective.hallucination_l1: a term over the translation to the smile's hallucination region, whose
+    gradient reaches G's output only there; the translation back to the closed mouth has none."""
+    config = _tiny_config(warp_guided=True, conditional_discriminator=True, mouth_discriminator=True)
+    generator, discriminator = Generator(config), MultiLevelDiscriminator(config)
+    batch = _batch()
+    outputs = run_generator(generator, batch, cycle=False, warp_guided=True)
+    assert outputs.hallucination_a.sum() == 0 and outputs.hallucination_b.sum() > 0
+    discriminator.requires_grad_(False)
+    off = generator_objective(outputs, batch, discriminator, ObjectiveConfig(texture=0.0, cycle=0.0))
+    assert "hallucination" not in off
+    on = generator_objective(
+        outputs, batch, discriminator, ObjectiveConfig(texture=0.0, cycle=0.0, hallucination_l1=3.0)
+    )
+    assert on["hallucination"] > 0
+    assert torch.allclose(on["total"] - off["total"], 3.0 * on["hallucination"])
+    fake_b = outputs.fake_b[0]
+    (gradient,) = torch.autograd.grad(on["hallucination"], fake_b, retain_graph=True)
+    outside = (1 - outputs.hallucination_b).expand_as(gradient)
+    assert (gradient * outside).abs().sum() == 0 and gradient.abs().sum() > 0
 
 
 def test_every_addition_runs_under_bf16_autocast():
