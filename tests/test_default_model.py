@@ -150,9 +150,8 @@ def _shipped_gates() -> list[dict]:
 #: Gates of issue #13 that the shipped weights miss, with the measured values (model_card.md, "Against
 #: the gates"). A strict xfail each: replacing the weights by ones that pass turns it red until removed.
 SHIPPED_GATE_MISSES = {
-    "neutral->smiling: SSIM ≥ TPS warp SSIM": "0.8167 against the TPS warp's 0.8174",
-    "neutral->smiling: mouth SSIM > TPS warp mouth SSIM": "0.631 against 0.674: the drawn mouth is cruder",
-    "photo->sketch: SSIM ≥ no-edit SSIM + 0.05": "+0.043 over the unchanged photo",
+    "neutral->smiling: mouth SSIM > TPS warp mouth SSIM": "0.661 against 0.674: the drawn mouth is cruder",
+    "photo->sketch: SSIM ≥ no-edit SSIM + 0.05": "+0.038 over the unchanged photo",
     "photo->cartoon: SSIM ≥ no-edit SSIM + 0.05": "+0.000: the cartoon is not learned (README, experiments)",
 }
 
@@ -218,7 +217,7 @@ def test_photo_to_sketch_to_photo_keeps_the_person(model, held_out_sketch, capsy
 
 def test_modality_strength_goes_monotonically_towards_the_pseudo_target(model, held_out_sketch):
     """0 is the input itself, 1 the full sketch, and the distance to the stylizer's sketch of the whole
-    photo falls at every step in between (019, held out: 42.5, 41.0, 14.9, 6.8, 6.6 grey levels; stage 3
+    photo falls at every step in between (019, held out: 42.5, 41.6, 16.0, 6.8, 6.4 grey levels; stage 3
     rose to 45.0 at s = 0.25, where it drew a hair-like blot in a background tile)."""
     from train.stylize import get_stylizer
 
