@@ -60,6 +60,15 @@ def _positive_int(text: str) -> int:
 _positive_int.__name__ = "positive integer"
 
 
+def _strength(text: str) -> float:
+    from portraitgan_hub.editing import check_modality_strength
+
+    return check_modality_strength(float(text))
+
+
+_strength.__name__ = "number in [0, 1]"  # argparse: "argument --strength: invalid number in [0, 1] value: '2'"
+
+
 def _edit(args: argparse.Namespace) -> int:
     from portraitgan_hub.default_model import load_model
 
@@ -275,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--modality", help="target modality (default: the model's first, usually photo)")
     edit.add_argument(
         "--strength",
-        type=float,
+        type=_strength,
         default=1.0,
         metavar="S",
         help="how far to go towards --modality, 0..1 (default 1; 0 keeps the input's modality)",

@@ -57,8 +57,12 @@ def test_portrait_strength_and_input_modality_options(model_dir, london_photo, t
     assert np.array_equal(np.asarray(Image.open(kept)), np.asarray(Image.open(photo).convert("RGB")))
     assert main(["edit", str(photo), "-o", str(tmp_path / "f.png"), *common, "--from", "cartoon"]) == 0
     capsys.readouterr()
-    assert main(["edit", str(photo), "-o", str(tmp_path / "x.png"), *common, "--strength", "2"]) == 2
-    assert "modality_strength" in capsys.readouterr().err
+    for bad in ("2", "-0.1", "nan"):
+        with pytest.raises(SystemExit) as stopped:
+            main(["edit", str(photo), "-o", str(tmp_path / "x.png"), *common, "--strength", bad])
+        assert stopped.value.code == 2
+        assert "argument --strength: invalid number in [0, 1] value" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
     assert main(["edit", str(photo), "-o", str(tmp_path / "y.png"), *common, "--from", "painting"]) == 2
     assert "painting" in capsys.readouterr().err
 
