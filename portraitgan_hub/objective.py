@@ -156,11 +156,13 @@ def run_generator(
     warp_guided: bool = False,
     masks: bool = False,
     copies: bool = False,
+    hallucinations: bool = False,
 ) -> GeneratorOutputs:
     """Both translations A->B and B->A and, if ``cycle``, both cycles of Eq. 11.
 
-    ``warp_guided``: pass the batch's landmark points to G (source, then target) and compute the
-    hallucination masks of the translations (those of the ways back too). ``masks``: also keep the
+    ``warp_guided``: pass the batch's landmark points to G (source, then target) and, with ``cycle``
+    or ``hallucinations`` (for ``objective.hallucination_l1``), compute the hallucination masks of the
+    translations (those of the ways back too). ``masks``: also keep the
     translations' blend masks A (for the mask penalties); ``copies``: and what they blend, the input
     warped as G warps it (for the copy-error penalty; a second warp of each input, so only when
     asked for).
@@ -192,7 +194,7 @@ def run_generator(
     if cycle:
         reconstructed_a = generator(fake_b[0], batch["landmarks_map_a"], c_a, points_b, points_a)[0]
         reconstructed_b = generator(fake_a[0], batch["landmarks_map_b"], c_b, points_a, points_b)[0]
-    if warp_guided:
+    if warp_guided and (cycle or hallucinations):
         height, width = batch["image_a"].shape[-2:]
         with torch.no_grad():
             hallucination_a = landmark_hallucination(points_b, points_a, height, width)
@@ -292,6 +294,8 @@ def generator_objective(
             outputs.fake_a[0], batch["image_a"]
         )
     if config.hallucination_l1 and outputs.hallucination_a is not None and outputs.hallucination_b is not None:
+        # None: not a warp-guided G, which draws no region of its own (for a warp-guided one,
+        # run_generator computes them with cycle=True or hallucinations=True).
         terms["hallucination"] = hallucination_loss(
             outputs.fake_b[0], batch["image_b"], outputs.hallucination_b
         ) + hallucination_loss(outputs.fake_a[0], batch["image_a"], outputs.hallucination_a)

@@ -102,9 +102,9 @@ def test_context_crop_is_stylized_with_the_face_crops_strokes(prepared: tuple[Pa
     """The stylizers' filters follow the face's scale, not the canvas: the middle of a stylized
     context crop is the stylized face crop (a 1.5x wider canvas drawn with 1.5x wider filters was not).
     Shown on the sketch; the cartoon's palette is chosen per picture, so its crops differ anyway."""
-    modality = "sketch"
     from train.stylize import get_stylizer
 
+    modality = "sketch"
     out, _, _ = prepared
     rows = [r for r in _rows(out) if r["identity"] == "001" and r["expression"] == "neutral"]
     by_modality = {r["modality"]: r for r in rows}

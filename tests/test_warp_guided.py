@@ -311,7 +311,8 @@ def test_hallucination_l1_trains_what_g_draws_in_the_opened_mouth():
     config = _tiny_config(warp_guided=True, conditional_discriminator=True, mouth_discriminator=True)
     generator, discriminator = Generator(config), MultiLevelDiscriminator(config)
     batch = _batch()
-    outputs = run_generator(generator, batch, cycle=False, warp_guided=True)
+    assert run_generator(generator, batch, cycle=False, warp_guided=True).hallucination_b is None  # not asked for
+    outputs = run_generator(generator, batch, cycle=False, warp_guided=True, hallucinations=True)
     assert outputs.hallucination_a.sum() == 0 and outputs.hallucination_b.sum() > 0
     discriminator.requires_grad_(False)
     off = generator_objective(outputs, batch, discriminator, ObjectiveConfig(texture=0.0, cycle=0.0))

@@ -144,12 +144,19 @@ def training_step(
     warp_guided = model_config.warp_guided
     masks = bool(objective.mask_penalty or objective.conversion_mask_penalty) and model_config.predicts_mask
     copies = bool(objective.copy_error_mask_penalty) and model_config.predicts_mask
+    hallucinations = bool(objective.hallucination_l1)
 
     # --- generator: Eq. 12 with the discriminators frozen -------------------------------------------
     judge.requires_grad_(False)
     with accelerator.autocast():
         outputs = run_generator(
-            parts.generator, batch, cycle=bool(objective.cycle), warp_guided=warp_guided, masks=masks, copies=copies
+            parts.generator,
+            batch,
+            cycle=bool(objective.cycle),
+            warp_guided=warp_guided,
+            masks=masks,
+            copies=copies,
+            hallucinations=hallucinations,
         )
         real = None
         if objective.feature_matching:
