@@ -6,6 +6,8 @@ Two presets are named:
   4 stride-2 convolutions up to 1024, 9 residual blocks, 2 discriminators.
 * ``lite`` keeps the same topology but is narrow and 256x256, so that it trains and edits
   interactively on a 2-core CPU.
+* ``lite-u`` (not in the paper) is ``lite`` made warp-guided with a skip-connected decoder, the
+  conversion gate and the edit region: about lite's cost, but G's colour keeps the photo's detail.
 """
 
 from __future__ import annotations
@@ -61,6 +63,16 @@ class PortraitGANConfig:
     #: asked is then judged fake. Without it a masked G can copy the photo for a style whose pixels
     #: are close to the photo's (the demo's cartoon: A = 0.98, SSIM to the target = the photo's).
     modality_discriminator: bool = False
+    #: Off in the paper. On, the decoder is skip-connected (generator.py, layers.SkipDecoderLevel): a
+    #: 3x3 stem, nearest x2 + additive encoder skips + guidance planes at every level, conditional
+    #: instance norm mixed by c, no transposed convolutions (no checkerboard).
+    skip_connections: bool = False
+    #: Off in the paper. On (warp-guided G only), the blend mask is gated by how much the modality
+    #: changes: A = sigmoid(a) (1 - H) (1 - dc), so a full conversion draws every pixel. See edit_region.py.
+    conversion_gate: bool = False
+    #: Off in the paper. On (needs ``conversion_gate``), in an expression edit A = 1 outside a
+    #: feathered region around the features the edit moves: G's colour cannot re-draw the rest.
+    edit_region: bool = False
     #: Modalities whose training images are grey (a pencil sketch): the editor returns grey pixels for
     #: them (scaled by the modality strength) instead of G's faint colour fringes. Not an architecture
     #: field; ``train/train.py --export`` fills it from the training data. Not in the paper.
@@ -80,6 +92,10 @@ class PortraitGANConfig:
             raise ValueError(f"num_levels must be in 1..{self.num_downsamplings + 1}, got {self.num_levels}")
         if len(set(self.modalities)) != len(self.modalities) or not self.modalities:
             raise ValueError(f"modalities must be unique and non-empty, got {self.modalities}")
+        if self.conversion_gate and not self.warp_guided:
+            raise ValueError("conversion_gate needs warp_guided (it gates the warp-guided blend mask)")
+        if self.edit_region and not self.conversion_gate:
+            raise ValueError("edit_region needs conversion_gate (the region grows with the modality change)")
         if self.normalization not in ("instance", "batch", "none"):
             raise ValueError(f"unknown normalization {self.normalization!r}")
 
@@ -155,7 +171,7 @@ class PortraitGANConfig:
     # --- presets -------------------------------------------------------------------------------
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> PortraitGANConfig:
-        """A named preset (``paper`` or ``lite``), with any field overridden."""
+        """A named preset (``paper``, ``lite`` or ``lite-u``), with any field overridden."""
         try:
             base = PRESETS[name]
         except KeyError:
@@ -172,5 +188,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         num_residual_blocks=6,
         num_levels=2,
         discriminator_channels=32,
+    ),
+    "lite-u": dict(
+        image_size=256,
+        base_channels=16,
+        max_channels=128,
+        num_residual_blocks=6,
+        num_levels=2,
+        discriminator_channels=32,
+        warp_guided=True,
+        skip_connections=True,
+        conversion_gate=True,
+        edit_region=True,
     ),
 }

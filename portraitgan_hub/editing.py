@@ -222,16 +222,28 @@ def check_modality_strength(strength: object) -> float:
 
 
 def render(
-    model: PortraitGAN, aligned: AlignedFace, landmarks: np.ndarray, modality: str | int | torch.Tensor
+    model: PortraitGAN,
+    aligned: AlignedFace,
+    landmarks: np.ndarray,
+    modality: str | int | torch.Tensor,
+    input_modality: str | int | None = None,
 ) -> Rendering:
     """Stages 4-5: the landmark map L and (warp-guided G) the source -> target flow, then G(crop | L, c).
 
     ``landmarks``: the (68, 2) target points in crop pixels (:func:`target_landmarks`). ``modality``:
     the target modality's name or index, or a (1, n) condition from :func:`modality_condition`.
+    ``input_modality``: the crop's own modality (None: the model's first, usually ``photo``).
     """
     size = model.config.image_size
     landmark_map = torch.from_numpy(draw_landmark_map(landmarks, size, model.config.landmark_line_width))
-    result = model.render(pil_to_tensor(aligned.crop), landmark_map[None, None], modality, aligned.landmarks, landmarks)
+    result = model.render(
+        pil_to_tensor(aligned.crop),
+        landmark_map[None, None],
+        modality,
+        aligned.landmarks,
+        landmarks,
+        source_modality=input_index(model, input_modality),
+    )
     mask = None if result.mask is None else result.mask.float().cpu()
     displacement = None
     if result.guidance is not None and result.guidance.displacement is not None:
@@ -375,6 +387,7 @@ def convert_picture(
     scale: float,
     condition: str | int | torch.Tensor,
     landmarks: np.ndarray | None = None,
+    input_modality: str | int | None = None,
 ) -> Image.Image:
     """Stage 5 for a change of modality (issue #12): the whole ``picture`` converted by G.
 
@@ -384,6 +397,7 @@ def convert_picture(
     modality or a (1, n) condition (:func:`modality_condition`). ``landmarks``: the face's (68, 2)
     points in picture pixels; each tile's landmark map draws those falling inside it, unchanged (the
     expression edit is the face's, composed on top by :func:`compose`); None: empty maps, no warp.
+    ``input_modality``: the picture's own modality (None: the model's first, usually ``photo``).
 
     As in :func:`compose`, the colour C and mask A are blended from the tiles and upsampled, and the
     result is ``A * picture + (1 - A) * C`` at the picture's own resolution. Returns an RGB image of
@@ -425,7 +439,9 @@ def convert_picture(
                 maps.append(draw_landmark_map(tile_points[-1], size, model.config.landmark_line_width))
         maps_tensor = torch.from_numpy(np.stack(maps))[:, None]
         source = None if points is None else np.stack(tile_points).astype(np.float32)
-        result = model.render(images, maps_tensor, condition, source, source)
+        result = model.render(
+            images, maps_tensor, condition, source, source, source_modality=input_index(model, input_modality)
+        )
         tile_colour = result.colour.float().cpu()
         tile_mask = torch.zeros(len(batch), 1, size, size) if result.mask is None else result.mask.float().cpu()
         for i, (x, y) in enumerate(batch):
@@ -604,7 +620,7 @@ class FaceEditor:
         face_in_crop = config.image_size / (1.0 + 2.0 * self.margin)
         for share in CYCLE_FACE_SHARES:
             scale = face_in_crop / (share * min(picture.size))
-            as_photo = convert_picture(self.model, picture, scale, condition)
+            as_photo = convert_picture(self.model, picture, scale, condition, None, input_modality)
             found = self.faces(as_photo, min_face)
             if found:
                 return found
@@ -668,13 +684,13 @@ class FaceEditor:
                 return aligned.crop.copy()
             result = aligned.photo
         else:
-            rendering = render(self.model, aligned, target, condition)
+            rendering = render(self.model, aligned, target, condition, source_index)
             if not paste_back:
                 return _achromatic_share_removed(rendering.crop, self.model, condition)
             background = None
             if converts:
                 background = convert_picture(
-                    self.model, aligned.photo, aligned.alignment.scale, condition, aligned.face.landmarks
+                    self.model, aligned.photo, aligned.alignment.scale, condition, aligned.face.landmarks, source_index
                 )
             result = compose(aligned.photo, aligned.alignment, rendering, self.feather, background)
         result = finish_colours(result, aligned.photo, self.model, condition, converts)

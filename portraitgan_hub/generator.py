@@ -19,6 +19,13 @@ the source landmarks, warps the input to the target landmarks by a thin-plate sp
 the warped image, the target landmark map, the modality planes and a hallucination mask (where the
 warp has nothing to move, such as an opening mouth). Every level is then ``A * warped + (1 - A) * C``,
 with A forced to 0 inside the hallucination mask. See :mod:`portraitgan_hub.warp_guidance`.
+
+``config.skip_connections`` (not in the paper; the ``lite-u`` preset) replaces the 7x7 stem and the
+transposed-convolution decoder by a 3x3 stem and a decoder of :class:`~portraitgan_hub.layers.SkipDecoderLevel`
+(nearest x2, additive encoder skips, guidance planes at every size, conditional instance norm), so
+C keeps the photo's detail instead of passing it all through the 16x16 bottleneck.
+``config.conversion_gate`` and ``config.edit_region`` limit where a warp-guided G may draw
+(:mod:`portraitgan_hub.edit_region`); they need the source modality (``source_modality``).
 """
 
 from __future__ import annotations
@@ -29,30 +36,38 @@ import torch
 from torch import nn
 
 from portraitgan_hub.config import PortraitGANConfig
-from portraitgan_hub.layers import ResidualBlock, norm_layer
+from portraitgan_hub.edit_region import edit_region, gate_mask
+from portraitgan_hub.layers import ResidualBlock, SkipDecoderLevel, norm_layer
+from portraitgan_hub.losses import modality_change
 from portraitgan_hub.warp_guidance import WarpGuidance, warp_guidance
 
 
-def modality_planes(modality: torch.Tensor, num_modalities: int, height: int, width: int) -> torch.Tensor:
-    """The attribute vector c of each sample, replicated over the image plane: (B, n, H, W).
+def condition_vector(modality: torch.Tensor, num_modalities: int) -> torch.Tensor:
+    """The attribute vector c of each sample, (B, n) float.
 
     ``modality``: (B,) indices (c is their one-hot vector, Eq. 1) or (B, n) weights, e.g. the convex
     combination ``(1 - s) c_source + s c_target`` of a partial modality change (the paper's continuous
-    conditioning, Sec. 3.2, applied to c; issue #12).
+    conditioning, Sec. 3.2, applied to c). Raises ``ValueError`` for weights of the wrong width.
     """
     if modality.is_floating_point() and modality.ndim == 2:
         if modality.shape[1] != num_modalities:
             raise ValueError(f"modality weights must be (B, {num_modalities}), got {tuple(modality.shape)}")
-        vector = modality
-    else:
-        vector = nn.functional.one_hot(modality.long(), num_modalities)
-    return vector[:, :, None, None].expand(-1, -1, height, width)
+        return modality
+    return nn.functional.one_hot(modality.long(), num_modalities).float()
+
+
+def modality_planes(modality: torch.Tensor, num_modalities: int, height: int, width: int) -> torch.Tensor:
+    """The attribute vector c of each sample (:func:`condition_vector`) replicated over the plane: (B, n, H, W)."""
+    return condition_vector(modality, num_modalities)[:, :, None, None].expand(-1, -1, height, width)
 
 
 #: The mask heads start at sigmoid(3) = 0.95, so an untrained masked G is close to the identity map
 #: (like a zero-initialised residual branch): training starts from the unedited input and learns where
 #: to draw, instead of first learning to rebuild the whole face through the bottleneck.
 MASK_INITIAL_LOGIT = 3.0
+#: The skip-connected G's mask heads start at sigmoid(0) = 0.5: its colour C can already carry the
+#: photo through the skips, and a mask that starts at "copy" leaves C about 2 % of the gradient.
+SKIP_MASK_INITIAL_LOGIT = 0.0
 
 
 @dataclass
@@ -87,9 +102,10 @@ class Generator(nn.Module):
         # contribution to the stem convolution is a per-channel constant, which instance norm would
         # subtract again and G would ignore c entirely. Un-normalised, it shifts the ReLU's threshold
         # in a way that depends on the image, and survives the normalised layers after it.
+        stem_kernel = 3 if config.skip_connections else 7
         self.stem = nn.Sequential(
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(config.generator_in_channels, width(0), 7),
+            nn.ReflectionPad2d(stem_kernel // 2),
+            nn.Conv2d(config.generator_in_channels, width(0), stem_kernel),
             nn.ReLU(inplace=True),
         )
         self.down = nn.Sequential(
@@ -104,16 +120,26 @@ class Generator(nn.Module):
         )
         bottleneck = width(config.num_downsamplings)
         self.residual = nn.Sequential(*(ResidualBlock(bottleneck, norm) for _ in range(config.num_residual_blocks)))
-        self.up = nn.ModuleList(
-            nn.Sequential(
-                nn.ConvTranspose2d(width(i + 1), width(i), 3, stride=2, padding=1, output_padding=1),
-                norm_layer(norm, width(i)),
-                nn.ReLU(inplace=True),
+        if config.skip_connections:
+            # Two 3x3 convolutions at the coarse levels (<= 1/4 of the output side), one above: the
+            # fine levels are wide in pixels and narrow in channels, where a second one costs most.
+            self.up = nn.ModuleList(
+                SkipDecoderLevel(width(i + 1), width(i), 2, config.num_modalities, 2 if i >= 2 else 1)
+                for i in reversed(range(config.num_downsamplings))
             )
-            for i in reversed(range(config.num_downsamplings))
-        )
+        else:
+            self.up = nn.ModuleList(
+                nn.Sequential(
+                    nn.ConvTranspose2d(width(i + 1), width(i), 3, stride=2, padding=1, output_padding=1),
+                    norm_layer(norm, width(i)),
+                    nn.ReLU(inplace=True),
+                )
+                for i in reversed(range(config.num_downsamplings))
+            )
         head_channels = 4 if config.predicts_mask else 3  # RGB, and the mask A when enabled
-        self.to_rgb = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(width(0), head_channels, 7))
+        self.to_rgb = nn.Sequential(
+            nn.ReflectionPad2d(stem_kernel // 2), nn.Conv2d(width(0), head_channels, stem_kernel)
+        )
         # aux_to_rgb[k] turns the output of upsampling stage (num_downsamplings - 2 - k), whose
         # resolution is 1 / 2**(k + 1) of the output, into the level-(k + 1) image.
         self.aux_to_rgb = nn.ModuleList(
@@ -121,7 +147,8 @@ class Generator(nn.Module):
         )
         if config.predicts_mask:
             for head in (self.to_rgb[-1], *(branch[-1] for branch in self.aux_to_rgb)):
-                nn.init.constant_(head.bias[3:], MASK_INITIAL_LOGIT)
+                initial = SKIP_MASK_INITIAL_LOGIT if config.skip_connections else MASK_INITIAL_LOGIT
+                nn.init.constant_(head.bias[3:], initial)
 
     def forward(
         self,
@@ -131,17 +158,23 @@ class Generator(nn.Module):
         source_landmarks: torch.Tensor | None = None,
         target_landmarks: torch.Tensor | None = None,
         return_mask: bool = False,
+        *,
+        source_modality: torch.Tensor | None = None,
     ) -> list[torch.Tensor] | tuple[list[torch.Tensor], torch.Tensor | None]:
         """``image`` (B,3,H,W) in [-1,1], ``landmark_map`` (B,1,H,W) in [0,1], ``modality`` (B,) indices
         or (B, n) condition weights.
 
         ``source_landmarks``/``target_landmarks`` (B, 68, 2), pixel-index points of ``image``'s
         size, are used by a ``warp_guided`` G only (without them its warp is the identity).
+        ``source_modality``: the input's modality, (B,) indices or (B, n) weights, for the conversion
+        gate and edit region (None: the model's first modality, usually ``photo``).
         Returns the generated images of every level, full resolution first; with ``return_mask``
         also the level-0 mask A (None without mask heads), for the training's mask penalty. (The
         training step calls ``forward`` rather than :meth:`render` so that DDP sees the pass.)
         """
-        rendering = self.render(image, landmark_map, modality, source_landmarks, target_landmarks)
+        rendering = self.render(
+            image, landmark_map, modality, source_landmarks, target_landmarks, source_modality=source_modality
+        )
         return (rendering.images, rendering.mask) if return_mask else rendering.images
 
     def render(
@@ -151,28 +184,48 @@ class Generator(nn.Module):
         modality: torch.Tensor,
         source_landmarks: torch.Tensor | None = None,
         target_landmarks: torch.Tensor | None = None,
+        *,
+        source_modality: torch.Tensor | None = None,
     ) -> GeneratorRendering:
         """Like :meth:`forward`, but returns colour, mask and warp as well (:class:`GeneratorRendering`)."""
-        _, _, height, width = image.shape
-        planes = modality_planes(modality, self.config.num_modalities, height, width).to(image.dtype)
-        guidance = warp_guidance(image, source_landmarks, target_landmarks) if self.config.warp_guided else None
+        batch, _, height, width = image.shape
+        config = self.config
+        condition = condition_vector(modality, config.num_modalities).to(image.device)
+        planes = condition[:, :, None, None].expand(-1, -1, height, width).to(image.dtype)
+        guidance = warp_guidance(image, source_landmarks, target_landmarks) if config.warp_guided else None
         base = guidance.warped if guidance is not None else image  # what the mask A blends
         inputs = [base, landmark_map.to(image.dtype), planes]
         if guidance is not None:
             inputs.append(guidance.hallucination.to(image.dtype))
-        x = self.residual(self.down(self.stem(torch.cat(inputs, dim=1))))
+        x = self.stem(torch.cat(inputs, dim=1))
         heads: list[torch.Tensor] = []
         last = len(self.up) - 1
+        if config.skip_connections:
+            skips = [x]
+            for down in self.down:
+                skips.append(x := down(x))
+            x = self.residual(x)
+            hole = inputs[-1] if guidance is not None else torch.zeros_like(inputs[1])
+            planes = torch.cat([inputs[1], hole], 1)  # the guidance planes of every decoder level
+        else:
+            x = self.residual(self.down(x))
         for stage, upsample in enumerate(self.up):
-            x = upsample(x)
             level = last - stage  # this stage's resolution is 1 / 2**level of the output
-            if 1 <= level < self.config.num_levels:
+            if config.skip_connections:
+                scaled = planes if level == 0 else nn.functional.max_pool2d(planes, 2**level)
+                x = upsample(x, skips[level], scaled, condition)
+            else:
+                x = upsample(x)
+            if 1 <= level < config.num_levels:
                 heads.append(self.aux_to_rgb[level - 1](x))
         heads = [self.to_rgb(x), *reversed(heads)]
         hallucination = guidance.hallucination if guidance is not None else None
+        change, region = self._limits(
+            batch, height, width, condition, source_modality, source_landmarks, target_landmarks, hallucination
+        )
         images, colour, mask = [], None, None
         for head in heads:
-            level_colour, level_mask = self._colour_and_mask(head, hallucination)
+            level_colour, level_mask = self._colour_and_mask(head, hallucination, change, region)
             if level_mask is None:
                 images.append(level_colour)
             else:
@@ -186,12 +239,45 @@ class Generator(nn.Module):
                 colour, mask = level_colour, level_mask
         return GeneratorRendering(images, colour, mask, base, guidance)
 
+    def _limits(
+        self,
+        batch: int,
+        height: int,
+        width: int,
+        condition: torch.Tensor,
+        source_modality: torch.Tensor | None,
+        source_landmarks: torch.Tensor | None,
+        target_landmarks: torch.Tensor | None,
+        hallucination: torch.Tensor | None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The conversion gate's dc (B,) and the edit region R (B, 1, H, W), each None when off."""
+        config = self.config
+        if not config.conversion_gate:
+            return None, None
+        if source_modality is None:
+            source_modality = torch.zeros(batch, dtype=torch.long, device=condition.device)
+        source = condition_vector(source_modality.to(condition.device), config.num_modalities)
+        change = modality_change(source, condition, config.num_modalities)
+        if not config.edit_region:
+            return change, None
+        if source_landmarks is None or target_landmarks is None:  # no warp: nothing moves
+            return change, condition.new_zeros(batch, 1, height, width)
+        region = edit_region(
+            source_landmarks.to(condition.device), target_landmarks.to(condition.device), height, width, hallucination
+        )
+        return change, region
+
     def _colour_and_mask(
-        self, head: torch.Tensor, hallucination: torch.Tensor | None
+        self,
+        head: torch.Tensor,
+        hallucination: torch.Tensor | None,
+        change: torch.Tensor | None = None,
+        region: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The tanh colour C of one RGB head, and its mask A (None without mask heads).
 
-        A is forced to 0 wherever the hallucination mask (max-pooled to the head's size) is set.
+        A is forced to 0 wherever the hallucination mask (max-pooled to the head's size) is set, then
+        limited by the conversion gate ``change`` and the edit ``region`` (:func:`gate_mask`).
         """
         colour = torch.tanh(head[:, :3])
         if not self.config.predicts_mask:
@@ -199,6 +285,8 @@ class Generator(nn.Module):
         mask = torch.sigmoid(head[:, 3:])
         if hallucination is not None:
             factor = hallucination.shape[-1] // head.shape[-1]
-            region = hallucination if factor == 1 else nn.functional.max_pool2d(hallucination, factor)
-            mask = mask * (1 - region.to(mask.dtype))
+            hole = hallucination if factor == 1 else nn.functional.max_pool2d(hallucination, factor)
+            mask = mask * (1 - hole.to(mask.dtype))
+        if change is not None:
+            mask = gate_mask(mask, change, region)
         return colour, mask

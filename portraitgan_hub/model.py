@@ -70,9 +70,19 @@ class PortraitGAN(
         source_landmarks: torch.Tensor | None = None,
         target_landmarks: torch.Tensor | None = None,
         return_mask: bool = False,
+        *,
+        source_modality: torch.Tensor | None = None,
     ) -> list[torch.Tensor] | tuple[list[torch.Tensor], torch.Tensor | None]:
         """G's forward pass (see :meth:`Generator.forward`)."""
-        return self.generator(image, landmark_map, modality, source_landmarks, target_landmarks, return_mask)
+        return self.generator(
+            image,
+            landmark_map,
+            modality,
+            source_landmarks,
+            target_landmarks,
+            return_mask,
+            source_modality=source_modality,
+        )
 
     # --- inference -----------------------------------------------------------------------------
     @property
@@ -90,6 +100,8 @@ class PortraitGAN(
         modality: str | int | list[str | int] | torch.Tensor,
         source_landmarks: torch.Tensor | np.ndarray | None = None,
         target_landmarks: torch.Tensor | np.ndarray | None = None,
+        *,
+        source_modality: str | int | list[str | int] | torch.Tensor | None = None,
     ) -> torch.Tensor | Image.Image | list[Image.Image]:
         """G(images | landmark_maps, modality) at full resolution, without gradients.
 
@@ -99,6 +111,8 @@ class PortraitGAN(
         tensor of condition weights (n,) or (B, n), e.g. ``(1 - s) c_source + s c_target``.
         ``source_landmarks``/``target_landmarks``: (B, 68, 2) or (68, 2) pixel-index points of the
         images' size, for a ``warp_guided`` model (ignored otherwise; without them it does not warp).
+        ``source_modality``: the images' own modality, given like ``modality`` (None: the model's
+        first, usually ``photo``); a ``conversion_gate`` model uses it (ignored otherwise).
         Returns a tensor in [-1, 1] for tensor input, PIL image(s) for PIL input. Raises
         ``TypeError``/``ValueError`` naming the argument that is of the wrong type or shape.
         """
@@ -126,7 +140,9 @@ class PortraitGAN(
         maps = maps.expand(batch.shape[0], -1, -1, -1)
         if maps.shape[-2:] != batch.shape[-2:]:
             raise ValueError(f"landmark map size {tuple(maps.shape[-2:])} != image size {tuple(batch.shape[-2:])}")
-        output = self.render(batch, maps, modality, source_landmarks, target_landmarks).images[0]
+        output = self.render(
+            batch, maps, modality, source_landmarks, target_landmarks, source_modality=source_modality
+        ).images[0]
         if not pil_input:
             return output
         pictures = tensor_to_pil(output)
@@ -139,13 +155,16 @@ class PortraitGAN(
         modality: str | int | list[str | int] | torch.Tensor,
         source_landmarks: torch.Tensor | np.ndarray | None = None,
         target_landmarks: torch.Tensor | np.ndarray | None = None,
+        *,
+        source_modality: str | int | list[str | int] | torch.Tensor | None = None,
     ) -> GeneratorRendering:
         """One pass of G without gradients, with its colour, mask and warp (see :meth:`Generator.render`).
 
         ``images`` (B,3,H,W) in [-1, 1] and ``landmark_maps`` (B,1,H,W) in [0, 1] at the model's size;
-        landmarks as in :meth:`generate`.
+        landmarks and ``source_modality`` as in :meth:`generate`.
         """
         indices = self._modality_indices(modality, images.shape[0])
+        sources = None if source_modality is None else self._modality_indices(source_modality, images.shape[0])
         points = []
         for landmarks in (source_landmarks, target_landmarks):
             if landmarks is None:
@@ -163,6 +182,7 @@ class PortraitGAN(
                 landmark_maps.to(self.device, self.dtype),
                 indices.to(self.device),
                 *points,
+                source_modality=None if sources is None else sources.to(self.device),
             )
 
     def edit(

@@ -9,9 +9,10 @@ directions and in both cycles (Fig. 1); every output level goes to its discrimin
 Additions that are not in the paper, each off in its defaults: the conditional, mouth and
 modality-conditional discriminators (discriminator.py), DiffAugment on every D input
 (diffaugment.py), a cycle term that leaves out the warp-guided G's hallucination region
-(losses.cycle_loss), Eq. 3 again over that region alone (losses.hallucination_loss), and mask
-penalties for a masked G: GANimation's (losses.mask_penalty) and two forms for the samples that
-change modality (``conversion_mask_penalty``, ``copy_error_mask_penalty``).
+(losses.cycle_loss), Eq. 3 again over that region alone (losses.hallucination_loss), GANimation's
+mask penalty for a masked G (losses.mask_penalty), and two terms on the samples that change
+modality: an L1 on the target's outline pixels (losses.outline_loss) and an L1 between Sobel
+gradients (losses.gradient_loss).
 Modality mixtures (train/dataset.py) may replace c_A, c_B by (B, n) weights, ``condition_a/b``.
 """
 
@@ -27,19 +28,20 @@ from portraitgan_hub.diffaugment import diff_augment
 from portraitgan_hub.discriminator import Augment, MultiLevelDiscriminator
 from portraitgan_hub.generator import Generator, modality_planes
 from portraitgan_hub.losses import (
-    copy_error_mask_penalty,
     cycle_loss,
     feature_matching_loss,
+    gradient_loss,
     hallucination_loss,
     identity_loss,
     lsgan_discriminator_loss,
     lsgan_generator_loss,
     mask_penalty,
     modality_change,
+    outline_loss,
     texture_loss,
 )
 from portraitgan_hub.vgg import VGG19Features
-from portraitgan_hub.warp_guidance import landmark_hallucination, warp_guidance
+from portraitgan_hub.warp_guidance import landmark_hallucination
 
 
 @dataclass
@@ -67,19 +69,14 @@ class ObjectiveConfig:
     #: to 1", G then copying everything: seen here, a warp-guided G stopped converting modalities.
     #: 0 (the paper has no mask) leaves the term out.
     mask_penalty: float = 0.0
-    #: Weight of the same penalty on the samples that change modality only, each weighted by how much
-    #: it changes (``losses.modality_change``: 1 for photo -> cartoon, s for a mixture, 0 for an
-    #: expression edit). Not in GANimation or the paper: a masked G stuck at A = 0.98 for a style close
-    #: to the photo (the demo's cartoon, 11,800 steps) gets almost no gradient into the colour C it
-    #: would need, and an overall penalty strong enough to move it would also push the expression
-    #: edits, where copying is right, to redraw the face.
-    conversion_mask_penalty: float = 0.0
-    #: Weight of the copy-error mask penalty (``losses.copy_error_mask_penalty``) on the samples that
-    #: change modality, weighted by how much: A is pushed down only where copying is wrong (a cartoon's
-    #: outlines, a sketch's strokes), so G's colour gets the gradient there and nowhere else. Not in
-    #: GANimation or the paper: with the overall penalty alone the cartoon's mask fell to A = 0.45 under
-    #: weight 5 (hurting the expression edits) and climbed back to 0.89 in 250 steps under 0.5.
-    copy_error_mask_penalty: float = 0.0
+    #: Weight of the outline L1 (``losses.outline_loss``) on the samples that change modality, each
+    #: weighted by how much: Eq. 3's L1 over the target's outline pixels alone, normalised by their
+    #: area. Not in the paper: a cartoon's outlines are about 5 % of its pixels but half of the L1
+    #: between the photo and the cartoon, so Eq. 3 over the whole image barely asks for them.
+    outline_l1: float = 0.0
+    #: Weight of the Sobel-gradient L1 (``losses.gradient_loss``) on the samples that change modality:
+    #: a sketch's strokes and a cartoon's edges are in its gradients, which a blurred C lacks.
+    gradient_l1: float = 0.0
     #: DiffAugment policies applied to every discriminator input, real and fake: any of ``color``,
     #: ``translation``, ``cutout`` (Zhao et al. 2020). Empty in the paper.
     diff_augment: list[str] = field(default_factory=list)
@@ -144,9 +141,6 @@ class GeneratorOutputs:
     #: Level-0 blend masks A of the two translations (only when asked for, for the mask penalty).
     mask_b: torch.Tensor | None = None
     mask_a: torch.Tensor | None = None
-    #: What those masks blend (the input, TPS-warped for a warp-guided G), detached (``copies=True``).
-    copied_b: torch.Tensor | None = None
-    copied_a: torch.Tensor | None = None
 
 
 def run_generator(
@@ -155,45 +149,37 @@ def run_generator(
     cycle: bool,
     warp_guided: bool = False,
     masks: bool = False,
-    copies: bool = False,
     hallucinations: bool = False,
 ) -> GeneratorOutputs:
     """Both translations A->B and B->A and, if ``cycle``, both cycles of Eq. 11.
 
     ``warp_guided``: pass the batch's landmark points to G (source, then target) and, with ``cycle``
     or ``hallucinations`` (for ``objective.hallucination_l1``), compute the hallucination masks of the
-    translations (those of the ways back too). ``masks``: also keep the
-    translations' blend masks A (for the mask penalties); ``copies``: and what they blend, the input
-    warped as G warps it (for the copy-error penalty; a second warp of each input, so only when
-    asked for).
+    translations (those of the ways back too). ``masks``: also keep the translations' blend masks A
+    (for the mask penalty). Every pass also gets its input's modality (``source_modality``), which
+    a conversion-gated G needs.
     """
     points_a = points_b = None
     if warp_guided:
         points_a, points_b = batch["landmarks_a"], batch["landmarks_b"]
     # c_A, c_B: the one-hot vectors, or (modality mixtures, train/dataset.py) their weights.
     c_a, c_b = condition_of(batch, "a"), condition_of(batch, "b")
-    mask_b = mask_a = None
-    if masks or copies:
-        fake_b, mask_b = generator(
-            batch["image_a"], batch["landmarks_map_b"], c_b, points_a, points_b, return_mask=True
-        )
-        fake_a, mask_a = generator(
-            batch["image_b"], batch["landmarks_map_a"], c_a, points_b, points_a, return_mask=True
-        )
-    else:
-        fake_b = generator(batch["image_a"], batch["landmarks_map_b"], c_b, points_a, points_b)
-        fake_a = generator(batch["image_b"], batch["landmarks_map_a"], c_a, points_b, points_a)
-    copied_b = copied_a = None
-    if copies:
-        with torch.no_grad():
-            copied_b, copied_a = batch["image_a"], batch["image_b"]
-            if warp_guided:
-                copied_b = warp_guidance(copied_b, points_a, points_b).warped
-                copied_a = warp_guidance(copied_a, points_b, points_a).warped
+    fake_b, mask_b = generator(
+        batch["image_a"], batch["landmarks_map_b"], c_b, points_a, points_b, return_mask=True, source_modality=c_a
+    )
+    fake_a, mask_a = generator(
+        batch["image_b"], batch["landmarks_map_a"], c_a, points_b, points_a, return_mask=True, source_modality=c_b
+    )
+    if not masks:
+        mask_b = mask_a = None
     reconstructed_a = reconstructed_b = hallucination_a = hallucination_b = None
     if cycle:
-        reconstructed_a = generator(fake_b[0], batch["landmarks_map_a"], c_a, points_b, points_a)[0]
-        reconstructed_b = generator(fake_a[0], batch["landmarks_map_b"], c_b, points_a, points_b)[0]
+        reconstructed_a = generator(fake_b[0], batch["landmarks_map_a"], c_a, points_b, points_a, source_modality=c_b)[
+            0
+        ]
+        reconstructed_b = generator(fake_a[0], batch["landmarks_map_b"], c_b, points_a, points_b, source_modality=c_a)[
+            0
+        ]
     if warp_guided and (cycle or hallucinations):
         height, width = batch["image_a"].shape[-2:]
         with torch.no_grad():
@@ -208,8 +194,6 @@ def run_generator(
         hallucination_b,
         mask_b,
         mask_a,
-        copied_b,
-        copied_a,
     )
 
 
@@ -315,22 +299,19 @@ def generator_objective(
         terms["texture"] = texture_loss(
             vgg, _for_texture(outputs.fake_b[0], size), _for_texture(batch["image_b"], size)
         ) + texture_loss(vgg, _for_texture(outputs.fake_a[0], size), _for_texture(batch["image_a"], size))
-    if outputs.mask_b is not None and outputs.mask_a is not None:
+    if config.mask_penalty and outputs.mask_b is not None and outputs.mask_a is not None:
+        terms["mask"] = mask_penalty(outputs.mask_b) + mask_penalty(outputs.mask_a)
+    if config.outline_l1 or config.gradient_l1:
         change = modality_change(c_a, c_b, d.num_modalities)  # the same both ways
-        if config.mask_penalty:
-            terms["mask"] = mask_penalty(outputs.mask_b) + mask_penalty(outputs.mask_a)
-        if config.conversion_mask_penalty:
-            terms["conversion_mask"] = mask_penalty(outputs.mask_b, change) + mask_penalty(outputs.mask_a, change)
-        if config.copy_error_mask_penalty:
-            if outputs.copied_b is None or outputs.copied_a is None:
-                raise ValueError("the copy-error mask penalty needs run_generator(..., copies=True)")
-            terms["copy_error_mask"] = copy_error_mask_penalty(
-                outputs.mask_b, outputs.copied_b, batch["image_b"], change
-            ) + copy_error_mask_penalty(outputs.mask_a, outputs.copied_a, batch["image_a"], change)
+        pairs = ((outputs.fake_b[0], batch["image_b"]), (outputs.fake_a[0], batch["image_a"]))
+        if config.outline_l1:
+            terms["outline"] = sum(outline_loss(fake, real, change) for fake, real in pairs)
+        if config.gradient_l1:
+            terms["gradient"] = sum(gradient_loss(fake, real, change) for fake, real in pairs)
     weights = {
         "mask": config.mask_penalty,
-        "conversion_mask": config.conversion_mask_penalty,
-        "copy_error_mask": config.copy_error_mask_penalty,
+        "outline": config.outline_l1,
+        "gradient": config.gradient_l1,
         "gan_a_to_b": config.adversarial,
         "gan_b_to_a": config.adversarial,
         "gan_mouth": config.mouth_adversarial,

@@ -162,6 +162,7 @@ class Rendered:
     feather: float = 0.0
     no_op: bool = False
     converts: bool = False
+    source: int = 0  # the input's modality index (what G converts from)
 
     @property
     def crop(self) -> Image.Image:
@@ -191,10 +192,10 @@ def render(
     condition = modality_condition(model, modality, input_modality, modality_strength)
     source = input_index(model, input_modality)
     target = target_points(session, controls, reference_strength, reference_parts)
-    rendering = render_face(model, session.aligned, target, condition)
+    rendering = render_face(model, session.aligned, target, condition, source)
     no_op = is_no_op(session.aligned, target, condition, model, source)
     converts = changes_modality(condition, source)
-    return Rendered(rendering, target, condition, model, portrait, model.face_editor.feather, no_op, converts)
+    return Rendered(rendering, target, condition, model, portrait, model.face_editor.feather, no_op, converts, source)
 
 
 def full_result(session: Session, rendered: Rendered) -> Image.Image:
@@ -215,9 +216,18 @@ def converted_background(
     if not rendered.converts:
         return None
     model, condition = rendered.model, rendered.condition
-    key = ("converted", photo.size, session.face, tuple(round(float(v), 6) for v in condition.flatten()))
+    key = (
+        "converted",
+        photo.size,
+        session.face,
+        rendered.source,
+        tuple(round(float(v), 6) for v in condition.flatten()),
+    )
     landmarks = alignment.to_image(session.aligned.landmarks)
-    return session.pictures.get(key, lambda: convert_picture(model, photo, alignment.scale, condition, landmarks))
+    source = rendered.source
+    return session.pictures.get(
+        key, lambda: convert_picture(model, photo, alignment.scale, condition, landmarks, source)
+    )
 
 
 def _composed(session: Session, rendered: Rendered, photo: Image.Image, alignment: Alignment) -> Image.Image:
@@ -382,8 +392,10 @@ def animation_frames(
     pictures = []
     for t in np.linspace(0.0, 1.0, frames):
         points = interpolate(start, end, float(t))
-        rendering = render_face(model, session.aligned, points, condition)
-        frame = Rendered(rendering, points, condition, model, portrait, model.face_editor.feather, False, converts)
+        rendering = render_face(model, session.aligned, points, condition, source)
+        frame = Rendered(
+            rendering, points, condition, model, portrait, model.face_editor.feather, False, converts, source
+        )
         picture = _composed(session, frame, small, alignment)
         pictures.append(portrait_crop(picture, alignment) if portrait else picture)
     return pictures

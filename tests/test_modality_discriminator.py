@@ -1,7 +1,6 @@
-"""What makes a masked G convert modalities (neither is in the paper): the modality-conditional
-discriminator (``model.modality_discriminator``) with the growth of trained discriminator weights to
-new inputs (``growth.grow_discriminator_state``), and the mask penalty on conversions
-(``objective.conversion_mask_penalty``) and its copy-error form (``objective.copy_error_mask_penalty``)."""
+"""The modality-conditional discriminator (``model.modality_discriminator``, not in the paper) with the
+growth of trained discriminator weights to new inputs (``growth.grow_discriminator_state``), and
+``losses.modality_change``."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from portraitgan_hub.faces.alignment import template_in_crop
 from portraitgan_hub.faces.expressions import apply_expression
 from portraitgan_hub.generator import Generator
 from portraitgan_hub.growth import discriminator_input_names, grow_discriminator_state
-from portraitgan_hub.losses import copy_error_mask_penalty, mask_penalty, modality_change
+from portraitgan_hub.losses import mask_penalty, modality_change
 from portraitgan_hub.objective import (
     ObjectiveConfig,
     _split_pooled,
@@ -155,63 +154,10 @@ def test_grown_discriminators_judge_as_before_until_they_learn_the_new_inputs():
         )
 
 
-def test_modality_change_and_the_weighted_mask_penalty():
+def test_modality_change_and_the_mask_penalty():
     source = torch.tensor([0, 0, 1])
     target = torch.tensor([[1.0, 0.0, 0.0], [0.7, 0.0, 0.3], [0.0, 0.0, 1.0]])
     assert torch.allclose(modality_change(source, target, 3), torch.tensor([0.0, 0.3, 1.0]))
     assert torch.allclose(modality_change(torch.tensor([2]), torch.tensor([2]), 3), torch.tensor([0.0]))
     mask = torch.stack([torch.full((1, 4, 4), v) for v in (0.9, 0.5, 0.2)])
     assert torch.isclose(mask_penalty(mask), mask.mean())
-    assert torch.isclose(mask_penalty(mask, torch.tensor([0.0, 0.3, 1.0])), torch.tensor((0.3 * 0.5 + 0.2) / 3))
-
-
-def test_conversion_mask_penalty_reaches_only_the_samples_that_change_modality():
-    config = _config(attention_mask=True)
-    generator, discriminator = Generator(config), MultiLevelDiscriminator(config)
-    batch = _batch([0, 2], warp=False)  # an expression edit and a photo -> cartoon
-    only_conversions = ObjectiveConfig(
-        adversarial=0,
-        feature_matching=0,
-        identity=0,
-        cycle=0,
-        texture=0,
-        mouth_adversarial=0,
-        conversion_mask_penalty=1.0,
-    )
-    image = batch["image_a"].clone().requires_grad_(True)
-    outputs = run_generator(generator, {**batch, "image_a": image}, cycle=False, masks=True)
-    terms = generator_objective(outputs, batch, discriminator, only_conversions)
-    assert set(terms) >= {"conversion_mask"} and "mask" not in terms
-    expected = outputs.mask_b[1].mean() / 2 + outputs.mask_a[1].mean() / 2
-    assert torch.isclose(terms["conversion_mask"], expected)
-    terms["total"].backward()
-    assert image.grad[0].abs().sum() == 0 and image.grad[1].abs().sum() > 0
-
-
-def test_copy_error_mask_penalty_pushes_the_mask_only_where_copying_is_wrong():
-    copied = torch.zeros(2, 3, 8, 8)
-    target = copied.clone()
-    target[:, :, 2:4, 2:4] = -1.0  # an outline the copy does not have: error 0.5 there
-    mask = torch.full((2, 1, 8, 8), 0.9, requires_grad=True)
-    value = copy_error_mask_penalty(mask, copied, target, torch.tensor([1.0, 0.0]))
-    assert torch.isclose(value, torch.tensor(0.9 * 0.5 * 4 / 64 / 2))
-    value.backward()
-    moved = mask.grad[0, 0] != 0
-    assert moved[2:4, 2:4].all() and moved.sum() == 4 and mask.grad[1].abs().sum() == 0
-
-
-def test_objective_has_the_copy_error_term_for_a_warp_guided_g():
-    config = _config(warp_guided=True)
-    generator, discriminator = Generator(config), MultiLevelDiscriminator(config)
-    batch = _batch([0, 2])
-    assert run_generator(generator, batch, cycle=False, warp_guided=True, masks=True).copied_b is None
-    outputs = run_generator(generator, batch, cycle=False, warp_guided=True, copies=True)
-    assert (
-        outputs.mask_b is not None
-        and outputs.copied_b.shape == batch["image_a"].shape
-        and not outputs.copied_b.requires_grad
-    )
-    assert not torch.allclose(outputs.copied_b, batch["image_a"])  # the smile's warp
-    objective = ObjectiveConfig(texture=0.0, cycle=0.0, copy_error_mask_penalty=10.0)
-    terms = generator_objective(outputs, batch, discriminator, objective)
-    assert terms["copy_error_mask"] > 0

@@ -111,6 +111,7 @@ def make_accelerator(config: TrainingConfig):
     return Accelerator(
         cpu=_multi_process_without_gpu(),
         mixed_precision=config.optim.mixed_precision,
+        dynamo_backend="inductor" if config.optim.compile else "no",
         gradient_accumulation_steps=config.optim.grad_accumulation,
         log_with="tensorboard" if config.tensorboard else None,
         project_config=ProjectConfiguration(project_dir=str(output), logging_dir=str(output / "logs")),

@@ -142,8 +142,7 @@ def training_step(
     judge = accelerator.unwrap_model(parts.discriminator)
     model_config = accelerator.unwrap_model(parts.generator).config
     warp_guided = model_config.warp_guided
-    masks = bool(objective.mask_penalty or objective.conversion_mask_penalty) and model_config.predicts_mask
-    copies = bool(objective.copy_error_mask_penalty) and model_config.predicts_mask
+    masks = bool(objective.mask_penalty) and model_config.predicts_mask
     hallucinations = bool(objective.hallucination_l1)
 
     # --- generator: Eq. 12 with the discriminators frozen -------------------------------------------
@@ -155,7 +154,6 @@ def training_step(
             cycle=bool(objective.cycle),
             warp_guided=warp_guided,
             masks=masks,
-            copies=copies,
             hallucinations=hallucinations,
         )
         real = None

@@ -131,6 +131,8 @@ class Trainer:
         if config.init_from:  # the architecture (and the modalities to add) come from the checkpoint
             self.start = start_from_checkpoint(config)
             self.config = config = self.start.config
+        if config.optim.threads:
+            torch.set_num_threads(config.optim.threads)
         set_seed(config.seed)  # random VGG19 features (smoke tests) are then the same in every run and resume
         self.vgg = load_texture_network(config)  # first: a missing VGG19 stops the run before any work
         has_weights = bool(config.vgg_weights or os.environ.get(VGG19_WEIGHTS_ENV))
@@ -152,6 +154,9 @@ class Trainer:
         if self.start and self.start.discriminator_state is not None:
             discriminator.load_state_dict(self.start.discriminator_state, strict=True)
         optim = config.optim
+        if optim.channels_last:
+            model.to(memory_format=torch.channels_last)
+            discriminator.to(memory_format=torch.channels_last)
         if optim.freeze:
             added = self.start.added_modalities if self.start else []
             frozen = freeze_generator_parts(model, optim.freeze, added)

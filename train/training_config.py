@@ -85,6 +85,14 @@ class OptimConfig:
     grad_accumulation: int = 1
     #: ``no``, ``bf16`` or ``fp16`` (fp16 uses accelerate's loss scaling; GPU only).
     mixed_precision: str = "no"
+    #: Store G's and D's weights channels-last (NHWC): faster convolutions on a CPU through oneDNN,
+    #: measured in benchmarks/train_step.py.
+    channels_last: bool = False
+    #: ``torch.compile`` G and D (accelerate's ``dynamo_backend="inductor"``): faster steps after
+    #: minutes of compilation, for runs of an hour or more; needs a C++ compiler on a CPU.
+    compile: bool = False
+    #: Threads of this process's torch (``torch.set_num_threads``); None: torch's default (the cores).
+    threads: int | None = None
     #: Clip the global gradient norm of each network; None: no clipping.
     max_grad_norm: float | None = None
     #: Generator parts held fixed: any of ``encoder`` (stem and downsampling, except the stem weights
@@ -155,6 +163,8 @@ class TrainingConfig:
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid training config values: {', '.join(bad)}")
+        if self.optim.threads is not None and self.optim.threads < 1:
+            raise ValueError(f"optim.threads must be a positive number of threads or null, got {self.optim.threads}")
         if self.optim.mixed_precision not in MIXED_PRECISION:
             raise ValueError(
                 f"optim.mixed_precision must be one of {MIXED_PRECISION}, got {self.optim.mixed_precision!r}"
