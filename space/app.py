@@ -1,8 +1,8 @@
 """The PortraitGAN Hub app: edit a portrait's expression and modality in the browser.
 
 Run it with ``portraitgan app`` (or ``python space/app.py``); on a Hugging Face Space this file is
-the ``app_file``. This is the only module that imports gradio: the picture work is in
-``pipeline.py`` and the per-user state in ``session.py``. Nothing runs at import time;
+the ``app_file``. Gradio is imported here and in ``uploads.py`` (file inputs take uploads only): the
+picture work is in ``pipeline.py`` and the per-user state in ``session.py``. Nothing runs at import time;
 :func:`build_demo` makes the Blocks and :func:`main` parses the command line and launches.
 """
 
@@ -28,11 +28,12 @@ from portraitgan_hub.faces.landmarks import no_face_message
 from portraitgan_hub.model import PortraitGAN
 
 if __package__:  # imported as a package: space.app, or portraitgan_hub_space.app once installed
-    from . import pipeline
+    from . import pipeline, uploads
     from . import session as state
 else:  # run as a script (`python app.py`), as a Hugging Face Space does
     import pipeline  # type: ignore[no-redef]
     import session as state  # type: ignore[no-redef]
+    import uploads  # type: ignore[no-redef]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 #: Uploads above this are refused by gradio before any decoding; pixels are limited by load_image.
@@ -144,12 +145,12 @@ def upload_source(payload: Any) -> str | bytes | None:
     Events that take an upload run with ``preprocess=False``: gradio's own preprocessing opens the
     file with Pillow before the event function runs, so a text file or a decompression bomb would
     fail outside every handler with a bare "Error". Here ``load_image`` reads it and says what is
-    wrong. (Gradio still checks that the path is one of its uploads.)
+    wrong. In a request, a path that is not an upload to the app is refused (``gr.Error``).
     """
-    if payload is None or isinstance(payload, str):
-        return payload
-    if payload.get("path"):
-        return str(payload["path"])
+    if payload is None:
+        return None
+    if isinstance(payload, str) or payload.get("path"):  # an upload: see uploads.check_upload
+        return uploads.check_upload(payload if isinstance(payload, str) else str(payload["path"]))
     url = payload.get("url") or ""
     if url.startswith("data:") and "," in url:  # a webcam frame sent inline
         return base64.b64decode(url.split(",", 1)[1])
@@ -476,7 +477,7 @@ class Handlers:
             raise gr.Error("No image given.", print_exception=False)
         controls_ = state.controls_from_mapping(controls)
         return self._model().edit(
-            image,
+            upload_source(image),
             modality=modality,
             face=int(face or 0),
             modality_strength=1.0 if modality_strength is None else float(modality_strength),
@@ -490,7 +491,7 @@ class Handlers:
         """The faces of a photo, largest first: box and 68 landmarks (x, y) in photo pixels."""
         if image is None:
             raise gr.Error("No image given.", print_exception=False)
-        photo = load_image(image)
+        photo = load_image(upload_source(image))
         faces = pipeline.detect_faces(self.model, photo)
         if not faces:
             raise gr.Error(no_face_message(Path(image).name, faces), print_exception=False)
@@ -771,14 +772,9 @@ def build_demo(
             concurrency_id=CPU_GROUP,
             concurrency_limit=concurrency,
         )
-        api_landmarks.click(
-            handlers.api_landmarks,
-            api_image,
-            api_faces,
-            api_name="landmarks",
-            concurrency_id=CPU_GROUP,
-            concurrency_limit=concurrency,
-        )
+        landmarks = dict(api_name="landmarks", concurrency_id=CPU_GROUP, concurrency_limit=concurrency)
+        api_landmarks.click(handlers.api_landmarks, api_image, api_faces, **landmarks)
+    uploads.guard_uploads(demo)  # every input takes uploads only; after the events and the Examples
     demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     return demo
 
