@@ -24,14 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from portraitgan_hub.faces.alignment import (
-    ALIGNMENT_INDICES,
-    DATA_DIR,
-    apply_affine,
-    invert_affine,
-    mean_face,
-    similarity_transform,
-)
+from portraitgan_hub.faces.alignment import DATA_DIR, apply_affine, mean_face
+from portraitgan_hub.faces.expression_model import expression_model
+from portraitgan_hub.faces.expression_model import to_canonical as _to_canonical
 from portraitgan_hub.faces.landmarks import (
     INNER_LIPS,
     JAW,
@@ -262,12 +257,14 @@ def transfer_expression(
 ) -> np.ndarray:
     """Give the subject the reference face's expression, on top of the subject's own.
 
-    The expression is the reference's displacement from its neutral shape (``reference_neutral``,
-    the same person without expression; the mean face if omitted), taken in canonical eye units
-    and rescaled part by part (each eye, brow, the nose, the mouth, the jaw) by the ratio of the
-    subject's part size to the reference-neutral's, then added to the subject. Without
-    ``reference_neutral`` the reference's face *shape* (how it differs from the mean face) is
-    carried over too, so pass a neutral photo of the reference person when there is one.
+    The expression is the reference's displacement from its neutral shape, taken in canonical eye
+    units and rescaled part by part (each eye, brow, the nose, the mouth, the jaw) by the ratio of
+    the subject's part size to the reference-neutral's, then added to the subject. The neutral shape
+    is ``reference_neutral`` (the same person without expression) if given, else estimated from the
+    reference's landmarks alone by the identity/expression model of
+    :mod:`portraitgan_hub.faces.expression_model` (a linear face-shape model, PCA of London neutral
+    shapes and of smile displacements; posterior mean under a spike-and-slab expression prior), so
+    the reference's face shape is not carried over. ``(68, 2)`` points in any pixel frames.
 
     ``strength`` scales the taken expression, 0..1.5 (0 = none, 1 = as in the reference). ``parts``
     limits it to some of :data:`REFERENCE_PARTS` (``"eyes"``, ``"brows"``, ``"mouth"``, ``"all"``,
@@ -278,7 +275,10 @@ def transfer_expression(
     indices_taken = reference_part_indices(parts)
     subject, back = _to_canonical(check_landmarks(subject_landmarks))
     reference, _ = _to_canonical(check_landmarks(reference_landmarks))
-    neutral = mean_face() if reference_neutral is None else _to_canonical(check_landmarks(reference_neutral))[0]
+    if reference_neutral is None:
+        neutral = expression_model().neutral(reference)
+    else:
+        neutral = _to_canonical(check_landmarks(reference_neutral))[0]
     displacement = reference - neutral
     for part in _TRANSFER_PARTS:
         indices = list(part)
@@ -316,13 +316,6 @@ def reference_part_indices(parts: str | Sequence[str]) -> tuple[int, ...]:
 
 def _part_size(points: np.ndarray) -> float:
     return float(np.sqrt(((points - points.mean(axis=0)) ** 2).sum(axis=1).mean()))
-
-
-def _to_canonical(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``points`` in the mean face's eye-unit frame, and the matrix that maps them back."""
-    indices = list(ALIGNMENT_INDICES)
-    to_canonical = similarity_transform(points[indices], mean_face()[indices])
-    return apply_affine(to_canonical, points), invert_affine(to_canonical)
 
 
 # --- the geometric controls, in canonical eye units (x right, y down) ------------------------------
