@@ -1,6 +1,7 @@
 """Expression from a reference photo against the explicit-points path, on held-out London people (issue #25).
 
     python benchmarks/reference_transfer.py --faces ../shared/data/london_faces [--model DIR] [--ids 019 038 ...]
+        [--mean-face-neutral] [--json OUT]
 
 For each person, I_A is the neutral photo and I_B the smiling one, each aligned to the model's crop
 with its own landmarks (as ``train.prepare`` aligns them, so a head that moved between the two shots
@@ -12,9 +13,11 @@ does not count). Targets for G(I_A | L, photo):
 
 Scores, as ``train/evaluate.py`` computes them against I_B: ``target_nme`` (the target points
 themselves against L_B: the transfer's error before any rendering), ``nme`` (the points dlib finds on
-G's output against L_B; normalised by the outer-eye-corner distance), SSIM and mouth SSIM. The
-default people are the demo model's 8 validation identities (model card), never used to fit it or
-the expression model. Prints one row per person and the means; ``--json`` writes them.
+G's output against L_B; normalised by the outer-eye-corner distance), ``inner_nme`` (the same
+without the jaw line, points 17-67), SSIM and mouth SSIM. The default people are the demo model's
+8 validation identities (model card), never used to fit it or the expression model.
+``--mean-face-neutral`` measures the transfer as it was before issue #25 (the reference's
+displacement from the mean face). Prints one row per person and the means; ``--json`` writes them.
 """
 
 from __future__ import annotations
@@ -41,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="model folder or hub id (default: the embedded demo)")
     parser.add_argument("--ids", nargs="+", default=list(VAL_IDS))
     parser.add_argument("--json", type=Path, default=None, help="also write the rows and means here")
+    parser.add_argument("--mean-face-neutral", action="store_true", help="the transfer before issue #25")
     args = parser.parse_args(argv)
+    if args.mean_face_neutral:
+        _use_the_mean_face_as_neutral()
 
     from portraitgan_hub.default_model import load_model
     from portraitgan_hub.editing import render
@@ -69,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             row[method] = {
                 "target_nme": landmark_nme(points, b.landmarks),
                 "nme": None if found is None else landmark_nme(found, b.landmarks),
+                "inner_nme": None if found is None else inner_nme(found, b.landmarks),
                 "ssim": float(ssim(image, target_b)[0]),
                 "mouth_ssim": float(mouth_ssim(image, target_b, b.landmarks[None])[0]),
             }
@@ -82,6 +89,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "means": means}, indent=1) + "\n", encoding="utf-8")
     return 0
+
+
+def _use_the_mean_face_as_neutral() -> None:
+    """``transfer_expression`` as before issue #25: the mean face stands for every reference's neutral."""
+    from portraitgan_hub.faces import expressions
+    from portraitgan_hub.faces.alignment import mean_face
+
+    class MeanFace:
+        def neutral(self, canonical: np.ndarray) -> np.ndarray:
+            return mean_face()
+
+    expressions.expression_model = MeanFace
+
+
+def inner_nme(predicted: np.ndarray, target: np.ndarray) -> float:
+    """NME over points 17-67 (brows, nose, eyes, mouth; no jaw line), same normalisation as ``landmark_nme``."""
+    from train.metrics import inter_ocular_distance
+
+    error = np.linalg.norm(np.asarray(predicted, np.float64)[17:] - np.asarray(target, np.float64)[17:], axis=1)
+    return float(error.mean() / inter_ocular_distance(np.asarray(target, np.float64)))
 
 
 def _mean(values: list) -> float | None:
