@@ -1,78 +1,88 @@
-"""Seconds per training step on the CPU: the current demo configuration against the one with every
-warp-guided addition (warp-guided G, conditional and mouth PatchGANs, DiffAugment, masked cycle,
-synthetic pairs in the data).
+"""Seconds per training step on this machine: the warp-guided ``lite`` demo recipe in fp32 against the
+``lite-u`` recipe (train/configs/demo_london_lite_u.yaml) under each speed option, in one run.
 
-Runs ``train.step.training_step`` on ``--data`` (a ``train.prepare`` folder; default data/london256)
-for ``--steps`` steps after ``--warmup``, batch 1 at 256 px, texture loss at 64 px on random VGG19
-features (as the demo run here). Data loading (synthetic warps included) is timed inside the step.
+Runs the real ``train.step.training_step`` (G and D updates, every loss term, data loading with its
+synthetic warps and context windows inside the timing) on ``--data`` (a ``train.prepare`` folder),
+batch 1 at 256 px. The variants take turns step by step, so a machine that gets busier or quieter
+during the run slows them alike and the ratios stay comparable. Each variant sets its own torch
+thread count before its step.
 
-python benchmarks/train_step.py [--data data/london256] [--steps 20] [--config train/configs/paper.yaml]
+python benchmarks/train_step.py [--data data/london256_wide] [--steps 10] [--compile]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
+import tempfile
 import time
 
 import torch
 
 from train.setup import EpochSampler, collate
+from train.step import training_step
 from train.train import Trainer
 from train.training_config import load_config
 
-ADDITIONS = [
-    "model.warp_guided=true",
-    "model.conditional_discriminator=true",
-    "model.mouth_discriminator=true",
-    "objective.diff_augment=[color,translation,cutout]",
-    "data.synthetic_ratio=0.5",
+LITE = "train/configs/demo_london_warp.yaml"  # the warp-guided lite recipe of the current demo
+LITE_U = "train/configs/demo_london_lite_u.yaml"
+VARIANTS: list[tuple[str, str, list[str]]] = [
+    ("lite fp32, 2 threads", LITE, ["optim.threads=2", "objective.hallucination_l1=5"]),
+    ("lite-u fp32, 2 threads", LITE_U, ["optim.threads=2"]),
+    ("lite-u fp32, 2 threads, channels_last", LITE_U, ["optim.threads=2", "optim.channels_last=true"]),
+    (
+        "lite-u bf16, 2 threads, channels_last",
+        LITE_U,
+        ["optim.threads=2", "optim.channels_last=true", "optim.mixed_precision=bf16"],
+    ),
+    ("lite-u fp32, 1 thread", LITE_U, ["optim.threads=1"]),
 ]
-
-
-def seconds_per_step(overrides: list[str], data: str, steps: int, warmup: int, output: str, config_path: str) -> float:
-    from train.step import training_step
-
-    config = load_config(
-        config_path,
-        [
-            f"data.path={data}",
-            f"output_dir={output}",
-            "data.num_workers=0",
-            "tensorboard=false",
-            "progress=false",
-            "allow_random_vgg=true",
-            *overrides,
-        ],
-    )
-    trainer = Trainer(config)
-    sampler = EpochSampler(len(trainer.train_set), config.data.seed)
-    indices = iter(sampler)
-    times = []
-    for step in range(warmup + steps):
-        start = time.perf_counter()
-        batch = collate([trainer.train_set[next(indices)]])
-        training_step(trainer.accelerator, batch, trainer.parts, step)
-        if step >= warmup:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+COMPILED = ("lite-u fp32, 2 threads, compiled", LITE_U, ["optim.threads=2", "optim.compile=true"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="data/london256")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--config", default="train/configs/demo_london.yaml", help="e.g. train/configs/paper.yaml")
+    parser.add_argument("--data", default="data/london256_wide")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="also torch.compile (minutes of warm-up)")
     args = parser.parse_args()
-    import tempfile
-
-    torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as folder:
-        base = seconds_per_step([], args.data, args.steps, args.warmup, f"{folder}/base", args.config)
-        full = seconds_per_step(ADDITIONS, args.data, args.steps, args.warmup, f"{folder}/full", args.config)
-    print(f"{args.config}:                 {base:.3f} s/step")
-    print(f"+ warp-guided G and every addition: {full:.3f} s/step  ({full / base:.2f}x)")
+    variants = VARIANTS + ([COMPILED] if args.compile else [])
+    folder = tempfile.mkdtemp()
+    runs = []
+    for index, (name, path, overrides) in enumerate(variants):
+        config = load_config(
+            path,
+            [
+                f"data.path={args.data}",
+                f"output_dir={folder}/{index}",
+                "data.num_workers=0",
+                "tensorboard=false",
+                "progress=false",
+                "allow_random_vgg=true",
+                *overrides,
+            ],
+        )
+        trainer = Trainer(config)
+        runs.append((name, trainer, iter(EpochSampler(len(trainer.train_set), config.data.seed)), config.optim.threads))
+    times: dict[str, list[float]] = {name: [] for name, *_ in runs}
+    try:
+        for step in range(args.warmup + args.steps):
+            for name, trainer, indices, threads in runs:
+                torch.set_num_threads(threads)
+                start = time.perf_counter()
+                batch = collate([trainer.train_set[next(indices)]])
+                training_step(trainer.accelerator, batch, trainer.parts, step)
+                if step >= args.warmup:
+                    times[name].append(time.perf_counter() - start)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    base = statistics.median(times[variants[0][0]])
+    print(f"torch {torch.__version__}, {args.steps} steps after {args.warmup}, median s/step, ratio to the first")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"{name:45s} {median:7.3f} s/step  {median / base:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,13 @@ The target modality c reaches G only through the one-hot planes that the stem co
 (``config.modality_channels``). A new modality is a new plane: its name is appended to the one-hot
 order (old indices unchanged), and the stem gets one more input channel whose weights are zero. For
 an old modality the new plane is 0 and its weights are 0, so the stem computes the same sums as
-before and every old output is unchanged at step 0 (bit-identical on the CPU: see the tests). For
+before and every old output is unchanged at step 0 (up to float rounding, 2e-6 on some CPUs, where
+oneDNN sums the extra zero channel in another order: see the tests). For
 the new modality the stem starts from "no modality plane set", and fine-tuning learns its weights.
+
+A skip-connected G (``skip_connections``) also reads c in every conditional instance norm
+(:class:`~portraitgan_hub.layers.ConditionalInstanceNorm`): a new modality is one more (scale, shift)
+row there, the identity row (1, 0) or a copy of the initial modality's, and weight 0 for the old ones.
 
 The discriminators grow the same way (:func:`grow_discriminator_state`): new input channels (a
 modality plane, the landmark map) get zero weights, so D judges as before until it learns them.
@@ -21,6 +26,7 @@ from torch import nn
 
 from portraitgan_hub.config import PortraitGANConfig
 from portraitgan_hub.discriminator import MultiLevelDiscriminator
+from portraitgan_hub.layers import ConditionalInstanceNorm
 from portraitgan_hub.model import PortraitGAN
 
 logger = logging.getLogger("portraitgan.growth")
@@ -77,6 +83,13 @@ def grow_modalities(model: PortraitGAN, new_modalities: list[str], initial: str 
         donor = old_weight[:, old_planes.start + old_config.modality_index(initial)]
         weight[:, old_planes.stop : new_planes.stop] = donor[:, None]
     state[f"{key}.weight"] = weight
+    donor = None if initial is None else old_config.modality_index(initial)
+    for name, module in grown.named_modules():
+        if isinstance(module, ConditionalInstanceNorm):
+            for table, identity in (("scale", 1.0), ("shift", 0.0)):
+                old_rows = old_state[f"{name}.{table}"]
+                new_rows = old_rows[donor : donor + 1] if donor is not None else torch.full_like(old_rows[:1], identity)
+                state[f"{name}.{table}"] = torch.cat([old_rows, new_rows.expand(len(names), -1)])
     grown.load_state_dict(state, strict=True)
     grown.train(model.training)
     start = f"the stem weights of {initial!r}" if initial else "zero stem weights"

@@ -489,7 +489,9 @@ def test_growing_a_warp_guided_model_keeps_its_hallucination_channel() -> None:
     target = torch.tensor(apply_expression(template_in_crop(64), mouth_open=1.0), dtype=torch.float32)[None]
     for name in config.modalities:  # a real hallucination mask, so its channel's weights matter
         before = model.generate(image, landmark_map, name, source, target)
-        assert torch.equal(before, grown.generate(image, landmark_map, name, source, target))
+        # Equal up to float rounding: with one more (zero) input channel oneDNN may sum the stem's
+        # products in another order (2e-6 on a Zen3 CPU; bit-identical on others).
+        assert torch.allclose(before, grown.generate(image, landmark_map, name, source, target), rtol=0, atol=1e-5)
 
 
 def test_grow_warp_guidance_keeps_every_output_of_a_masked_model(tmp_path: Path) -> None:

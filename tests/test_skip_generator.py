@@ -176,3 +176,60 @@ def test_an_old_lite_config_builds_the_paper_decoder():
     assert isinstance(generator.up[0][0], torch.nn.ConvTranspose2d)
     assert not config.conversion_gate and not config.edit_region
     assert dataclasses.asdict(config)["skip_connections"] is False
+
+
+def _model_and_inputs():
+    from portraitgan_hub import PortraitGAN
+
+    torch.manual_seed(0)
+    model = PortraitGAN(_config()).eval()
+    _randomised(model.generator, 1)
+    image = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
+    return model, image, torch.zeros(1, 1, SIZE, SIZE), _points(), _points(smile=0.8)
+
+
+def test_a_new_modality_is_a_new_norm_row_and_old_outputs_stay_unchanged():
+    from portraitgan_hub.growth import grow_modalities
+
+    model, image, landmark_map, source, target = _model_and_inputs()
+    for initial in (None, "sketch"):
+        grown = grow_modalities(model, ["watercolour"], initial=initial).eval()
+        norms = [m for m in grown.generator.modules() if isinstance(m, ConditionalInstanceNorm)]
+        assert norms and all(n.scale.shape[0] == 4 for n in norms)
+        with torch.no_grad():
+            for index in range(3):
+                old = model.generate(image, landmark_map, index, source, target)
+                new = grown.generate(image, landmark_map, index, source, target)
+                assert torch.allclose(old, new, rtol=0, atol=1e-5)  # float rounding of the wider stem
+            added = grown.generate(image, landmark_map, "watercolour", source, target)
+            if initial == "sketch":
+                assert torch.allclose(added, model.generate(image, landmark_map, "sketch", source, target), atol=1e-6)
+            else:
+                assert all(torch.equal(n.scale[3], torch.ones_like(n.scale[3])) for n in norms)
+
+
+def test_frozen_decoder_keeps_the_new_modality_rows_trainable():
+    from portraitgan_hub.growth import grow_modalities
+    from train.finetune import freeze_generator_parts
+
+    model, image, landmark_map, source, target = _model_and_inputs()
+    grown = grow_modalities(model, ["watercolour"]).train()
+    freeze_generator_parts(grown, ["encoder", "residual", "decoder"], ["watercolour"])
+    output = grown(image, landmark_map, torch.tensor([3]), source, target)[0]
+    output.mean().backward()
+    norm = next(m for m in grown.generator.up.modules() if isinstance(m, ConditionalInstanceNorm))
+    assert norm.scale.grad[3].abs().sum() > 0 and norm.scale.grad[:3].abs().sum() == 0
+    assert grown.generator.residual[0].body[1].weight.grad is None
+
+
+def test_freeze_discriminator_layers_holds_the_lower_blocks():
+    from portraitgan_hub.discriminator import MultiLevelDiscriminator
+    from train.finetune import freeze_discriminator_layers
+
+    discriminator = MultiLevelDiscriminator(_config(mouth_discriminator=True))
+    frozen = freeze_discriminator_layers(discriminator, 2)
+    assert frozen and all(".blocks.0." in name or ".blocks.1." in name for name in frozen)
+    trainable = [n for n, p in discriminator.named_parameters() if p.requires_grad]
+    assert trainable and not any(".blocks.0." in n or ".blocks.1." in n for n in trainable)
+    with pytest.raises(ValueError, match="freeze_discriminator_layers"):
+        freeze_discriminator_layers(discriminator, 99)

@@ -13,7 +13,15 @@ from PIL import Image
 from test_train_config import prepare_london
 
 from portraitgan_hub.model import pil_to_tensor
-from train.metrics import LandmarkScorer, MetricTotals, gaussian_window, landmark_nme, mse, ssim
+from train.metrics import (
+    LandmarkScorer,
+    MetricTotals,
+    gaussian_window,
+    grid_artifact_score,
+    landmark_nme,
+    mse,
+    ssim,
+)
 from train.visualize import render_samples, sample_grid
 
 
@@ -124,3 +132,17 @@ def test_crop_border_step_sees_a_pasted_box_and_not_a_smooth_picture() -> None:
     pasted[80:336, 100:356] = 200
     inside, outside = crop_border_step(Image.fromarray(pasted), alignment)
     assert inside > 195 and outside < 125
+
+
+def test_grid_artifact_score_finds_a_checkerboard_and_not_a_photo():
+    photo = np.asarray(
+        Image.open(Path(__file__).parent / "assets" / "london" / "005_neutral.jpg").convert("L").resize((256, 256)),
+        np.float64,
+    )
+    y, x = np.mgrid[:256, :256]
+    clean = grid_artifact_score(photo)
+    assert clean < 1.0
+    assert grid_artifact_score(photo + ((x + y) % 2) * 8.0) > clean + 3  # stride-2 checkerboard
+    assert grid_artifact_score(photo + ((x % 4 == 0) | (y % 4 == 0)) * 10.0) > clean + 2  # a 4 px grid
+    with pytest.raises(ValueError, match="at least 32 px"):
+        grid_artifact_score(photo[:20, :20])

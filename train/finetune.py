@@ -30,6 +30,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from portraitgan_hub.config import PortraitGANConfig
+from portraitgan_hub.discriminator import PatchDiscriminator
 from portraitgan_hub.errors import CheckpointError, PortraitGANError
 from portraitgan_hub.growth import (
     DISCRIMINATOR_FIELDS,
@@ -38,6 +39,7 @@ from portraitgan_hub.growth import (
     stem_convolution,
     with_discriminator_fields,
 )
+from portraitgan_hub.layers import ConditionalInstanceNorm
 from portraitgan_hub.model import PortraitGAN
 from train.dataset import read_manifest
 from train.training_config import TrainingConfig
@@ -206,6 +208,8 @@ def freeze_generator_parts(model: PortraitGAN, parts: list[str], trainable_modal
     ``encoder`` keeps the stem's weights for ``trainable_modalities`` trainable (without them a new
     modality could not be learnt at all): the stem weight stays a parameter, and a gradient hook zeroes
     its other input channels, so Adam never moves them (its update is 0 while every gradient is 0).
+    Freezing the ``decoder`` of a skip-connected G likewise keeps those modalities' rows of every
+    conditional instance norm trainable (a new modality is a new row, textual-inversion style).
     """
     groups = generator_parts(model)
     unknown = sorted(set(parts) - set(groups))
@@ -228,6 +232,38 @@ def freeze_generator_parts(model: PortraitGAN, parts: list[str], trainable_modal
         stem.weight.register_hook(lambda grad: grad * mask.to(grad.device, grad.dtype))
         frozen.remove(names[id(stem.weight)])
         frozen.append(names[id(stem.weight)] + " (except the added modalities' input channels)")
+    if "decoder" in parts and trainable_modalities:
+        rows = torch.zeros(model.config.num_modalities, 1)
+        for modality in trainable_modalities:
+            rows[model.config.modality_index(modality)] = 1
+        for module in model.generator.up.modules():
+            if isinstance(module, ConditionalInstanceNorm):
+                for table in (module.scale, module.shift):
+                    table.requires_grad_(True)
+                    table.register_hook(lambda grad: grad * rows.to(grad.device, grad.dtype))
+                    frozen.remove(names[id(table)])
+                    frozen.append(names[id(table)] + " (except the added modalities' rows)")
+    return frozen
+
+
+def freeze_discriminator_layers(discriminator: nn.Module, layers: int) -> list[str]:
+    """Hold the first ``layers`` blocks of every PatchGAN fixed (FreezeD: Mo, Cho and Shin 2020,
+    "Freeze the Discriminator: a Simple Baseline for Fine-Tuning GANs"); returns the frozen names.
+
+    Fine-tuning on a few images keeps D's low-level features, which overfit first, and adapts only
+    its upper layers. Raises ``ValueError`` if ``layers`` is negative or not below a PatchGAN's depth
+    (its logits must still learn).
+    """
+    frozen: list[str] = []
+    for name, module in discriminator.named_modules():
+        if not isinstance(module, PatchDiscriminator):
+            continue
+        if not 0 <= layers < len(module.blocks):
+            raise ValueError(f"optim.freeze_discriminator_layers must be in 0..{len(module.blocks) - 1}, got {layers}")
+        for index in range(layers):
+            for key, parameter in module.blocks[index].named_parameters():
+                parameter.requires_grad_(False)
+                frozen.append(f"{name}.blocks.{index}.{key}")
     return frozen
 
 

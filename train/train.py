@@ -64,6 +64,7 @@ from train.checkpoints import (
 from train.finetune import (
     FineTuneStart,
     dataset_description,
+    freeze_discriminator_layers,
     freeze_generator_parts,
     scale_new_modality_updates,
     start_from_checkpoint,
@@ -161,12 +162,20 @@ class Trainer:
             added = self.start.added_modalities if self.start else []
             frozen = freeze_generator_parts(model, optim.freeze, added)
             accelerator.print(f"frozen: {', '.join(optim.freeze)} ({len(frozen)} generator tensors)")
+        if optim.freeze_discriminator_layers:
+            frozen_d = freeze_discriminator_layers(discriminator, optim.freeze_discriminator_layers)
+            accelerator.print(
+                f"frozen: the first {optim.freeze_discriminator_layers} block(s) of every PatchGAN "
+                f"({len(frozen_d)} discriminator tensors)"
+            )
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer_g = torch.optim.Adam(trainable, lr=optim.lr, betas=optim.betas)
         if self.start and self.start.added_modalities:
             scale_new_modality_updates(optimizer_g, model, self.start.added_modalities, optim.new_modality_lr_scale)
         optimizer_d = torch.optim.Adam(
-            discriminator.parameters(), lr=optim.lr_discriminator or optim.lr, betas=optim.betas
+            [p for p in discriminator.parameters() if p.requires_grad],
+            lr=optim.lr_discriminator or optim.lr,
+            betas=optim.betas,
         )
         schedule = partial(lr_factor, steps=optim.steps, decay_start=config.decay_start)
         scheduler_g = torch.optim.lr_scheduler.LambdaLR(optimizer_g, schedule)

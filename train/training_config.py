@@ -98,6 +98,9 @@ class OptimConfig:
     #: Generator parts held fixed: any of ``encoder`` (stem and downsampling, except the stem weights
     #: of modalities added by ``model.init_from``), ``residual`` (bottleneck blocks), ``decoder``.
     freeze: list[str] = field(default_factory=list)
+    #: Blocks of every PatchGAN held fixed, counted from its input (FreezeD, Mo et al. 2020): a
+    #: fine-tune on a few images adapts only D's upper layers. 0: D trains whole.
+    freeze_discriminator_layers: int = 0
     #: Multiplies the updates of the stem weights of modalities added by ``model.init_from`` (they
     #: start at zero and are the new modality's only way into G; see ``train/finetune.py``).
     new_modality_lr_scale: float = 1.0

@@ -40,9 +40,10 @@ def render_samples(generator: torch.nn.Module, batch: dict[str, torch.Tensor], p
         device = next(generator.parameters()).device
         points = [batch[key].to(device) if key in batch else None for key in ("landmarks_a", "landmarks_b")]
         condition = batch.get("condition_b", batch["modality_b"]).to(device)
-        source = batch.get("condition_a", batch["modality_a"]).to(device)
+        source = batch.get("condition_a", batch.get("modality_a"))  # None: the model's first modality
+        extra = {} if source is None else {"source_modality": source.to(device)}
         outputs = generator(
-            batch["image_a"].to(device), batch["landmarks_map_b"].to(device), condition, *points, source_modality=source
+            batch["image_a"].to(device), batch["landmarks_map_b"].to(device), condition, *points, **extra
         )[0]
     finally:
         generator.train(was_training)
