@@ -81,6 +81,8 @@ def atomic_save_image(image, path: str | Path, **save_kwargs) -> None:
 #: JPEG and WebP quality of edited photos (Pillow's own default, 75, visibly blurs a face).
 DEFAULT_QUALITY = 95
 _METADATA_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")
+#: The most EXIF bytes a JPEG holds: one APP1 segment (Pillow refuses more, "EXIF data is too long").
+JPEG_MAX_EXIF = 65533
 _NO_ALPHA_FORMATS = ("JPEG", "BMP")
 
 
@@ -98,9 +100,10 @@ def save_photo(image, path: str | Path, *, quality: int = DEFAULT_QUALITY, **sav
 
     The format follows the suffix of ``path``. JPEG and WebP are written at ``quality`` (1..100);
     the ICC profile and EXIF block in ``image.info`` (see ``image_io.restore_photo_info``) are
-    written to JPEG, PNG, WebP and TIFF. An alpha channel is kept where the format has one; for
-    JPEG and BMP the picture is put on white and a note says so. Raises ``ValueError`` for an
-    unknown suffix or a bad ``quality``.
+    written to JPEG, PNG, WebP and TIFF; an EXIF block too long for JPEG (over 64 KB) is left out
+    of a JPEG and a note says so. An alpha channel is kept where the format has one; for JPEG and
+    BMP the picture is put on white and a note says so. Raises ``ValueError`` for an unknown suffix
+    or a bad ``quality``.
     """
     from PIL import Image
 
@@ -121,6 +124,11 @@ def save_photo(image, path: str | Path, *, quality: int = DEFAULT_QUALITY, **sav
         flat = Image.alpha_composite(background, image.convert("RGBA"))
         image = flat.convert("L" if image.mode == "LA" else "RGB")
     options.update(save_kwargs)
+    exif = options.get("exif")
+    size = len(exif.tobytes() if isinstance(exif, Image.Exif) else exif) if exif else 0
+    if fmt == "JPEG" and size > JPEG_MAX_EXIF:
+        del options["exif"]
+        notes.append(f"{path.name}: the EXIF block ({size:,} bytes) is longer than a JPEG holds, written without it")
     with atomic_path(path) as tmp:
         image.save(tmp, format=fmt, **options)
     return notes
