@@ -6,6 +6,7 @@ Every failure a user can cause ends with exit status 2 and one line on stderr sa
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import warnings
@@ -67,6 +68,30 @@ def _strength(text: str) -> float:
 
 
 _strength.__name__ = "number in [0, 1]"  # argparse: "argument --strength: invalid number in [0, 1] value: '2'"
+
+
+def _device(text: str) -> str:
+    """``--device``: one this torch build and machine have ("argument --device: CUDA is not available ...")."""
+    from portraitgan_hub.devices import check_device
+    from portraitgan_hub.errors import DeviceError
+
+    try:
+        return str(check_device(text))
+    except DeviceError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+#: File and folder arguments: ``~`` expanded (a quoted ``"~/x"`` or ``--opt=~/x`` reaches us as is).
+_path = os.path.expanduser
+
+
+def _image(text: str) -> str:
+    """An image argument: a local path (``~`` expanded); a URL is refused while parsing."""
+    from portraitgan_hub.faces.image_io import URL_REFUSED, is_url
+
+    if is_url(text):
+        raise argparse.ArgumentTypeError(f"{text}: {URL_REFUSED}")
+    return _path(text)
 
 
 def _edit(args: argparse.Namespace) -> int:
@@ -272,12 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="edit one face of each photo and write the full-resolution result",
         description="Edit one photo into -o FILE, or many (several photos, --input-dir) into -o FOLDER.",
     )
-    edit.add_argument("inputs", nargs="*", metavar="PHOTO", help="the photo(s) to edit")
-    edit.add_argument("--input-dir", metavar="DIR", help="also edit every image file in DIR")
+    edit.add_argument("inputs", nargs="*", type=_image, metavar="PHOTO", help="the photo(s) to edit")
+    edit.add_argument("--input-dir", type=_path, metavar="DIR", help="also edit every image file in DIR")
     edit.add_argument(
         "-o",
         "--output",
         required=True,
+        type=_path,
         help="the result file (.png, .jpg, ...), or a folder for several photos (written as <name>-edited.<ext>)",
     )
     edit.add_argument("--model", help="Hub id or folder (default: $PORTRAITGAN_MODEL, then the demo model)")
@@ -307,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PX",
         help=MIN_FACE_HELP,
     )
-    edit.add_argument("--reference", help="a photo whose expression the face takes on")
+    edit.add_argument("--reference", type=_image, help="a photo whose expression the face takes on")
     edit.add_argument(
         "--reference-strength",
         type=float,
@@ -329,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     edit.add_argument(
         "--landmarks",
+        type=_path,
         help="JSON with explicit target landmarks (photo pixels; "
         "the output of `portraitgan landmarks`, whose face --face is used)",
     )
@@ -339,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="Q",
         help=f"JPEG/WebP quality 1-100 (default {DEFAULT_QUALITY})",
     )
-    edit.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    edit.add_argument("--device", default="cpu", type=_device, help="torch device: cpu (default), cuda, cuda:N or mps")
     expression = edit.add_argument_group("expression controls (0 = unchanged; --roll in degrees, -20..20)")
     for name in EXPRESSION_NAMES:
         row = CONTROL_RANGES[name]
@@ -354,9 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     edit.set_defaults(run=_edit)
 
     landmarks = commands.add_parser("landmarks", help="detect faces and print their 68 landmarks as JSON")
-    landmarks.add_argument("input")
-    landmarks.add_argument("-o", "--output", help="write the JSON here instead of stdout")
-    landmarks.add_argument("--landmark-model", help="path to shape_predictor_68_face_landmarks.dat")
+    landmarks.add_argument("input", type=_image)
+    landmarks.add_argument("-o", "--output", type=_path, help="write the JSON here instead of stdout")
+    landmarks.add_argument("--landmark-model", type=_path, help="path to shape_predictor_68_face_landmarks.dat")
     landmarks.add_argument(
         "--min-face",
         type=_positive_int,

@@ -37,3 +37,7 @@ class PretrainedWeightsMissingError(PortraitGANError):
 
 class FaceRecognitionModelNotFoundError(PortraitGANError, FileNotFoundError):
     """dlib's face-recognition ResNet file could not be found anywhere we looked."""
+
+
+class DeviceError(PortraitGANError, ValueError):
+    """A torch device was asked for that this torch build or machine does not have, or is not a device."""

@@ -13,22 +13,17 @@ This module and ``app.py`` are the ones that import gradio.
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 import gradio as gr
 from gradio.context import LocalContext
 from gradio.utils import get_upload_folder
 
+from portraitgan_hub.faces.image_io import is_url
+
 #: The one answer to a path that is not an upload to this app, whether or not the file exists.
 NOT_UPLOADED = "only files uploaded to this app are accepted: upload the file"
 URL_REFUSED = "URLs are not accepted: upload the file"
-_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|data:)", re.IGNORECASE)
-
-
-def is_url(text: str) -> bool:
-    """True for ``http://...``, ``https://...``, any other ``scheme://...`` and ``data:...``."""
-    return bool(_URL.match(text.strip()))
 
 
 def is_accepted(blocks: Any, names: tuple[str, ...]) -> bool:

@@ -1,10 +1,12 @@
-"""Clear errors for avoidable dead ends (issue 27, item 7): an EXIF block too long for JPEG.
+"""Clear errors for avoidable dead ends (issue 27, item 7): devices, URLs, model folders, offline mode, ``~``, EXIF.
 
-It is a warning, and the edit is saved.
+Each is one line that says what to do, exit status 2 from the CLI, and no traceback; an EXIF block
+too long for JPEG is a warning, and the edit is saved.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,12 @@ from PIL import Image
 
 from portraitgan_hub import PortraitGAN, PortraitGANConfig
 from portraitgan_hub.cli import main
+from portraitgan_hub.default_model import load_model
+from portraitgan_hub.errors import CheckpointError, DeviceError, ImageLoadError
+from portraitgan_hub.faces.image_io import load_image
 from portraitgan_hub.io_utils import JPEG_MAX_EXIF, save_photo
+
+URL = "https://example.invalid/portrait.jpg"  # .invalid never resolves: nothing may try
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +38,99 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str]:
     except SystemExit as exit_:
         code = exit_.code
     return code, capsys.readouterr().err
+
+
+# --- devices ------------------------------------------------------------------------------------
+def test_check_device_says_what_is_missing(monkeypatch):
+    from portraitgan_hub.devices import check_device
+
+    assert check_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: False)
+    with pytest.raises(DeviceError, match=r"^CUDA is not available in this torch build; use --device cpu$"):
+        check_device("cuda")
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceError, match="finds no CUDA device; use --device cpu"):
+        check_device("cuda:0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert check_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(DeviceError, match="there is no device cuda:2: torch finds 1 CUDA device"):
+        check_device("cuda:2")
+    monkeypatch.setattr(torch.backends.mps, "is_built", lambda: False)
+    with pytest.raises(DeviceError, match=r"^MPS is not available in this torch build; use --device cpu$"):
+        check_device("mps")
+    for typo in ("cdua", "gpu", "meta", ""):
+        with pytest.raises(DeviceError, match=f"unknown device '{typo}': use cpu, cuda, cuda:N or mps"):
+            check_device(typo)
+
+
+@pytest.mark.skipif(torch.backends.cuda.is_built(), reason="needs a CPU-only torch build")
+@pytest.mark.parametrize(
+    "device, message",
+    [
+        ("cuda", "CUDA is not available in this torch build; use --device cpu"),
+        ("cdua", "unknown device 'cdua'"),
+    ],
+)
+def test_an_unavailable_device_is_one_line_and_exit_2(device, message, london_photo, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    code, err = run_cli(["edit", str(london_photo("005", "neutral")), "-o", str(out), "--device", device], capsys)
+    assert code == 2 and f"argument --device: {message}" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+# --- URLs ---------------------------------------------------------------------------------------
+def test_a_url_as_the_image_is_refused_before_anything_loads(london_photo, tmp_path, capsys):
+    with pytest.raises(ImageLoadError, match="URLs are not accepted"):
+        load_image(URL)
+    photo = str(london_photo("005", "neutral"))
+    for argv in (
+        ["edit", URL, "-o", str(tmp_path / "out.png")],
+        ["edit", photo, "--reference", URL, "-o", str(tmp_path / "out.png")],
+        ["landmarks", URL],
+    ):
+        code, err = run_cli(argv, capsys)
+        assert code == 2 and f"{URL}: URLs are not accepted" in err and "Traceback" not in err, argv
+    assert not (tmp_path / "out.png").exists()
+
+
+# --- model folders, offline mode and ~ ------------------------------------------------------------
+def test_a_missing_model_folder_is_named(tmp_path, capsys, london_photo):
+    with pytest.raises(CheckpointError, match=f"no such folder: {tmp_path / 'nowhere'}$"):
+        load_model(str(tmp_path / "nowhere"))
+    photo = str(london_photo("005", "neutral"))
+    code, err = run_cli(["edit", photo, "-o", str(tmp_path / "o.png"), "--model", "./no/such/model"], capsys)
+    assert code == 2 and "no such folder: ./no/such/model" in err
+
+
+def test_offline_an_uncached_hub_id_says_so(monkeypatch, tmp_path, model_dir):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    cache = tmp_path / "hub"
+    with pytest.raises(CheckpointError, match="^HF_HUB_OFFLINE=1 and someone/not-downloaded is not in the cache"):
+        load_model("someone/not-downloaded", cache_dir=cache)
+    # A cached id still loads offline (the layout huggingface_hub keeps on disk).
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / "models--someone--portraitgan-tiny"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(sha)
+    (repo / "snapshots" / sha).mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(model_dir / name, repo / "snapshots" / sha / name)
+    assert isinstance(load_model("someone/portraitgan-tiny", cache_dir=cache), PortraitGAN)
+
+
+def test_a_tilde_in_the_model_and_in_paths_is_expanded(monkeypatch, tmp_path, model_dir, london_photo, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copytree(model_dir, tmp_path / "models" / "x")
+    shutil.copy(london_photo("005", "neutral"), tmp_path / "photo.jpg")
+    assert isinstance(load_model("~/models/x"), PortraitGAN)
+    assert load_image("~/photo.jpg").size == (640, 640)
+    code, err = run_cli(["edit", "~/photo.jpg", "-o", "~/out.png", "--model", "~/models/x", "--smile", "0.5"], capsys)
+    assert code == 0, err
+    assert Image.open(tmp_path / "out.png").size == (640, 640)
 
 
 # --- EXIF ----------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,17 @@ from portraitgan_hub.errors import ImageLoadError
 ImageSource = str | os.PathLike | bytes | bytearray | IO[bytes] | Image.Image | np.ndarray
 
 DEFAULT_MAX_PIXELS = 50_000_000
+#: What a URL given as an image is told: nothing here downloads.
+URL_REFUSED = "URLs are not accepted: download the file and give its path"
+_URL = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*://|data:)", re.IGNORECASE)
 
 _WHITE = (255, 255, 255)
 _EXIF_ORIENTATION = 0x0112
+
+
+def is_url(text: str) -> bool:
+    """True for ``http://...``, ``https://...``, any other ``scheme://...`` and ``data:...``."""
+    return bool(_URL.match(text))
 
 
 def source_name(source: object) -> str:
@@ -118,15 +127,15 @@ def load_image(
 ) -> Image.Image:
     """Return ``source`` as an upright RGB image with 8 bits per channel.
 
-    ``source`` is a path, the encoded bytes of a file, a binary file object, a PIL image or an
-    ``HxW``/``HxWx3``/``HxWx4`` uint8 array. EXIF orientation is applied; alpha is composited on
-    white; grayscale, palette, 16-bit, 32-bit integer, float and CMYK pixels become RGB.
+    ``source`` is a path (``~`` is expanded), the encoded bytes of a file, a binary file object, a
+    PIL image or an ``HxW``/``HxWx3``/``HxWx4`` uint8 array. EXIF orientation is applied; alpha is
+    composited on white; grayscale, palette, 16-bit, 32-bit integer, float and CMYK pixels become RGB.
 
-    Raises :class:`ImageLoadError` (one line, naming the file) for anything that is not a readable
-    image, a truncated file, or an image with more than ``max_pixels`` pixels. The size is checked
-    from the header before any pixel is decoded. Pillow's own decompression-bomb guard
-    (``PIL.Image.MAX_IMAGE_PIXELS``) is reported the same way; it is only relaxed when
-    ``max_pixels`` is set above it.
+    Raises :class:`ImageLoadError` (one line, naming the file) for a URL (:data:`URL_REFUSED`), a
+    missing file, anything that is not a readable image, a truncated file, or an image with more
+    than ``max_pixels`` pixels. The size is checked from the header before any pixel is decoded.
+    Pillow's own decompression-bomb guard (``PIL.Image.MAX_IMAGE_PIXELS``) is reported the same
+    way; it is only relaxed when ``max_pixels`` is set above it.
 
     An upright RGB PIL image is returned as is, not copied. Anything else than the types above is a
     ``TypeError``.
@@ -199,8 +208,12 @@ def _open(source: ImageSource, name: str, max_pixels: int) -> Image.Image:
     """``Image.open`` with every failure turned into :class:`ImageLoadError`; pixels not decoded yet."""
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(bytes(source))
-    elif isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
-        raise ImageLoadError(f"cannot read {source}: no such file")
+    elif isinstance(source, (str, os.PathLike)):
+        if is_url(str(source)):
+            raise ImageLoadError(f"cannot read {source}: {URL_REFUSED}")
+        if not Path(source).expanduser().is_file():
+            raise ImageLoadError(f"cannot read {source}: no such file")
+        source = Path(source).expanduser()
     with warnings.catch_warnings():
         # Pillow warns (and above twice its limit, raises) when an image is large enough to be a
         # decompression bomb. Treat the warning as fatal unless the caller has allowed more pixels.
