@@ -392,6 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     landmarks.set_defaults(run=_landmarks)
 
+    from portraitgan_hub.animate import add_command as add_animate_command
+
+    add_animate_command(commands)  # portraitgan animate PHOTO --driving VIDEO -o OUT.mp4
+
     # The app parses its own options (space/app.py); "+" keeps argparse from reading "--port" etc. here.
     app = commands.add_parser(
         "app", help="start the Gradio app (options: portraitgan app --help)", add_help=False, prefix_chars="+"
