@@ -26,7 +26,7 @@ class ReturnsItsInput(nn.Module):
     def forward(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None):
         return [image]
 
-    def render(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None):
+    def render(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None, source_modality=None):
         return GeneratorRendering([image], image, None, image, None)
 
 

@@ -161,7 +161,7 @@ class ReturnsItsInput(nn.Module):
     def forward(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None):
         return [image]
 
-    def render(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None):
+    def render(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None, source_modality=None):
         from portraitgan_hub.generator import GeneratorRendering
 
         return GeneratorRendering([image], image, None, image, None)

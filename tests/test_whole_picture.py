@@ -37,7 +37,7 @@ class PaintsByCondition(nn.Module):
         self.anchor = nn.Parameter(torch.zeros(()))
         self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-    def render(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None):
+    def render(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None, source_modality=None):
         weights = modality if modality.is_floating_point() else nn.functional.one_hot(modality, 3).float()
         self.calls.append((landmark_map.clone(), weights.clone()))
         colour = (weights @ PAINT)[:, :, None, None].expand_as(image)
@@ -152,7 +152,7 @@ def test_grey_modalities_come_back_grey_in_proportion(full_size_photo) -> None:
 class Darkens(PaintsByCondition):
     """G(I | L, c) = I / 2 whatever c: every converted picture differs from its input."""
 
-    def render(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None):
+    def render(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None, source_modality=None):
         weights = modality if modality.is_floating_point() else nn.functional.one_hot(modality, 3).float()
         self.calls.append((landmark_map.clone(), weights.clone()))
         out = (image + 1) / 2 - 1
