@@ -90,7 +90,7 @@ def read_driving(video: str | Path, detector: LandmarkDetector | None = None, pr
 
     Raises :class:`VideoError` if the file is missing, not a video, has no video stream or no frame.
     """
-    import av
+    av = _pyav()
     from tqdm.auto import tqdm
 
     path = Path(video)
@@ -180,7 +180,7 @@ def animate(
     has no face repeat the last expression found and are counted in a ``UserWarning``. Raises
     :class:`VideoError`, :class:`NoFaceError`, ``ValueError`` (bad options) and what ``edit`` raises.
     """
-    import av
+    av = _pyav()
     from tqdm.auto import tqdm
 
     strength = check_reference_strength(strength)
@@ -228,6 +228,15 @@ def animate(
     return AnimationReport(output, len(shapes), track.fps, missing, sound is not None, rendering / len(shapes))
 
 
+def _pyav():
+    """The ``av`` module (PyAV, in the ``space`` extra); :class:`VideoError` saying how to install it."""
+    try:
+        import av
+    except ImportError as error:
+        raise VideoError("reading and writing video needs PyAV: pip install av (or portraitgan-hub[space])") from error
+    return av
+
+
 def _container_format(path: Path) -> str:
     return {".mkv": "matroska", ".mov": "mov"}.get(path.suffix.lower(), "mp4")
 
@@ -240,7 +249,7 @@ class _AudioCopy:
     """
 
     def __init__(self, driving: Path, container) -> None:
-        import av
+        av = _pyav()
 
         self.source = av.open(str(driving))
         self.container = container
