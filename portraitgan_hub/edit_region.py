@@ -67,6 +67,7 @@ def edit_region(
     height: int,
     width: int,
     hallucination: torch.Tensor | None = None,
+    features: bool = True,
 ) -> torch.Tensor:
     """The feathered edit region R, (B, 1, H, W) in [0, 1]: 1 where G's colour may replace the warped
     photo in an expression edit, exactly 0 beyond the feather.
@@ -83,6 +84,8 @@ def edit_region(
     batch = target.shape[0]
     side = max(height, width)
     moved = _non_rigid_moves(source, target) > MOVED_THRESHOLD * side  # (B, 68)
+    if not features:
+        moved = torch.zeros_like(moved)
     mouth, rest = target.new_zeros(batch, 1, height, width), target.new_zeros(batch, 1, height, width)
     lips = list(OUTER_LIPS)
     mouth_moved = moved[:, lips].any(dim=1).float()[:, None, None, None]
@@ -99,8 +102,8 @@ def edit_region(
         _dilate(mouth, round(MOUTH_MARGIN * side) + 2 * feather),
         _dilate(rest, round(FEATURE_MARGIN * side) + 2 * feather),
     )
-    if hallucination is not None:
-        hard = torch.maximum(hard, _dilate(hallucination.float(), 2 * feather))
+    if hallucination is not None:  # alone (features=False) the ramp straddles its edge: no halo
+        hard = torch.maximum(hard, _dilate(hallucination.float(), 2 * feather if features else feather))
     for _ in range(2):  # a piecewise-quadratic ramp, flat at 1 inside and exactly 0 outside (separable)
         hard = F.avg_pool2d(hard, (1, 2 * feather + 1), stride=1, padding=(0, feather), count_include_pad=False)
         hard = F.avg_pool2d(hard, (2 * feather + 1, 1), stride=1, padding=(feather, 0), count_include_pad=False)
@@ -126,3 +129,30 @@ def gate_mask(mask: torch.Tensor, change: torch.Tensor | None, region: torch.Ten
         dc = change.to(mask.dtype)[:, None, None, None]
         region = region + (1 - region) * dc
     return 1 - region * (1 - mask)
+
+
+def limit_to_edit_region(
+    mask: torch.Tensor,
+    source_landmarks: torch.Tensor,
+    target_landmarks: torch.Tensor,
+    change: torch.Tensor,
+    hallucination: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """A limit on G's colour at edit time, for a warp-guided G trained without the edit region (the
+    ``lite`` demo): ``1 - R' (1 - A)`` with ``R' = R + (1 - R) dc`` and R the feathered hallucination
+    alone (``edit_region(..., features=False)``); no conversion gate, since such a G was trained to
+    copy part of the photo in a conversion too.
+
+    ``mask`` (B, 1, H, W) in [0, 1], G's own A; landmarks (B, 68, 2) pixel-index points of H x W;
+    ``change`` (B,) dc; ``hallucination`` (B, 1, H, W) or None. In an expression edit (dc = 0) the
+    result is exactly 1 outside the opened mouth's feathered region, so the warped photo is all that
+    shows there: on a photo unlike its training light, such a G's colour (a bleached grey face with
+    a grid, measured on dim warm photos) would otherwise replace the whole face. The features'
+    region of a G trained with it is too wide for one trained without: it covers most of the face
+    in a smile, where this G's colour is the fault.
+    """
+    height, width = mask.shape[-2:]
+    region = edit_region(source_landmarks, target_landmarks, height, width, hallucination, features=False)
+    region = region.to(mask)
+    dc = change.to(mask)[:, None, None, None]
+    return gate_mask(mask, None, region + (1 - region) * dc)

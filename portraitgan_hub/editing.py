@@ -37,6 +37,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from portraitgan_hub.edit_region import limit_to_edit_region
 from portraitgan_hub.errors import PortraitGANError
 from portraitgan_hub.faces.alignment import (
     DEFAULT_FEATHER,
@@ -72,6 +73,7 @@ from portraitgan_hub.faces.landmarks import (
     default_detector,
     select_face,
 )
+from portraitgan_hub.losses import modality_change
 from portraitgan_hub.model import pil_to_tensor, tensor_to_pil
 from portraitgan_hub.thin_plate_spline import normalized_to_pixels, pixels_to_normalized, sample_displacement
 
@@ -244,11 +246,20 @@ def render(
         landmarks,
         source_modality=input_index(model, input_modality),
     )
-    mask = None if result.mask is None else result.mask.float().cpu()
+    mask, image = result.mask, result.images[0]
+    if mask is not None and result.guidance is not None and not model.config.edit_region:
+        # A warp-guided G trained without the edit region gets its limit here (edit_region.py).
+        source = torch.tensor([input_index(model, input_modality)])
+        change = modality_change(source, model._modality_indices(modality, 1).cpu(), model.config.num_modalities)
+        change = change.to(mask.device)
+        points = [torch.from_numpy(np.float32(p))[None].to(mask.device) for p in (aligned.landmarks, landmarks)]
+        mask = limit_to_edit_region(mask, *points, change, result.guidance.hallucination)
+        image = mask * result.base + (1 - mask) * result.colour
+    mask = None if mask is None else mask.float().cpu()
     displacement = None
     if result.guidance is not None and result.guidance.displacement is not None:
         displacement = result.guidance.displacement.float().cpu()
-    return Rendering(tensor_to_pil(result.images[0])[0], result.colour.float().cpu(), mask, displacement)
+    return Rendering(tensor_to_pil(image)[0], result.colour.float().cpu(), mask, displacement)
 
 
 def render_crop(model: PortraitGAN, aligned: AlignedFace, landmarks: np.ndarray, modality: str | int) -> Image.Image:
