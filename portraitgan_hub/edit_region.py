@@ -38,6 +38,8 @@ MOUTH_MARGIN = 0.08
 FEATURE_MARGIN = 0.05
 #: Width of the feather ramp from R = 1 to R = 0, as a fraction of the side (8 px at 256).
 FEATHER = 0.03
+#: The region is computed on a grid of about this many pixels on the long side, then resized.
+REGION_GRID = 64
 
 
 def _non_rigid_moves(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -82,32 +84,39 @@ def edit_region(
     source = source_landmarks.detach().float()
     target = target_landmarks.detach().float()
     batch = target.shape[0]
-    side = max(height, width)
-    moved = _non_rigid_moves(source, target) > MOVED_THRESHOLD * side  # (B, 68)
+    moved = _non_rigid_moves(source, target) > MOVED_THRESHOLD * max(height, width)  # (B, 68)
     if not features:
         moved = torch.zeros_like(moved)
-    mouth, rest = target.new_zeros(batch, 1, height, width), target.new_zeros(batch, 1, height, width)
+    # The region is smooth: it is drawn on a grid of REGION_GRID pixels on the long side and resized
+    # bilinearly (zeros stay exactly zero), 40x cheaper than at 256 px.
+    factor = max(1, max(height, width) // REGION_GRID)
+    rows_low, cols_low = -(-height // factor), -(-width // factor)
+    side = max(rows_low, cols_low)
+    points = (target + 0.5) / factor - 0.5
     lips = list(OUTER_LIPS)
     mouth_moved = moved[:, lips].any(dim=1).float()[:, None, None, None]
-    mouth = torch.maximum(mouth, polygon_mask(target[:, lips], height, width) * mouth_moved)
+    mouth = polygon_mask(points[:, lips], rows_low, cols_low) * mouth_moved
+    rest = target.new_zeros(batch, 1, rows_low, cols_low)
     for eye in (RIGHT_EYE, LEFT_EYE):
         eye_moved = moved[:, list(eye)].any(dim=1).float()[:, None, None, None]
-        rest = torch.maximum(rest, polygon_mask(target[:, list(eye)], height, width) * eye_moved)
-    columns = target[..., 0].round().clamp(0, width - 1).long()
-    rows = target[..., 1].round().clamp(0, height - 1).long()
-    flat = rest.view(batch, -1)
-    flat.scatter_reduce_(1, rows * width + columns, moved.float(), reduce="amax")
+        rest = torch.maximum(rest, polygon_mask(points[:, list(eye)], rows_low, cols_low) * eye_moved)
+    columns = points[..., 0].round().clamp(0, cols_low - 1).long()
+    rows = points[..., 1].round().clamp(0, rows_low - 1).long()
+    rest.view(batch, -1).scatter_reduce_(1, rows * cols_low + columns, moved.float(), reduce="amax")
     feather = max(1, round(FEATHER * side / 2))  # two box blurs of this radius make the ramp
     hard = torch.maximum(
         _dilate(mouth, round(MOUTH_MARGIN * side) + 2 * feather),
         _dilate(rest, round(FEATURE_MARGIN * side) + 2 * feather),
     )
     if hallucination is not None:  # alone (features=False) the ramp straddles its edge: no halo
-        hard = torch.maximum(hard, _dilate(hallucination.float(), 2 * feather if features else feather))
+        hole = F.adaptive_max_pool2d(hallucination.float(), (rows_low, cols_low))
+        hard = torch.maximum(hard, _dilate(hole, 2 * feather if features else feather))
     for _ in range(2):  # a piecewise-quadratic ramp, flat at 1 inside and exactly 0 outside (separable)
         hard = F.avg_pool2d(hard, (1, 2 * feather + 1), stride=1, padding=(0, feather), count_include_pad=False)
         hard = F.avg_pool2d(hard, (2 * feather + 1, 1), stride=1, padding=(feather, 0), count_include_pad=False)
-    return hard
+    if factor == 1:
+        return hard
+    return F.interpolate(hard, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
 
 
 def gate_mask(mask: torch.Tensor, change: torch.Tensor | None, region: torch.Tensor | None) -> torch.Tensor:
