@@ -179,26 +179,17 @@ class PortraitGANConfig:
         return cls(**{**base, **overrides})
 
 
+_LITE: dict[str, Any] = dict(
+    image_size=256,
+    base_channels=16,
+    max_channels=128,
+    num_residual_blocks=6,
+    num_levels=2,
+    discriminator_channels=32,
+)
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(image_size=512, base_channels=64, max_channels=1024, num_residual_blocks=9, num_levels=2),
-    "lite": dict(
-        image_size=256,
-        base_channels=16,
-        max_channels=128,
-        num_residual_blocks=6,
-        num_levels=2,
-        discriminator_channels=32,
-    ),
-    "lite-u": dict(
-        image_size=256,
-        base_channels=16,
-        max_channels=128,
-        num_residual_blocks=6,
-        num_levels=2,
-        discriminator_channels=32,
-        warp_guided=True,
-        skip_connections=True,
-        conversion_gate=True,
-        edit_region=True,
-    ),
+    "lite": _LITE,
+    "lite-u": dict(_LITE, warp_guided=True, skip_connections=True, conversion_gate=True, edit_region=True),
 }

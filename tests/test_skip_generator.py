@@ -5,27 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
+from test_warp_guided import _points
 
 from portraitgan_hub import PortraitGANConfig
 from portraitgan_hub.edit_region import edit_region, gate_mask
-from portraitgan_hub.faces.alignment import template_in_crop
-from portraitgan_hub.faces.expressions import apply_expression
 from portraitgan_hub.generator import Generator
 from portraitgan_hub.layers import ConditionalInstanceNorm
 from portraitgan_hub.losses import gradient_loss, outline_loss, outline_pixels
 from portraitgan_hub.thin_plate_spline import warp_by_landmarks
 
 SIZE = 64
-
-
-def _points(size: int = SIZE, **expression: float) -> torch.Tensor:
-    points = template_in_crop(size)
-    if expression:
-        points = apply_expression(points, **expression)
-    return torch.tensor(np.asarray(points), dtype=torch.float32)[None]
 
 
 def _config(**overrides) -> PortraitGANConfig:
