@@ -68,6 +68,9 @@ MASK_INITIAL_LOGIT = 3.0
 #: The skip-connected G's mask heads start at sigmoid(0) = 0.5: its colour C can already carry the
 #: photo through the skips, and a mask that starts at "copy" leaves C about 2 % of the gradient.
 SKIP_MASK_INITIAL_LOGIT = 0.0
+#: The skip-connected G's colour is ``tanh(atanh(input) + head)``; the input is clamped to this
+#: (atanh(0.999) = 3.8) so that pure black and white stay finite.
+RESIDUAL_LIMIT = 0.999
 
 
 @dataclass
@@ -149,6 +152,10 @@ class Generator(nn.Module):
             for head in (self.to_rgb[-1], *(branch[-1] for branch in self.aux_to_rgb)):
                 initial = SKIP_MASK_INITIAL_LOGIT if config.skip_connections else MASK_INITIAL_LOGIT
                 nn.init.constant_(head.bias[3:], initial)
+        if config.skip_connections:  # the colour is a change of the input, starting at none
+            for head in (self.to_rgb[-1], *(branch[-1] for branch in self.aux_to_rgb)):
+                nn.init.zeros_(head.weight[:3])
+                nn.init.zeros_(head.bias[:3])
 
     def forward(
         self,
@@ -225,15 +232,17 @@ class Generator(nn.Module):
         )
         images, colour, mask = [], None, None
         for head in heads:
-            level_colour, level_mask = self._colour_and_mask(head, hallucination, change, region)
+            source = (
+                base
+                if head.shape[-2:] == base.shape[-2:]
+                else nn.functional.interpolate(base, size=head.shape[-2:], mode="area")
+            )
+            level_colour, level_mask = self._colour_and_mask(
+                head, hallucination, change, region, source if config.skip_connections else None
+            )
             if level_mask is None:
                 images.append(level_colour)
             else:
-                source = (
-                    base
-                    if head.shape[-2:] == base.shape[-2:]
-                    else nn.functional.interpolate(base, size=head.shape[-2:], mode="area")
-                )
                 images.append(level_mask * source + (1 - level_mask) * level_colour)
             if colour is None:
                 colour, mask = level_colour, level_mask
@@ -273,13 +282,23 @@ class Generator(nn.Module):
         hallucination: torch.Tensor | None,
         change: torch.Tensor | None = None,
         region: torch.Tensor | None = None,
+        residual_of: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The tanh colour C of one RGB head, and its mask A (None without mask heads).
 
         A is forced to 0 wherever the hallucination mask (max-pooled to the head's size) is set, then
         limited by the conversion gate ``change`` and the edit ``region`` (:func:`gate_mask`).
+        ``residual_of`` (the skip-connected G: its warped input at the head's size): C is a change of
+        it, ``tanh(atanh(input) + head)``, and the head starts at zero, so C starts as the input.
+        Residual learning of the image, as VDSR (Kim, Lee and Lee 2016) predicts a high-resolution
+        image as a change of the interpolated one: the conversion gate gives a conversion A = 0, and
+        G then starts from copying instead of from a blank picture.
         """
-        colour = torch.tanh(head[:, :3])
+        if residual_of is None:
+            colour = torch.tanh(head[:, :3])
+        else:
+            start = torch.atanh(residual_of.to(head.dtype).clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT))
+            colour = torch.tanh(start + head[:, :3])
         if not self.config.predicts_mask:
             return colour, None
         mask = torch.sigmoid(head[:, 3:])

@@ -224,3 +224,15 @@ def test_freeze_discriminator_layers_holds_the_lower_blocks():
     assert trainable and not any(".blocks.0." in n or ".blocks.1." in n for n in trainable)
     with pytest.raises(ValueError, match="freeze_discriminator_layers"):
         freeze_discriminator_layers(discriminator, 99)
+
+
+def test_an_untrained_skip_g_starts_from_its_input_also_in_a_conversion():
+    """C = tanh(atanh(input) + head) with the head at zero: a full conversion (A = 0) starts as a copy."""
+    generator = Generator(_config()).eval()
+    image = (torch.rand(1, 3, SIZE, SIZE) * 2 - 1).clamp(-0.99, 0.99)
+    points = _points()
+    with torch.no_grad():
+        rendering = generator.render(image, torch.zeros(1, 1, SIZE, SIZE), torch.tensor([2]), points, points)
+    assert torch.all(rendering.mask == 0)
+    assert torch.allclose(rendering.images[0], image, atol=1e-5)
+    assert torch.allclose(rendering.images[1], torch.nn.functional.avg_pool2d(image, 2), atol=1e-5)
