@@ -213,13 +213,13 @@ class Generator(nn.Module):
                 skips.append(x := down(x))
             x = self.residual(x)
             hole = inputs[-1] if guidance is not None else torch.zeros_like(inputs[1])
-            planes = torch.cat([inputs[1], hole], 1)  # the guidance planes of every decoder level
+            guide = torch.cat([inputs[1], hole], 1)  # the guidance planes of every decoder level
         else:
             x = self.residual(self.down(x))
         for stage, upsample in enumerate(self.up):
             level = last - stage  # this stage's resolution is 1 / 2**level of the output
             if config.skip_connections:
-                scaled = planes if level == 0 else nn.functional.max_pool2d(planes, 2**level)
+                scaled = guide if level == 0 else nn.functional.max_pool2d(guide, 2**level)
                 x = upsample(x, skips[level], scaled, condition)
             else:
                 x = upsample(x)
