@@ -1,7 +1,8 @@
 """The PortraitGAN Hub app: edit a portrait's expression and modality in the browser.
 
 Run it with ``portraitgan app`` (or ``python space/app.py``); on a Hugging Face Space this file is
-the ``app_file``. Gradio is imported here and in ``uploads.py`` (file inputs take uploads only): the
+the ``app_file``. Gradio is imported here, in ``uploads.py`` (file inputs take uploads only) and
+``file_inputs.py`` (what they send, bad files): the
 picture work is in ``pipeline.py`` and the per-user state in ``session.py``. Nothing runs at import time;
 :func:`build_demo` makes the Blocks and :func:`main` parses the command line and launches.
 """
@@ -9,10 +10,8 @@ picture work is in ``pipeline.py`` and the per-user state in ``session.py``. Not
 from __future__ import annotations
 
 import argparse
-import base64
 import dataclasses
 import functools
-import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,19 +20,22 @@ import gradio as gr
 
 from portraitgan_hub.config import DEFAULT_MODALITIES
 from portraitgan_hub.default_model import MODEL_ENV, load_model
-from portraitgan_hub.errors import ImageLoadError, PortraitGANError
+from portraitgan_hub.errors import PortraitGANError
 from portraitgan_hub.faces.expressions import EXPRESSION_NAMES
 from portraitgan_hub.faces.image_io import load_image
 from portraitgan_hub.faces.landmarks import no_face_message
 from portraitgan_hub.model import PortraitGAN
 
 if __package__:  # imported as a package: space.app, or portraitgan_hub_space.app once installed
-    from . import pipeline, uploads
+    from . import file_inputs, pipeline, uploads
     from . import session as state
+    from .file_inputs import error_status, payload_key, upload_source
 else:  # run as a script (`python app.py`), as a Hugging Face Space does
+    import file_inputs  # type: ignore[no-redef]
     import pipeline  # type: ignore[no-redef]
     import session as state  # type: ignore[no-redef]
     import uploads  # type: ignore[no-redef]
+    from file_inputs import error_status, payload_key, upload_source  # type: ignore[no-redef]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 #: Uploads above this are refused by gradio before any decoding; pixels are limited by load_image.
@@ -99,11 +101,6 @@ def theme() -> gr.themes.Base:
     return gr.themes.Soft(font=list(FONT), font_mono=list(MONO_FONT))
 
 
-def error_status(message: str) -> str:
-    """The status line for a failure: one line, starting with "Error"."""
-    return "**Error:** " + " ".join(message.split())
-
-
 def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """API endpoints: every failure a user can cause (bad file, no face, ...) is a gr.Error message."""
 
@@ -137,41 +134,6 @@ def _status_errors(outputs: Callable[[Any, str], tuple]) -> Callable[[Callable[.
         return wrapper
 
     return decorate
-
-
-def upload_source(payload: Any) -> str | bytes | None:
-    """The file behind an image upload that gradio did not preprocess.
-
-    Events that take an upload run with ``preprocess=False``: gradio's own preprocessing opens the
-    file with Pillow before the event function runs, so a text file or a decompression bomb would
-    fail outside every handler with a bare "Error". Here ``load_image`` reads it and says what is
-    wrong. In a request, a path that is not an upload to the app is refused (``gr.Error``).
-    """
-    if payload is None:
-        return None
-    if isinstance(payload, str) or payload.get("path"):  # an upload: see uploads.check_upload
-        return uploads.check_upload(payload if isinstance(payload, str) else str(payload["path"]))
-    url = payload.get("url") or ""
-    if url.startswith("data:") and "," in url:  # a webcam frame sent inline
-        return base64.b64decode(url.split(",", 1)[1])
-    raise ImageLoadError("the upload holds no file")
-
-
-#: Marks the photo key of an upload that failed (see Handlers.photo_changed).
-FAILED_KEY = "failed:"
-
-
-def payload_key(payload: Any) -> str | None:
-    """What identifies an upload payload: its file path (gradio names uploads by content), or a hash
-    of an inline image; None for an empty box."""
-    if payload is None:
-        return None
-    if isinstance(payload, str):
-        return payload
-    if payload.get("path"):
-        return str(payload["path"])
-    url = str(payload.get("url") or "")
-    return "inline:" + hashlib.blake2b(url.encode(), digest_size=16).hexdigest()
 
 
 def no_model_message(reason: str) -> str:
@@ -296,18 +258,20 @@ class Handlers:
 
         Runs on every change of the portrait box (upload, webcam, clipboard, example, clear).
         ``photo_key`` is the :func:`payload_key` of the photo on screen (a ``gr.State``, read when
-        the job runs): gradio repeats the change event of an upload, and the repeat does nothing.
-        Returns ``(portrait box, photo key, face picker, *views)``. A photo that cannot be used
-        empties the box (no broken image) and is one message on the status line.
+        the job runs; see ``file_inputs.FAILED_KEY``): gradio repeats the change event of an upload,
+        and the repeat does nothing. Returns ``(portrait box, photo key, face picker, *views)``. A
+        photo that cannot be used is one message on the status line; the photo being edited, if
+        any, stays (in the box too), else the box is emptied (no broken image).
         """
         key = payload_key(image)
-        if key is not None and key == (photo_key or "").removeprefix(FAILED_KEY):
+        if key is not None and key in (file_inputs.photo_on_screen(photo_key), file_inputs.failed_upload(photo_key)):
             return (gr.skip(),) * 8  # the same photo again: gradio's repeated event
         hidden = gr.update(choices=[], value=None, visible=False)
         empty = (None, None, None, gr.update(value=None, interactive=False))
         if key is None:
-            if photo_key is None or photo_key.startswith(FAILED_KEY):  # emptied by us, after a failure
-                return (gr.skip(), None, *(gr.skip(),) * 6)
+            if file_inputs.emptied_by_app(photo_key):  # emptied by us, after a failure
+                kept = photo_key if file_inputs.photo_on_screen(photo_key) else None
+                return (gr.skip(), kept, *(gr.skip(),) * 6)
             return (gr.skip(), None, hidden, *empty, READY)
         try:
             options, values = self._split(args)
@@ -322,7 +286,10 @@ class Handlers:
             message = str(error.message)
         except (PortraitGANError, ValueError, OSError) as error:
             message = str(error)
-        return (None, FAILED_KEY + key, hidden, *empty, error_status(message))
+        box, photo_key = file_inputs.after_failed_upload(key, photo_key)
+        if file_inputs.photo_on_screen(photo_key) is not None:  # the photo being edited stays, views and all
+            return (box, photo_key, *(gr.skip(),) * 5, error_status(message))
+        return (box, photo_key, hidden, *empty, error_status(message))
 
     @_status_errors(_SKIP_VIEWS)
     def face_picked(self, session: state.Session | None, face: int | None, *args: Any) -> tuple:
@@ -371,17 +338,23 @@ class Handlers:
         return self._views(session.with_edits(edits), options, values, note)
 
     def _reset_failed(self, status: str) -> tuple:
-        return (*(gr.skip(),) * (len(EXPRESSION_NAMES) + 9), status)
+        return (*(gr.skip(),) * (len(EXPRESSION_NAMES) + 11), status)
 
     @_status_errors(_reset_failed)
     def reset(self, session: state.Session | None, *args: Any) -> tuple:
         """Everything back to the uploaded photo: sliders, moved points, reference and its settings,
-        animation. Returns ``(*sliders, reference strength, reference parts, reference photo,
-        animation GIF, animation video, *views)``."""
+        "Turn into" (the input's own modality) and the style strength (1), the animations. "Input
+        is", the face picked and how the result is shown stay. Returns ``(*sliders, reference
+        strength, reference parts, target, style strength, reference photo, animation GIF,
+        animation video, *views)``."""
         options, _ = self._split((*args, *(0.0,) * len(EXPRESSION_NAMES)))
         zeros = (0.0,) * len(EXPRESSION_NAMES)
-        options = dataclasses.replace(options, reference_strength=1.0, reference_parts="all")
-        cleared = (*zeros, 1.0, "all", None, gr.update(value=None, visible=False), gr.update(value=None, visible=False))
+        target = options.source if options.source in self.modalities else self.modalities[0]
+        options = dataclasses.replace(
+            options, target=target, modality_strength=1.0, reference_strength=1.0, reference_parts="all"
+        )
+        gone = gr.update(value=None, visible=False)
+        cleared = (*zeros, 1.0, "all", target, 1.0, None, gone, gone)
         if session is None:
             return (*cleared, *(gr.skip(),) * 4, READY)
         return (*cleared, *self._views(session.reset(), options, zeros, "Back to the uploaded photo."))
@@ -735,7 +708,7 @@ def build_demo(
             reset.click(
                 handlers.reset,
                 [session, *options],
-                [*sliders, strength, parts, reference, animation, video, *views],
+                [*sliders, strength, parts, target, style, reference, animation, video, *views],
                 **cpu,
                 **quiet,
             )
@@ -745,10 +718,12 @@ def build_demo(
                 handlers.use_reference, [reference, *common], [reference, *views], **raw, **cpu, **quiet
             )
         )
+        file_inputs.add_refused_file_report(status)  # files the browser refuses: see REFUSED_FILES_JS
         animate.click(
             handlers.animate, [session, fmt, fps, seconds, *options, *sliders], [animation, video, status], **cpu
         )
         demo.load(None, None, side, js=PREVIEW_SIDE_JS)
+        demo.load(None, None, None, js=file_inputs.REFUSED_FILES_JS)
 
         # Stable API endpoints, on hidden components so that UI changes do not change them.
         api_image = gr.File(label="image", visible=False)

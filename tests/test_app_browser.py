@@ -1,16 +1,18 @@
 """The app in a real browser: headless Chromium at desktop (1400x1000) and phone (390x844) size.
 
-Covers: one clear message for a bad upload (no badges, no broken image); the result staying in view
-while a new one renders; a slider applied with the keyboard (arrow keys, a typed value + Enter) with
-held keys not queuing a job each; Reset; the phone layout (result within one screen of the smile
-slider, slider end labels shown). Measures slider release -> new image as the browser sees it and
+Covers: one clear message for a bad upload (no badges, no broken image), also for a file the
+browser itself refuses (a ``.txt`` picked or dropped), and the photo being edited kept through it;
+the result staying in view while a new one renders; a slider applied with the keyboard (arrow keys,
+a typed value + Enter) with held keys not queuing a job each; Reset, of the modality and style
+strength too; the phone layout (result within one screen of the smile slider, slider end labels
+shown). Measures slider release -> new image as the browser sees it and
 reports the median; speed is reported, never asserted.
 
 Needs ``chromium`` and ``chromedriver`` (Debian: ``apt-get install chromium chromium-driver``; .ci/run
 installs them). Without them the test is skipped, unless ``PORTRAITGAN_BROWSER_TESTS=required``
 (set by .ci/run), where it fails. Leaves in ``test-artifacts/``: ``app-desktop.png``, ``app-desktop-scrolled.png``,
 ``app-rendering.png`` (taken while a render runs), ``app-error.png``, ``app-phone.png``,
-``app-phone-controls.png`` and ``app-latency.txt``.
+``app-phone-controls.png``, ``app-bad-files.png`` and ``app-latency.txt``.
 """
 
 import os
@@ -379,3 +381,62 @@ def test_clearing_the_photo_and_uploading_again_runs_one_job(browser, url, londo
     page.wait.until(lambda b, seen=before: len(sources := page.results()) == 2 and sources != seen)
     time.sleep(1.5)
     assert PHOTOS[start:] == [False, True, True, True]
+
+
+#: Drops a file made in the page (``arguments``: box selector, file name, MIME type) on a box's upload area.
+DROP_JS = """
+const box = document.querySelector(arguments[0]);
+const target = box.querySelector('.upload-container, img') || box;
+const files = new DataTransfer();
+files.items.add(new File(['not a picture'], arguments[1], {type: arguments[2]}));
+for (const kind of ['dragenter', 'dragover', 'drop']) {
+  target.dispatchEvent(new DragEvent(kind, {bubbles: true, cancelable: true, dataTransfer: files}));
+}"""
+
+
+def test_bad_files_keep_the_photo_and_reset_brings_everything_back(browser, url, london_photo, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+
+    page = Page(browser, DESKTOP)
+    page.open(url)
+    toasts = lambda: [t.text for t in browser.find_elements(page.By.CSS_SELECTOR, TOAST) if t.text.strip()]  # noqa: E731
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture")
+    page.upload(text)  # picked: the browser would not upload it, gradio would drop it with a toast
+    page.wait.until(lambda b: "notes.txt is not an image file" in page.status())
+    assert page.status().startswith("Error:") and not toasts()
+    photo = london_photo("005", "neutral")
+    page.upload(photo)
+    first = page.wait.until(lambda b: len(sources := page.results()) == 2 and sources)
+    browser.execute_script(DROP_JS, "#input-image", "dropped.txt", "text/plain")  # dropped on the photo
+    page.wait.until(lambda b: "dropped.txt is not an image file" in page.status())
+    renamed = tmp_path / "renamed.jpg"
+    renamed.write_text("not a picture")
+    page.upload(renamed)  # uploaded (it says .jpg), then refused by the server
+    page.wait.until(lambda b: "cannot read renamed.jpg" in page.status())
+    time.sleep(1.0)  # let anything that would follow the message show up
+    assert "cannot read renamed.jpg" in page.status() and page.results() == first and not toasts()
+    in_box = browser.execute_script(
+        "return [...document.querySelectorAll('#input-image img')].filter(i => i.naturalWidth > 0).map(i => i.src);"
+    )
+    assert len(in_box) == 1 and in_box[0].endswith(photo.name), in_box  # the photo is back in its box
+    assert visible_error_badges(page) == 0
+    page.screenshot("app-bad-files.png")
+
+    # Reset: the modality and the style strength come back too.
+    target = page.css("#target input")
+    target.click()
+    target.send_keys(Keys.CONTROL, "a")
+    target.send_keys("sketch")
+    time.sleep(0.3)
+    target.send_keys(Keys.ENTER)
+    page.wait.until(lambda b: "photo \u2192 sketch" in page.status())
+    style = page.css("#style-strength input[type=number]")
+    style.clear()
+    style.send_keys("0.5", Keys.ENTER)
+    page.wait.until(lambda b: "50% style" in page.status())
+    page.css("#reset").click()
+    page.wait.until(lambda b: "Back to the uploaded photo" in page.status() and page.results() == first)
+    assert page.status().startswith("1 face \u00b7 photo, expression only")
+    assert page.css("#target input").get_attribute("value") == "photo"
+    assert float(page.css("#style-strength input[type=number]").get_attribute("value")) == 1.0

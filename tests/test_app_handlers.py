@@ -1,5 +1,7 @@
 """The app's event functions called directly (space/app.py Handlers), with a random-weight lite model."""
 
+import json
+
 import gradio as gr
 import numpy as np
 import pytest
@@ -140,9 +142,9 @@ def test_reference_strength_parts_reset_and_animation(handlers, london_photo):
     assert not np.array_equal(_pixels(eyes[1][1]), _pixels(with_reference[1][1]))
     reset = handlers.reset(with_reference[0], *opts(strength=0.5, parts="eyes"))
     n = len(ZEROS)
-    assert reset[:n] == ZEROS and reset[n : n + 3] == (1.0, "all", None)  # sliders, strength, parts, reference
-    assert reset[n + 3]["value"] is None and reset[n + 4]["value"] is None  # the GIF and the video go
-    assert reset[n + 5].reference is None and np.array_equal(_pixels(reset[n + 6][1]), _pixels(original))
+    assert reset[:n] == ZEROS and reset[n : n + 5] == (1.0, "all", "photo", 1.0, None)  # ..., style, reference
+    assert all(update["value"] is None for update in reset[n + 5 : n + 7])  # the GIF and the video go
+    assert reset[n + 7].reference is None and np.array_equal(_pixels(reset[n + 8][1]), _pixels(original))
     gif, video, status = handlers.animate(session, "GIF", 12, 1.0, *opts(target="cartoon"), *SMILE)
     assert video["visible"] is False and "GIF" in status
     with Image.open(gif["value"]) as animation:
@@ -180,7 +182,7 @@ def test_bad_inputs_are_one_status_message_and_nothing_happens_without_a_photo(h
     Image.new("RGB", (200, 200), (90, 90, 90)).save(tmp_path / "wall.png")
     failed = handlers.photo_changed(str(tmp_path / "notes.jpg"), None, *opts(), *ZEROS)
     assert failed[0] is None and failed[3] is None  # the box is emptied: no broken image
-    assert failed[1] == app.FAILED_KEY + str(tmp_path / "notes.jpg")
+    assert failed[1] == app.file_inputs.FAILED_KEY + str(tmp_path / "notes.jpg")
     # gradio repeats the change event, then the emptied box sends one: neither runs, the message stays
     repeated = handlers.photo_changed(str(tmp_path / "notes.jpg"), failed[1], *opts(), *ZEROS)
     assert len(repeated) == 8 and all(isinstance(x, SKIP) for x in repeated)
@@ -365,3 +367,62 @@ def test_a_grey_modality_takes_out_colour_in_proportion_to_the_style_strength(fu
                 pixels = _pixels(image.convert("RGB"))
                 chroma.append((pixels.max(axis=2) - pixels.min(axis=2)).mean())
     assert max(chroma[:2]) <= 1 and min(chroma[2:]) > 3  # full sketch: grey; half-way: some colour left
+
+
+# --- issue #27 item 8: a bad upload keeps the photo; Reset returns everything ---------------------------
+def test_a_bad_upload_keeps_the_photo_being_edited(handlers, london_photo, tmp_path):
+    photo = str(london_photo("005", "neutral"))
+    _, key, _, session, *_ = handlers.photo_changed(photo, None, *opts(), *ZEROS)
+    (tmp_path / "notes.jpg").write_text("not a picture")  # a text file renamed .jpg
+    failed = handlers.photo_changed(str(tmp_path / "notes.jpg"), key, *opts(), *ZEROS)
+    assert failed[0] == photo and failed[1] == key  # the box shows the photo again
+    assert all(isinstance(value, SKIP) for value in failed[2:7])  # picker, session, views: unchanged
+    assert failed[-1].startswith("**Error:** cannot read notes.jpg: not an image") and "\n" not in failed[-1]
+    restored = handlers.photo_changed(photo, failed[1], *opts(), *ZEROS)  # the box's change event: nothing to do
+    assert all(isinstance(value, SKIP) for value in restored)
+    # A photo sent inline (no file to show again): the box is emptied, the photo is still edited.
+    inline = {"path": None, "url": "data:image/jpeg;base64,AAAA"}
+    inline_key = app.payload_key(inline)
+    failed = handlers.photo_changed(str(tmp_path / "notes.jpg"), inline_key, *opts(), *ZEROS)
+    assert failed[0] is None and app.file_inputs.photo_on_screen(failed[1]) == inline_key
+    assert all(isinstance(value, SKIP) for value in failed[2:7])
+    emptied = handlers.photo_changed(None, failed[1], *opts(), *ZEROS)
+    assert emptied[1] == failed[1] and all(isinstance(value, SKIP) for value in emptied[2:])
+
+
+def test_a_file_the_browser_refuses_gets_the_one_line_error(model):
+    status = app.file_inputs.refused_file_status
+    assert status('{"box": "input-image", "name": "notes.txt"}') == (
+        "**Error:** notes.txt is not an image file: upload a photo (JPEG, PNG, WebP, ...)"
+    )
+    assert "a reference photo" in status('{"box": "reference", "name": "notes.txt"}')
+    odd = status(json.dumps({"box": "input-image", "name": "C:\\x\\<b>*hi*.txt"}))  # last part, escaped
+    assert odd.startswith("**Error:** \\<b\\>\\*hi\\*.txt is not an image file")
+    assert status("not json").startswith("**Error:** the file is not an image file")
+    config = app.build_demo(model).get_config_file()
+    named = {c["props"].get("elem_id"): c for c in config["components"]}
+    button = named[app.file_inputs.REFUSED_BUTTON_ID]
+    assert button["props"]["visible"] == "hidden"  # in the page, for the script to click, but not shown
+    event = next(d for d in config["dependencies"] if button["id"] in [t[0] for t in d["targets"]])
+    assert event["js"] == app.file_inputs.REFUSED_REPORT_JS  # the script's report is the event's input
+    assert named["status"]["id"] in event["outputs"]
+    scripts = [d["js"] for d in config["dependencies"] if d["js"]]
+    assert app.file_inputs.REFUSED_FILES_JS in scripts  # installed on page load
+    for box in app.file_inputs.FILE_BOXES:  # every box the script watches is on the page
+        assert box in named
+
+
+def test_reset_returns_the_modality_and_the_style_strength_too(handlers, london_photo):
+    _, _, _, session, (before, _), *_ = handlers.photo_changed(
+        str(london_photo("005", "neutral")), None, *opts(), *ZEROS
+    )
+    sketched = handlers.rerender(session, *opts(target="sketch", style=0.5), *SMILE)
+    assert "photo \u2192 sketch at 50% style" in sketched[4]
+    reset = handlers.reset(sketched[0], *opts(target="sketch", style=0.5, strength=0.5, parts="eyes"))
+    n = len(ZEROS)
+    assert reset[n + 2 : n + 4] == ("photo", 1.0)  # Turn into: the input's own modality; style strength 1
+    session, (shown_before, after), *_, status = reset[n + 7 :]
+    assert session.last.no_op and np.array_equal(_pixels(after), _pixels(before))  # the uploaded photo
+    assert status.startswith("1 face \u00b7 photo, expression only") and "Back to the uploaded photo." in status
+    sketch_input = handlers.reset(sketched[0], *opts(source="sketch", target="photo"))
+    assert sketch_input[n + 2] == "sketch"  # a sketch upload: back to the sketch as it is

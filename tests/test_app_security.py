@@ -90,6 +90,7 @@ class Caller:
         self.session = uuid.uuid4().hex[:12]
         self.config = httpx.get(f"{url}config", timeout=30).json()
         self.components = {c["id"]: c for c in self.config["components"]}
+        self.uploaded: set[str] = set()  # the paths the app handed out for this caller's uploads
 
     def event(self, name: str) -> dict[str, Any]:
         return next(d for d in self.config["dependencies"] if d["api_name"] == name)
@@ -102,11 +103,8 @@ class Caller:
             data.append(file if kind in FILE_TYPES else value)
         return data
 
-    def run(self, dependency: dict[str, Any], data: list[Any]) -> tuple[str, Any]:
-        """What a caller learns from one event: ``("error", message)`` or ``("ok", output data)``.
-
-        A UI event that reports a failure on the status line and shows no file is an error too.
-        """
+    def complete(self, dependency: dict[str, Any], data: list[Any]) -> dict[str, Any]:
+        """Run one event; its ``process_completed`` message."""
         body = {"data": data, "fn_index": dependency["id"], "session_hash": self.session, "event_data": None}
         joined = httpx.post(f"{self.url}gradio_api/queue/join", json=body, timeout=30)
         joined.raise_for_status()
@@ -116,25 +114,45 @@ class Caller:
             for line in response.iter_lines():
                 message = json.loads(line[5:]) if line.startswith("data:") else {}
                 if message.get("msg") == "process_completed" and message.get("event_id") == event_id:
-                    output = message.get("output") or {}
-                    if not message.get("success"):
-                        return "error", output.get("error")
-                    data = output.get("data")
-                    status = [v for v in data if isinstance(v, str) and v.startswith("**Error:** ")]
-                    if status and '"path"' not in json.dumps(data):  # a UI event: one line on the status
-                        return "error", status[-1].removeprefix("**Error:** ")
-                    return "ok", data
+                    return message
         raise AssertionError(f"event {dependency['api_name']} did not complete")
+
+    def run(self, dependency: dict[str, Any], data: list[Any]) -> tuple[str, Any]:
+        """What a caller learns from one event: ``("error", message)`` or ``("ok", output data)``.
+
+        A UI event that reports a failure on the status line and shows no file but the caller's own
+        uploads (a failed upload puts the photo being edited back in its box) is an error too.
+        """
+        message = self.complete(dependency, data)
+        output = message.get("output") or {}
+        if not message.get("success"):
+            return "error", output.get("error")
+        data = output.get("data")
+        status = [v for v in data if isinstance(v, str) and v.startswith("**Error:** ")]
+        if status and file_paths(data) <= self.uploaded:  # a UI event: one line on the status
+            return "error", status[-1].removeprefix("**Error:** ")
+        return "ok", data
 
     def upload(self, path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             sent = httpx.post(f"{self.url}gradio_api/upload", files=[("files", (path.name, handle))], timeout=30)
         sent.raise_for_status()
+        self.uploaded.add(sent.json()[0])
         return file_data(sent.json()[0])
 
 
 def file_data(path: str) -> dict[str, Any]:
     return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+def file_paths(data: Any) -> set[str]:
+    """Every ``path`` of a file in an event's output data."""
+    if isinstance(data, dict):
+        own = {data["path"]} if isinstance(data.get("path"), str) else set()
+        return own.union(*(file_paths(value) for value in data.values()))
+    if isinstance(data, (list, tuple)):
+        return set().union(*(file_paths(value) for value in data))
+    return set()
 
 
 def test_every_file_input_refuses_a_server_path_alike_whether_it_exists_or_not(
@@ -204,3 +222,19 @@ def test_a_url_given_as_the_image_is_refused_before_anything_is_fetched(served):
     for endpoint in ("/edit", "/landmarks"):
         with pytest.raises(AppError, match=f"^{uploads.URL_REFUSED}$"):
             client.predict(url, api_name=endpoint)
+
+
+# --- the same protocol, for what a user's own files do (issue 27, item 8) -------------------------------
+def test_a_bad_upload_over_a_photo_puts_the_photo_back_in_its_box(served, london_photo, tmp_path):
+    caller = Caller(served[1])
+    changed = caller.event("photo_changed")
+    photo = caller.upload(london_photo("005", "neutral"))
+    assert caller.run(changed, caller.inputs(changed, photo))[0] == "ok"
+    renamed = tmp_path / "notes.jpg"
+    renamed.write_text("not a picture")
+    message = caller.complete(changed, caller.inputs(changed, caller.upload(renamed)))
+    assert message["success"], message  # the upload-only check lets the photo's own upload go back
+    box, *_, status = message["output"]["data"]
+    assert status.startswith("**Error:** cannot read notes.jpg: not an image")
+    assert box["path"] == photo["path"]  # the photo being edited, in its box again
+    assert file_paths(message["output"]["data"]) == {photo["path"]}  # nothing else: the views stay
