@@ -46,6 +46,11 @@ QUEUE_MAX_SIZE = 32
 #: A session's state (the photo, its faces) is dropped this long after its last use.
 SESSION_TTL_S = 3600
 READY = "Upload a portrait, use the webcam, or pick an example above."
+#: Beside the reference photo, and on the status line when it is taken with sliders away from 0.
+REFERENCE_ADDS = (
+    "The reference's expression and the expression sliders **add up**: a smiling reference with Smile "
+    "at 1 gives a doubled grin. Zero the sliders to take the reference's expression alone."
+)
 #: Slider groups, in layout order; a control not named here goes to a last group ("More").
 SLIDER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Mouth", ("smile", "mouth_open", "mouth_width", "aaa", "eee", "woo")),
@@ -360,13 +365,16 @@ class Handlers:
         return (*cleared, *self._views(session.reset(), options, zeros, "Back to the uploaded photo."))
 
     def _reference_failed(self, status: str) -> tuple:
-        return (None, *_SKIP_VIEWS(self, status))
+        return (None, *(gr.skip(),) * len(EXPRESSION_NAMES), *_SKIP_VIEWS(self, status))
 
     @_status_errors(_reference_failed)
-    def use_reference(self, reference: Any, session: state.Session | None, *args: Any) -> tuple:
+    def use_reference(self, reference: Any, zero: bool | None, session: state.Session | None, *args: Any) -> tuple:
         """Take on the expression of the reference photo's largest face (an upload payload).
 
-        Returns ``(reference box, *views)``; a reference that cannot be used is cleared from its box.
+        The reference and the sliders add up (a reference smile and Smile at 1 is a doubled grin):
+        with ``zero`` the expression sliders are set to 0 first, else the status line says they add.
+        Returns ``(reference box, *sliders, *views)``; a reference that cannot be used is cleared
+        from its box and the sliders stay.
         """
         reference = upload_source(reference)
         if reference is None:
@@ -375,7 +383,12 @@ class Handlers:
             raise gr.Error("Upload the portrait to edit first.", print_exception=False)
         options, values = self._split(args)
         points = pipeline.reference_landmarks(self._model(), reference)
-        return (gr.skip(), *self._views(session.with_reference(points), options, values))
+        if zero:
+            values, note = (0.0,) * len(EXPRESSION_NAMES), "Expression sliders set to 0."
+        else:  # the sliders stay, and add to the reference
+            note = REFERENCE_ADDS if any(float(v or 0.0) for v in values) else ""
+        sliders = values if zero else (gr.skip(),) * len(values)
+        return (gr.skip(), *sliders, *self._views(session.with_reference(points), options, values, note))
 
     def prepare_download(self, session: state.Session | None) -> Any:
         """After a render: the full-resolution lossless PNG of it (ICC profile and EXIF kept)."""
@@ -623,6 +636,10 @@ def build_demo(
                         height=240,
                         elem_id="reference",
                     )
+                    gr.Markdown(REFERENCE_ADDS, elem_id="reference-adds")
+                    zero = gr.Checkbox(
+                        label="Set the expression sliders to 0 when taking it", value=True, elem_id="reference-zero"
+                    )
                     with gr.Row():
                         strength = gr.Slider(
                             *state.REFERENCE_STRENGTH,
@@ -715,7 +732,7 @@ def build_demo(
         )
         rendered(
             use_reference.click(
-                handlers.use_reference, [reference, *common], [reference, *views], **raw, **cpu, **quiet
+                handlers.use_reference, [reference, zero, *common], [reference, *sliders, *views], **raw, **cpu, **quiet
             )
         )
         file_inputs.add_refused_file_report(status)  # files the browser refuses: see REFUSED_FILES_JS

@@ -133,8 +133,10 @@ def test_reference_strength_parts_reset_and_animation(handlers, london_photo):
     photo = str(london_photo("005", "neutral"))
     _, _, _, session, (_, original), *_ = handlers.photo_changed(photo, None, *opts(), *ZEROS)
     smiling = str(london_photo("005", "smiling"))
-    box, *with_reference = handlers.use_reference(smiling, session, *opts(), *ZEROS)
-    assert isinstance(box, SKIP) and with_reference[0].reference is not None and "reference" in with_reference[4]
+    box, *with_reference = handlers.use_reference(smiling, True, session, *opts(), *ZEROS)
+    assert isinstance(box, SKIP) and with_reference[: len(ZEROS)] == list(ZEROS)  # the sliders, set to 0
+    with_reference = with_reference[len(ZEROS) :]
+    assert with_reference[0].reference is not None and "reference" in with_reference[4]
     assert not np.array_equal(_pixels(with_reference[1][1]), _pixels(original))
     none = handlers.rerender(with_reference[0], *opts(strength=0.0), *ZEROS)
     assert np.array_equal(_pixels(none[1][1]), _pixels(original))  # strength 0: nothing taken
@@ -194,7 +196,7 @@ def test_bad_inputs_are_one_status_message_and_nothing_happens_without_a_photo(h
     no_face = handlers.photo_changed(str(tmp_path / "wall.png"), None, *opts(), *ZEROS)[-1]
     assert 'a sketch or a cartoon? Say so under "Input is"' in no_face
     assert handlers.animate(None, "MP4", 12, 2.0, *opts(), *ZEROS)[-1] == "**Error:** Upload a portrait first."
-    reference = handlers.use_reference(str(tmp_path / "wall.png"), None, *opts(), *ZEROS)
+    reference = handlers.use_reference(str(tmp_path / "wall.png"), True, None, *opts(), *ZEROS)
     assert reference[0] is None and reference[-1] == "**Error:** Upload the portrait to edit first."
     skipped = handlers.rerender(None, *opts(), *ZEROS)
     assert len(skipped) == 5 and all(isinstance(output, SKIP) for output in skipped)
@@ -367,6 +369,29 @@ def test_a_grey_modality_takes_out_colour_in_proportion_to_the_style_strength(fu
                 pixels = _pixels(image.convert("RGB"))
                 chroma.append((pixels.max(axis=2) - pixels.min(axis=2)).mean())
     assert max(chroma[:2]) <= 1 and min(chroma[2:]) > 3  # full sketch: grey; half-way: some colour left
+
+
+# --- issue #25 item 5: a reference and the sliders add up --------------------------------------------
+def test_taking_a_reference_zeroes_the_sliders_or_says_that_they_add_up(handlers, model, london_photo):
+    photo, smiling = str(london_photo("005", "neutral")), str(london_photo("001", "smiling"))
+    _, _, _, session, *_ = handlers.photo_changed(photo, None, *opts(), *ZEROS)
+    n = len(ZEROS)
+    zeroed = handlers.use_reference(smiling, True, session, *opts(), *SMILE)
+    assert zeroed[1 : n + 1] == ZEROS and "Expression sliders set to 0." in zeroed[-1]
+    alone = handlers.rerender(zeroed[n + 1], *opts(), *ZEROS)  # the reference's expression alone
+    assert np.array_equal(_pixels(zeroed[n + 2][1]), _pixels(alone[1][1]))
+    added = handlers.use_reference(smiling, False, session, *opts(), *SMILE)
+    assert all(isinstance(value, SKIP) for value in added[1 : n + 1])  # the sliders stay
+    assert "add up" in added[-1] and "doubled grin" in added[-1]
+    assert not np.array_equal(_pixels(added[n + 2][1]), _pixels(alone[1][1]))  # reference + smile
+    assert "add up" not in handlers.use_reference(smiling, False, session, *opts(), *ZEROS)[-1]
+    config = app.build_demo(model).get_config_file()
+    named = {c["props"].get("elem_id"): c for c in config["components"]}
+    assert "add up" in named["reference-adds"]["props"]["value"] and named["reference-zero"]["props"]["value"] is True
+    ids = [c["props"].get("elem_id") for c in config["components"]]
+    assert (
+        ids.index("reference") < ids.index("reference-adds") < ids.index("reference-zero") < ids.index("use-reference")
+    )
 
 
 # --- issue #27 item 8: a bad upload keeps the photo; Reset returns everything ---------------------------
