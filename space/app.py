@@ -1,8 +1,8 @@
 """The PortraitGAN Hub app: edit a portrait's expression and modality in the browser.
 
 Run it with ``portraitgan app`` (or ``python space/app.py``); on a Hugging Face Space this file is
-the ``app_file``. Gradio is imported here, in ``uploads.py`` (file inputs take uploads only) and
-``file_inputs.py`` (what they send, bad files): the
+the ``app_file``. Gradio is imported here, in ``uploads.py`` (file inputs take uploads only),
+``file_inputs.py`` (what they send, bad files) and ``driving.py`` (the driving-video upload): the
 picture work is in ``pipeline.py`` and the per-user state in ``session.py``. Nothing runs at import time;
 :func:`build_demo` makes the Blocks and :func:`main` parses the command line and launches.
 """
@@ -27,10 +27,11 @@ from portraitgan_hub.faces.landmarks import no_face_message
 from portraitgan_hub.model import PortraitGAN
 
 if __package__:  # imported as a package: space.app, or portraitgan_hub_space.app once installed
-    from . import file_inputs, pipeline, uploads
+    from . import driving, file_inputs, pipeline, uploads
     from . import session as state
     from .file_inputs import error_status, payload_key, upload_source
 else:  # run as a script (`python app.py`), as a Hugging Face Space does
+    import driving  # type: ignore[no-redef]
     import file_inputs  # type: ignore[no-redef]
     import pipeline  # type: ignore[no-redef]
     import session as state  # type: ignore[no-redef]
@@ -185,6 +186,7 @@ class Handlers:
         self.load_error = load_error or "no model was given"
         self.modalities = list(model.config.modalities) if model is not None else list(DEFAULT_MODALITIES)
         self.files = pipeline.OutputFiles()
+        self.driving = driving.DrivingVideo(self._model, self.files, self.modalities)
 
     def _model(self) -> PortraitGAN:
         if self.model is None:
@@ -343,7 +345,7 @@ class Handlers:
         return self._views(session.with_edits(edits), options, values, note)
 
     def _reset_failed(self, status: str) -> tuple:
-        return (*(gr.skip(),) * (len(EXPRESSION_NAMES) + 11), status)
+        return (*(gr.skip(),) * (len(EXPRESSION_NAMES) + 13), status)
 
     @_status_errors(_reset_failed)
     def reset(self, session: state.Session | None, *args: Any) -> tuple:
@@ -351,7 +353,7 @@ class Handlers:
         "Turn into" (the input's own modality) and the style strength (1), the animations. "Input
         is", the face picked and how the result is shown stay. Returns ``(*sliders, reference
         strength, reference parts, target, style strength, reference photo, animation GIF,
-        animation video, *views)``."""
+        animation video, driven video, its download, *views)``."""
         options, _ = self._split((*args, *(0.0,) * len(EXPRESSION_NAMES)))
         zeros = (0.0,) * len(EXPRESSION_NAMES)
         target = options.source if options.source in self.modalities else self.modalities[0]
@@ -359,7 +361,7 @@ class Handlers:
             options, target=target, modality_strength=1.0, reference_strength=1.0, reference_parts="all"
         )
         gone = gr.update(value=None, visible=False)
-        cleared = (*zeros, 1.0, "all", target, 1.0, None, gone, gone)
+        cleared = (*zeros, 1.0, "all", target, 1.0, None, gone, gone, gone, gone)
         if session is None:
             return (*cleared, *(gr.skip(),) * 4, READY)
         return (*cleared, *self._views(session.reset(), options, zeros, "Back to the uploaded photo."))
@@ -655,6 +657,7 @@ def build_demo(
                             elem_id="reference-parts",
                         )
                     use_reference = gr.Button("Take its expression", elem_id="use-reference")
+                drive = driving.driving_video_box()
                 with gr.Accordion("Animation", open=False):
                     with gr.Row():
                         fmt = gr.Radio(list(pipeline.ANIMATION_FORMATS), value="MP4", label="Format")
@@ -721,11 +724,12 @@ def build_demo(
         )
         rendered(crop.select(handlers.crop_clicked, common, views, **cpu, **quiet))
         rendered(undo.click(handlers.undo, common, views, **cpu, **quiet))
+        driven = [drive.result, drive.download]
         rendered(
             reset.click(
                 handlers.reset,
                 [session, *options],
-                [*sliders, strength, parts, target, style, reference, animation, video, *views],
+                [*sliders, strength, parts, target, style, reference, animation, video, *driven, *views],
                 **cpu,
                 **quiet,
             )
@@ -734,6 +738,13 @@ def build_demo(
             use_reference.click(
                 handlers.use_reference, [reference, zero, *common], [reference, *sliders, *views], **raw, **cpu, **quiet
             )
+        )
+        drive.button.click(
+            handlers.driving.drive,
+            [drive.video, session, source, target, style, strength, parts, drive.audio],
+            [*driven, status],
+            **raw,
+            **cpu,
         )
         file_inputs.add_refused_file_report(status)  # files the browser refuses: see REFUSED_FILES_JS
         animate.click(

@@ -1,7 +1,8 @@
 """What the app's file inputs send, and the one status line a bad file gets (issue 27, item 8).
 
-* :func:`upload_source` turns an upload payload into what ``load_image`` reads, refusing anything
-  that is not an upload to the app (``uploads.check_upload``).
+* :func:`upload_source` and :func:`video_source` turn an upload payload into what ``load_image`` or
+  ``portraitgan_hub.animate`` reads, refusing anything that is not an upload to the app
+  (``uploads.check_upload``).
 * :func:`payload_key` and the ``photo_key`` states say which upload the portrait box holds, so that
   a failed upload keeps the photo being edited (:func:`photo_on_screen`).
 * Files the browser refuses to upload (a ``.txt`` picked or dropped on an image box, which gradio
@@ -38,6 +39,7 @@ INLINE_KEY = "inline:"
 FILE_BOXES: dict[str, tuple[str, str]] = {
     "input-image": ("image", "upload a photo (JPEG, PNG, WebP, ...)"),
     "reference": ("image", "upload a reference photo (JPEG, PNG, WebP, ...)"),
+    "driving-video": ("video", "upload a driving video (MP4, MOV, WebM, ...)"),
 }
 REFUSED_REPORT_ID = "refused-file-report"
 REFUSED_BUTTON_ID = "refused-file"
@@ -100,6 +102,22 @@ def upload_source(payload: Any) -> str | bytes | None:
     if url.startswith("data:") and "," in url:  # a webcam frame sent inline
         return base64.b64decode(url.split(",", 1)[1])
     raise ImageLoadError("the upload holds no file")
+
+
+def video_source(payload: Any) -> str | None:
+    """The path of a video upload (a ``FileData`` payload or a path; None for an empty box).
+
+    Raises ``gr.Error`` for a path that is not an upload to the app (``uploads.check_upload``) and
+    ``ValueError`` for a payload with no file.
+    """
+    if payload is None:
+        return None
+    if isinstance(payload, dict) and isinstance(payload.get("video"), dict):  # gradio's older VideoData
+        payload = payload["video"]
+    path = payload if isinstance(payload, str) else (payload.get("path") if isinstance(payload, dict) else None)
+    if not path:
+        raise ValueError("the driving video upload holds no file")
+    return uploads.check_upload(str(path))
 
 
 def payload_key(payload: Any) -> str | None:

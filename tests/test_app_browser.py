@@ -4,15 +4,15 @@ Covers: one clear message for a bad upload (no badges, no broken image), also fo
 browser itself refuses (a ``.txt`` picked or dropped), and the photo being edited kept through it;
 the result staying in view while a new one renders; a slider applied with the keyboard (arrow keys,
 a typed value + Enter) with held keys not queuing a job each; Reset, of the modality and style
-strength too; the phone layout (result within one screen of the smile slider, slider end labels
-shown). Measures slider release -> new image as the browser sees it and
+strength too; a driving video animating the photo; the phone layout (result within one screen of
+the smile slider, slider end labels shown). Measures slider release -> new image as the browser sees it and
 reports the median; speed is reported, never asserted.
 
 Needs ``chromium`` and ``chromedriver`` (Debian: ``apt-get install chromium chromium-driver``; .ci/run
 installs them). Without them the test is skipped, unless ``PORTRAITGAN_BROWSER_TESTS=required``
 (set by .ci/run), where it fails. Leaves in ``test-artifacts/``: ``app-desktop.png``, ``app-desktop-scrolled.png``,
 ``app-rendering.png`` (taken while a render runs), ``app-error.png``, ``app-phone.png``,
-``app-phone-controls.png``, ``app-bad-files.png`` and ``app-latency.txt``.
+``app-phone-controls.png``, ``app-bad-files.png``, ``app-driving-video.png`` and ``app-latency.txt``.
 """
 
 import os
@@ -394,8 +394,11 @@ for (const kind of ['dragenter', 'dragover', 'drop']) {
 }"""
 
 
-def test_bad_files_keep_the_photo_and_reset_brings_everything_back(browser, url, london_photo, tmp_path):
+def test_bad_files_keep_the_photo_reset_brings_everything_back_and_a_video_drives_it(
+    browser, url, london_photo, tmp_path
+):
     from selenium.webdriver.common.keys import Keys
+    from test_animate import write_video
 
     page = Page(browser, DESKTOP)
     page.open(url)
@@ -440,3 +443,22 @@ def test_bad_files_keep_the_photo_and_reset_brings_everything_back(browser, url,
     assert page.status().startswith("1 face \u00b7 photo, expression only")
     assert page.css("#target input").get_attribute("value") == "photo"
     assert float(page.css("#style-strength input[type=number]").get_attribute("value")) == 1.0
+
+    # A driving video: uploaded, animated, offered as an MP4.
+    for accordion in browser.find_elements(page.By.CSS_SELECTOR, ".label-wrap"):
+        if accordion.text.strip().startswith("Driving video"):
+            accordion.click()
+    video = tmp_path / "driving.mp4"
+    from PIL import Image
+
+    write_video(video, [Image.open(london_photo("001", "smiling")).convert("RGB").resize((320, 320))] * 2)
+    page.wait.until(lambda b: b.find_element(page.By.CSS_SELECTOR, "#driving-video input[type=file]")).send_keys(
+        str(video)
+    )
+    page.wait.until(lambda b: b.find_elements(page.By.CSS_SELECTOR, "#driving-video video"))
+    page.css("#drive").click()
+    page.wait.until(lambda b: page.status().startswith(("Driving video:", "Error:")))
+    assert page.status().startswith("Driving video: 2 frames at 8 fps"), page.status()
+    page.wait.until(lambda b: b.find_elements(page.By.CSS_SELECTOR, "#driven-mp4 video"))
+    assert page.css("#driven-download").is_displayed()
+    page.screenshot("app-driving-video.png")

@@ -145,8 +145,8 @@ def test_reference_strength_parts_reset_and_animation(handlers, london_photo):
     reset = handlers.reset(with_reference[0], *opts(strength=0.5, parts="eyes"))
     n = len(ZEROS)
     assert reset[:n] == ZEROS and reset[n : n + 5] == (1.0, "all", "photo", 1.0, None)  # ..., style, reference
-    assert all(update["value"] is None for update in reset[n + 5 : n + 7])  # the GIF and the video go
-    assert reset[n + 7].reference is None and np.array_equal(_pixels(reset[n + 8][1]), _pixels(original))
+    assert all(update["value"] is None for update in reset[n + 5 : n + 9])  # the GIF and the videos go
+    assert reset[n + 9].reference is None and np.array_equal(_pixels(reset[n + 10][1]), _pixels(original))
     gif, video, status = handlers.animate(session, "GIF", 12, 1.0, *opts(target="cartoon"), *SMILE)
     assert video["visible"] is False and "GIF" in status
     with Image.open(gif["value"]) as animation:
@@ -421,6 +421,7 @@ def test_a_file_the_browser_refuses_gets_the_one_line_error(model):
         "**Error:** notes.txt is not an image file: upload a photo (JPEG, PNG, WebP, ...)"
     )
     assert "a reference photo" in status('{"box": "reference", "name": "notes.txt"}')
+    assert status('{"box": "driving-video", "name": "a.txt"}').startswith("**Error:** a.txt is not a video file")
     odd = status(json.dumps({"box": "input-image", "name": "C:\\x\\<b>*hi*.txt"}))  # last part, escaped
     assert odd.startswith("**Error:** \\<b\\>\\*hi\\*.txt is not an image file")
     assert status("not json").startswith("**Error:** the file is not an image file")
@@ -446,7 +447,7 @@ def test_reset_returns_the_modality_and_the_style_strength_too(handlers, london_
     reset = handlers.reset(sketched[0], *opts(target="sketch", style=0.5, strength=0.5, parts="eyes"))
     n = len(ZEROS)
     assert reset[n + 2 : n + 4] == ("photo", 1.0)  # Turn into: the input's own modality; style strength 1
-    session, (shown_before, after), *_, status = reset[n + 7 :]
+    session, (shown_before, after), *_, status = reset[n + 9 :]
     assert session.last.no_op and np.array_equal(_pixels(after), _pixels(before))  # the uploaded photo
     assert status.startswith("1 face \u00b7 photo, expression only") and "Back to the uploaded photo." in status
     sketch_input = handlers.reset(sketched[0], *opts(source="sketch", target="photo"))

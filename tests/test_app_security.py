@@ -30,7 +30,7 @@ from portraitgan_hub import PortraitGAN, PortraitGANConfig
 #: Component types whose payload is a file; a Dataset (the examples) is sent its index, and tried too.
 FILE_TYPES = {"image", "file", "video", "audio", "gallery", "imageslider", "model3d", "imageeditor", "dataset"}
 #: The events that take a file, by api_name (the function's name for the UI's private events).
-FILE_EVENTS = {"load_example", "photo_changed", "use_reference", "edit", "landmarks"}
+FILE_EVENTS = {"load_example", "photo_changed", "use_reference", "drive", "edit", "landmarks"}
 
 
 def free_port() -> int:
@@ -224,7 +224,7 @@ def test_a_url_given_as_the_image_is_refused_before_anything_is_fetched(served):
             client.predict(url, api_name=endpoint)
 
 
-# --- the same protocol, for what a user's own files do (issue 27, item 8) -------------------------------
+# --- the same protocol, for what a user's own files do (issue 27, item 8; issue 25, item 2) ------------
 def test_a_bad_upload_over_a_photo_puts_the_photo_back_in_its_box(served, london_photo, tmp_path):
     caller = Caller(served[1])
     changed = caller.event("photo_changed")
@@ -238,3 +238,19 @@ def test_a_bad_upload_over_a_photo_puts_the_photo_back_in_its_box(served, london
     assert status.startswith("**Error:** cannot read notes.jpg: not an image")
     assert box["path"] == photo["path"]  # the photo being edited, in its box again
     assert file_paths(message["output"]["data"]) == {photo["path"]}  # nothing else: the views stay
+
+
+def test_a_driving_video_uploaded_to_the_app_is_animated(served, london_photo, tmp_path):
+    pytest.importorskip("av")
+    from PIL import Image
+    from test_animate import write_video
+
+    caller = Caller(served[1])
+    changed, drive = caller.event("photo_changed"), caller.event("drive")
+    assert caller.run(changed, caller.inputs(changed, caller.upload(london_photo("019", "neutral"))))[0] == "ok"
+    video = tmp_path / "driving.mp4"
+    face = Image.open(london_photo("005", "neutral")).convert("RGB").resize((320, 320))
+    write_video(video, [face, face])
+    answer = caller.run(drive, caller.inputs(drive, caller.upload(video)))  # progress tracked in a request
+    assert answer[0] == "ok" and answer[1][-1].startswith("Driving video: 2 frames at 8 fps"), answer
+    assert {Path(path).name for path in file_paths(answer[1])} == {"019_neutral-driven.mp4"}
