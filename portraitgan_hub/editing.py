@@ -229,12 +229,16 @@ def render(
     landmarks: np.ndarray,
     modality: str | int | torch.Tensor,
     input_modality: str | int | None = None,
+    limit_region: bool = True,
 ) -> Rendering:
     """Stages 4-5: the landmark map L and (warp-guided G) the source -> target flow, then G(crop | L, c).
 
     ``landmarks``: the (68, 2) target points in crop pixels (:func:`target_landmarks`). ``modality``:
     the target modality's name or index, or a (1, n) condition from :func:`modality_condition`.
     ``input_modality``: the crop's own modality (None: the model's first, usually ``photo``).
+    ``limit_region``: give a warp-guided G trained without the edit region the editor's narrower
+    limit (:func:`~portraitgan_hub.edit_region.limit_to_edit_region`); False shows G's own mask
+    (the evaluation's no-op fidelity, which measures G's re-rendering of an unchanged face).
     """
     size = model.config.image_size
     landmark_map = torch.from_numpy(draw_landmark_map(landmarks, size, model.config.landmark_line_width))
@@ -247,7 +251,7 @@ def render(
         source_modality=input_index(model, input_modality),
     )
     mask, image = result.mask, result.images[0]
-    if mask is not None and result.guidance is not None and not model.config.edit_region:
+    if limit_region and mask is not None and result.guidance is not None and not model.config.edit_region:
         # A warp-guided G trained without the edit region gets its limit here (edit_region.py).
         source = torch.tensor([input_index(model, input_modality)])
         change = modality_change(source, model._modality_indices(modality, 1).cpu(), model.config.num_modalities)

@@ -332,7 +332,8 @@ def no_op_fidelity(model: PortraitGAN, photo: str | Path | Image.Image) -> dict[
     """The whole edit path of an edit that changes nothing, on one full-resolution photo.
 
     The largest face is aligned (``model.face_editor.align``), G renders it with its own landmarks
-    and the ``photo`` modality (``editing.render``) and the result is put back at the photo's
+    and the ``photo`` modality (``editing.render``, with G's own mask: the editor's region limit
+    would make an unchanged face exact by construction) and the result is put back at the photo's
     resolution (``editing.compose``), as an edit would; ``model.edit`` is not used, since it returns a
     no-op edit's photo unchanged. Compared with the photo inside the detected face box (clamped to
     the photo): ``psnr`` in dB (0..255 RGB; inf when identical, ``Infinity`` in metrics.json) and
@@ -342,7 +343,7 @@ def no_op_fidelity(model: PortraitGAN, photo: str | Path | Image.Image) -> dict[
     """
     editor = model.face_editor
     aligned = editor.align(photo)
-    rendering = render(model, aligned, aligned.landmarks, SOURCE_MODALITY)
+    rendering = render(model, aligned, aligned.landmarks, SOURCE_MODALITY, limit_region=False)
     composed = compose(aligned.photo, aligned.alignment, rendering, editor.feather)
     left, top, right, bottom = aligned.face.box
     width, height = aligned.photo.size
