@@ -7,9 +7,8 @@ limits on its blend mask A, each a :class:`~portraitgan_hub.config.PortraitGANCo
   hallucination mask and ``dc = 1/2 ||c_target - c_source||_1``
   (:func:`portraitgan_hub.losses.modality_change`): 0 for an expression edit (copying the warped
   photo is allowed), 1 for a full modality change (G draws every pixel: copying the photo cannot pay
-  for a cartoon), s for a strength-s mixture. GANimation's mask
-  (Pumarola et al. 2018) has no such gate; without it the demo's masked G copied the photo for the
-  cartoon (A = 0.98).
+  for a cartoon), s for a strength-s mixture. GANimation's mask (Pumarola et al. 2018) has no such
+  gate: its G may copy the input wherever copying is cheap.
 * **Edit region** (``edit_region``): in an expression edit G's colour may replace the warped photo
   only inside a feathered region R around what the edit changes (:func:`edit_region`): the
   hallucination regions and the features that move non-rigidly (mouth, eyes, brows and the creases
@@ -155,10 +154,9 @@ def limit_to_edit_region(
     ``mask`` (B, 1, H, W) in [0, 1], G's own A; landmarks (B, 68, 2) pixel-index points of H x W;
     ``change`` (B,) dc; ``hallucination`` (B, 1, H, W) or None. In an expression edit (dc = 0) the
     result is exactly 1 outside the opened mouth's feathered region, so the warped photo is all that
-    shows there: on a photo unlike its training light, such a G's colour (a bleached grey face with
-    a grid, measured on dim warm photos) would otherwise replace the whole face. The features'
-    region of a G trained with it is too wide for one trained without: it covers most of the face
-    in a smile, where this G's colour is the fault.
+    shows there: on a photo unlike its training light, such a G's colour could otherwise replace
+    the whole face. The features' region is too wide for a G trained without it: it covers most of
+    the face in a smile.
     """
     height, width = mask.shape[-2:]
     region = edit_region(source_landmarks, target_landmarks, height, width, hallucination, features=False)
