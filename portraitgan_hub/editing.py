@@ -73,6 +73,7 @@ from portraitgan_hub.faces.landmarks import (
     default_detector,
     select_face,
 )
+from portraitgan_hub.generator import blend
 from portraitgan_hub.losses import modality_change
 from portraitgan_hub.model import pil_to_tensor, tensor_to_pil
 from portraitgan_hub.thin_plate_spline import normalized_to_pixels, pixels_to_normalized, sample_displacement
@@ -242,23 +243,24 @@ def render(
     """
     size = model.config.image_size
     landmark_map = torch.from_numpy(draw_landmark_map(landmarks, size, model.config.landmark_line_width))
+    source_index = input_index(model, input_modality)
     result = model.render(
         pil_to_tensor(aligned.crop),
         landmark_map[None, None],
         modality,
         aligned.landmarks,
         landmarks,
-        source_modality=input_index(model, input_modality),
+        source_modality=source_index,
     )
     mask, image = result.mask, result.images[0]
     if limit_region and mask is not None and result.guidance is not None and not model.config.edit_region:
         # A warp-guided G trained without the edit region gets its limit here (edit_region.py).
-        source = torch.tensor([input_index(model, input_modality)])
+        source = torch.tensor([source_index])
         change = modality_change(source, model._modality_indices(modality, 1).cpu(), model.config.num_modalities)
         change = change.to(mask.device)
         points = [torch.from_numpy(np.float32(p))[None].to(mask.device) for p in (aligned.landmarks, landmarks)]
         mask = limit_to_edit_region(mask, *points, change, result.guidance.hallucination)
-        image = mask * result.base + (1 - mask) * result.colour
+        image = blend(mask, result.base, result.colour)
     mask = None if mask is None else mask.float().cpu()
     displacement = None
     if result.guidance is not None and result.guidance.displacement is not None:
@@ -350,7 +352,7 @@ def compose(
         warped = before
         if rendering.displacement is not None:
             warped = _warp_photo(photo, alignment, at + sample_displacement(rendering.displacement, at))
-        edited = mask * warped + (1 - mask) * colour
+        edited = blend(mask, warped, colour)
     blended = base + (edited - base) * weight
     result = canvas.copy()
     pixels = blended[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
@@ -483,7 +485,7 @@ def convert_picture(
     colour = F.interpolate(colour, full, mode="bilinear", align_corners=False) * 127.5 + 127.5
     mask = F.interpolate(mask, full, mode="bilinear", align_corners=False).clamp(0, 1)
     original = torch.from_numpy(np.asarray(picture.convert("RGB"), np.float32)).permute(2, 0, 1)[None]
-    converted = mask * original + (1 - mask) * colour
+    converted = blend(mask, original, colour)
     return Image.fromarray(converted[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy())
 
 

@@ -56,6 +56,13 @@ def condition_vector(modality: torch.Tensor, num_modalities: int) -> torch.Tenso
     return nn.functional.one_hot(modality.long(), num_modalities).float()
 
 
+def blend(mask: torch.Tensor, copied: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
+    """The masked output ``A * copied + (1 - A) * C`` (GANimation's attention blend): ``mask`` A
+    (B, 1, H, W) in [0, 1] (1 copies), ``copied`` and ``colour`` (B, 3, H, W) in the same range.
+    The one place of this formula: G's levels, the editor's crop and its full-resolution composition."""
+    return mask * copied + (1 - mask) * colour
+
+
 def modality_planes(modality: torch.Tensor, num_modalities: int, height: int, width: int) -> torch.Tensor:
     """The attribute vector c of each sample (:func:`condition_vector`) replicated over the plane: (B, n, H, W)."""
     return condition_vector(modality, num_modalities)[:, :, None, None].expand(-1, -1, height, width)
@@ -243,7 +250,7 @@ class Generator(nn.Module):
             if level_mask is None:
                 images.append(level_colour)
             else:
-                images.append(level_mask * source + (1 - level_mask) * level_colour)
+                images.append(blend(level_mask, source, level_colour))
             if colour is None:
                 colour, mask = level_colour, level_mask
         return GeneratorRendering(images, colour, mask, base, guidance)
