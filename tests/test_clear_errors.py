@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from portraitgan_hub import PortraitGAN, PortraitGANConfig
+from portraitgan_hub import PortraitGAN
 from portraitgan_hub.cli import main
 from portraitgan_hub.default_model import load_model
 from portraitgan_hub.errors import CheckpointError, DeviceError, ImageLoadError
@@ -24,11 +24,9 @@ URL = "https://example.invalid/portrait.jpg"  # .invalid never resolves: nothing
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model")
-    PortraitGAN(PortraitGANConfig.preset("lite")).save_pretrained(folder)
-    return folder
+def model_dir(lite_model_dir: Path) -> Path:
+    """The session's random-weight lite model folder (conftest.lite_model_dir)."""
+    return lite_model_dir
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str]:
