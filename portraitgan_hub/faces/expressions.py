@@ -12,6 +12,9 @@ expression in a 256 px crop, a 1024 px crop or a tilted face in the full photo.
 
 "Left" and "right" are the subject's own: ``left_eye_open=-1`` closes the eye on the right of the
 picture (points 42-47).
+
+Taking the expression of another face (a reference) is :mod:`portraitgan_hub.faces.expression_transfer`;
+its names are importable from here too.
 """
 
 from __future__ import annotations
@@ -19,14 +22,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from portraitgan_hub.faces.alignment import DATA_DIR, apply_affine, mean_face
-from portraitgan_hub.faces.expression_model import expression_model
 from portraitgan_hub.faces.expression_model import to_canonical as _to_canonical
+from portraitgan_hub.faces.expression_transfer import REFERENCE_PARTS as REFERENCE_PARTS
+from portraitgan_hub.faces.expression_transfer import REFERENCE_STRENGTH_RANGE as REFERENCE_STRENGTH_RANGE
+from portraitgan_hub.faces.expression_transfer import check_reference_strength as check_reference_strength
+from portraitgan_hub.faces.expression_transfer import reference_part_indices as reference_part_indices
+from portraitgan_hub.faces.expression_transfer import transfer_expression as transfer_expression
 from portraitgan_hub.faces.landmarks import (
     INNER_LIPS,
     JAW,
@@ -67,15 +74,6 @@ MOUTH_SHAPES: dict[str, tuple[float, float]] = {"aaa": (1.0, -0.3), "eee": (0.1,
 WOO_ROUNDING = 0.4
 #: Head roll is in degrees and at most this much either way (a larger in-plane turn is a photo rotation).
 MAX_ROLL_DEGREES = 20.0
-#: Face parts :func:`transfer_expression` can take from a reference (``"all"`` = every landmark).
-REFERENCE_PARTS: dict[str, tuple[int, ...]] = {
-    "eyes": (*RIGHT_EYE, *LEFT_EYE),
-    "brows": (*RIGHT_BROW, *LEFT_BROW),
-    "mouth": (*OUTER_LIPS, *INNER_LIPS, *range(5, 12)),  # the lips and the chin that moves with them
-    "all": tuple(range(NUM_LANDMARKS)),
-}
-#: Valid range of the reference strength (1 = the reference's expression as it is).
-REFERENCE_STRENGTH_RANGE = (0.0, 1.5)
 
 
 @functools.lru_cache(maxsize=1)
@@ -242,80 +240,6 @@ def move_points(landmarks: np.ndarray, moves: Mapping[int, tuple[float, float]])
             raise ValueError(f"the new position of point {index} must be two finite numbers, got {xy!r}")
         points[index] = position
     return points
-
-
-#: Parts whose expression displacement :func:`transfer_expression` rescales together.
-_TRANSFER_PARTS = (JAW, RIGHT_BROW, LEFT_BROW, range(27, 36), RIGHT_EYE, LEFT_EYE, range(48, 68))
-
-
-def transfer_expression(
-    subject_landmarks: np.ndarray,
-    reference_landmarks: np.ndarray,
-    reference_neutral: np.ndarray | None = None,
-    strength: float = 1.0,
-    parts: str | Sequence[str] = "all",
-) -> np.ndarray:
-    """Give the subject the reference face's expression, on top of the subject's own.
-
-    The expression is the reference's displacement from its neutral shape, taken in canonical eye
-    units and rescaled part by part (each eye, brow, the nose, the mouth, the jaw) by the ratio of
-    the subject's part size to the reference-neutral's, then added to the subject. The neutral shape
-    is ``reference_neutral`` (the same person without expression) if given, else estimated from the
-    reference's landmarks alone by the identity/expression model of
-    :mod:`portraitgan_hub.faces.expression_model` (a linear face-shape model, PCA of London neutral
-    shapes and of smile displacements; posterior mean under a spike-and-slab expression prior), so
-    the reference's face shape is not carried over. ``(68, 2)`` points in any pixel frames.
-
-    ``strength`` scales the taken expression, 0..1.5 (0 = none, 1 = as in the reference). ``parts``
-    limits it to some of :data:`REFERENCE_PARTS` (``"eyes"``, ``"brows"``, ``"mouth"``, ``"all"``,
-    a name or a list of names); other points stay as the subject's. Raises ValueError for a
-    strength outside the range or an unknown part.
-    """
-    strength = check_reference_strength(strength)
-    indices_taken = reference_part_indices(parts)
-    subject, back = _to_canonical(check_landmarks(subject_landmarks))
-    reference, _ = _to_canonical(check_landmarks(reference_landmarks))
-    if reference_neutral is None:
-        neutral = expression_model().neutral(reference)
-    else:
-        neutral = _to_canonical(check_landmarks(reference_neutral))[0]
-    displacement = reference - neutral
-    for part in _TRANSFER_PARTS:
-        indices = list(part)
-        ratio = _part_size(subject[indices]) / max(_part_size(neutral[indices]), 1e-9)
-        displacement[indices] *= ratio
-    keep = np.zeros(NUM_LANDMARKS, dtype=bool)
-    keep[list(indices_taken)] = True
-    displacement[~keep] = 0.0
-    return apply_affine(back, subject + strength * displacement).astype(np.float32)
-
-
-def check_reference_strength(strength: float) -> float:
-    """``strength`` as a float if it is a number within :data:`REFERENCE_STRENGTH_RANGE`, else ValueError."""
-    low, high = REFERENCE_STRENGTH_RANGE
-    if isinstance(strength, bool) or not isinstance(strength, (int, float, np.floating, np.integer)):
-        raise ValueError(f"reference strength must be a number in {low:g}..{high:g}, got {strength!r}")
-    if not low <= float(strength) <= high:
-        raise ValueError(f"reference strength must be in {low:g}..{high:g}, got {strength}")
-    return float(strength)
-
-
-def reference_part_indices(parts: str | Sequence[str]) -> tuple[int, ...]:
-    """The landmark indices of ``parts`` (a name of :data:`REFERENCE_PARTS`, or several); ValueError if unknown.
-
-    A comma-separated string (``"eyes,mouth"``) counts as several names.
-    """
-    names = [name.strip() for name in parts.split(",")] if isinstance(parts, str) else [str(p).strip() for p in parts]
-    unknown = [name for name in names if name not in REFERENCE_PARTS]
-    if unknown or not names:
-        raise ValueError(
-            f"unknown reference part(s) {', '.join(unknown) or '(none given)'}; valid: {', '.join(REFERENCE_PARTS)}"
-        )
-    return tuple(sorted({index for name in names for index in REFERENCE_PARTS[name]}))
-
-
-def _part_size(points: np.ndarray) -> float:
-    return float(np.sqrt(((points - points.mean(axis=0)) ** 2).sum(axis=1).mean()))
 
 
 # --- the geometric controls, in canonical eye units (x right, y down) ------------------------------
