@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from portraitgan_hub.default_model import load_model
     from portraitgan_hub.editing import render
-    from portraitgan_hub.faces.expressions import transfer_expression
-    from portraitgan_hub.model import pil_to_tensor
+    from portraitgan_hub.faces.expression_transfer import transfer_expression
+    from portraitgan_hub.image_tensors import pil_to_tensor
     from train.metrics import LandmarkScorer, landmark_nme, mouth_ssim, ssim
 
     torch.set_grad_enabled(False)
@@ -93,14 +93,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _use_the_mean_face_as_neutral() -> None:
     """``transfer_expression`` as before issue #25: the mean face stands for every reference's neutral."""
-    from portraitgan_hub.faces import expressions
+    from portraitgan_hub.faces import expression_transfer
     from portraitgan_hub.faces.alignment import mean_face
 
     class MeanFace:
         def neutral(self, canonical: np.ndarray) -> np.ndarray:
             return mean_face()
 
-    expressions.expression_model = MeanFace
+    expression_transfer.expression_model = MeanFace
 
 
 def inner_nme(predicted: np.ndarray, target: np.ndarray) -> float:

@@ -11,7 +11,7 @@ applied to the source), but through landmarks, so any model follows it:
    deviation in frames (default 1.0; 0 = off), the ends reflected. Zero phase because the whole
    video is known: unlike a causal filter (a One Euro filter, say) it adds no lag.
 3. **Transfer**: each frame's expression is its displacement from the first face frame, rescaled
-   part by part to the photo's face (:func:`~portraitgan_hub.faces.expressions.transfer_expression`
+   part by part to the photo's face (:func:`~portraitgan_hub.faces.expression_transfer.transfer_expression`
    with the first frame as the neutral), times ``strength``, limited to ``parts``.
 4. **Render** every frame through :meth:`FaceEditor.edit` (explicit target points; the photo's face
    is detected once) at the photo's full resolution, and write an H.264 MP4 at the driving video's
@@ -36,7 +36,11 @@ import numpy as np
 
 from portraitgan_hub.errors import NoFaceError, PortraitGANError
 from portraitgan_hub.faces.expression_model import to_canonical
-from portraitgan_hub.faces.expressions import check_reference_strength, reference_part_indices, transfer_expression
+from portraitgan_hub.faces.expression_transfer import (
+    check_reference_strength,
+    reference_part_indices,
+    transfer_expression,
+)
 from portraitgan_hub.faces.landmarks import NUM_LANDMARKS, LandmarkDetector
 from portraitgan_hub.io_utils import atomic_path
 

@@ -145,7 +145,7 @@ def test_reference_strength_scales_and_parts_limit_the_taken_expression(london_p
 
 def test_reference_strength_and_parts_are_checked(london_photo):
     aligned_points = np.zeros((68, 2)) + np.arange(68)[:, None]
-    from portraitgan_hub.faces.expressions import transfer_expression
+    from portraitgan_hub.faces.expression_transfer import transfer_expression
 
     with pytest.raises(ValueError, match=r"reference strength must be in 0..1.5"):
         transfer_expression(aligned_points, aligned_points, strength=2.0)

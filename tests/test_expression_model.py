@@ -25,7 +25,7 @@ from portraitgan_hub.faces.expression_model import (
     expression_model,
     to_canonical,
 )
-from portraitgan_hub.faces.expressions import REFERENCE_PARTS, transfer_expression
+from portraitgan_hub.faces.expression_transfer import REFERENCE_PARTS, transfer_expression
 from portraitgan_hub.faces.landmarks import LEFT_EYE, RIGHT_EYE
 
 LANDMARKS_FILE = Path(__file__).resolve().parent / "assets" / "london" / "landmarks_held_out.json"

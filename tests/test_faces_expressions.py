@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from portraitgan_hub.faces.alignment import template_in_crop
+from portraitgan_hub.faces.expression_transfer import transfer_expression
 from portraitgan_hub.faces.expressions import (
     EXPRESSION_NAMES,
     ExpressionControls,
     apply_expression,
     interpolate,
     move_points,
-    transfer_expression,
 )
 from portraitgan_hub.faces.landmarks import default_detector
 
