@@ -11,6 +11,7 @@ composition and H.264 encoding) and the landmark time per driving frame.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # train/ (the piecewise-affine warp) is not installed
 ASSETS = ROOT / "tests" / "assets" / "london"
 
 
@@ -28,7 +30,7 @@ def write_driving(path: Path, frames: int, side: int = 480, fps: int = 24) -> No
     from portraitgan_hub.faces.expressions import apply_expression, interpolate
     from portraitgan_hub.faces.image_io import load_image
     from portraitgan_hub.faces.landmarks import default_detector
-    from portraitgan_hub.faces.warp import piecewise_affine_warp
+    from train.evaluation.piecewise_affine import piecewise_affine_warp
 
     photo = load_image(ASSETS / "005_neutral.jpg")
     neutral = default_detector().detect(photo)[0].landmarks

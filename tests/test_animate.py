@@ -21,7 +21,7 @@ from portraitgan_hub.errors import NoFaceError
 from portraitgan_hub.faces.expressions import apply_expression, interpolate
 from portraitgan_hub.faces.image_io import load_image
 from portraitgan_hub.faces.landmarks import default_detector
-from portraitgan_hub.faces.warp import piecewise_affine_warp
+from train.evaluation.piecewise_affine import piecewise_affine_warp
 
 av = pytest.importorskip("av")
 

@@ -27,7 +27,7 @@ from portraitgan_hub.editing import render_crop, target_landmarks
 from portraitgan_hub.faces.expressions import ExpressionControls
 from portraitgan_hub.faces.identity import SAME_PERSON_THRESHOLD, descriptor_distance, face_descriptor
 from portraitgan_hub.faces.landmarks import LandmarkDetector
-from train.evaluate import markdown
+from train.evaluation.report import markdown
 from train.metrics import landmark_nme
 
 ROOT = Path(__file__).resolve().parents[1]

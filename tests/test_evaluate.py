@@ -28,25 +28,18 @@ from portraitgan_hub.faces.identity import (
     find_face_recognition_model,
 )
 from portraitgan_hub.faces.landmarks import default_detector
-from portraitgan_hub.faces.warp import _orientation, anchor_points, piecewise_affine_warp, triangulation
 from portraitgan_hub.model import pil_to_tensor
 from portraitgan_hub.warp_guidance import warp_guidance
 from train.dataset import PairedPortraitDataset, read_manifest
-from train.evaluate import (
-    GATE_TASK,
-    METHODS,
-    EvaluationConfig,
-    Evaluator,
-    best_worst_pairs,
-    build_pairs,
-    evaluate,
-    gates,
-    main,
-    markdown,
-    no_op_evaluation,
-    no_op_fidelity,
-    parse_args,
-)
+from train.evaluation.cli import main, parse_args
+from train.evaluation.evaluator import Evaluator
+from train.evaluation.gates import GATE_TASK, gates
+from train.evaluation.no_op import no_op_evaluation, no_op_fidelity
+from train.evaluation.pairs import METHODS, EvaluationConfig, build_pairs
+from train.evaluation.pictures import best_worst_pairs
+from train.evaluation.piecewise_affine import _orientation, anchor_points, piecewise_affine_warp, triangulation
+from train.evaluation.report import markdown
+from train.evaluation.run import evaluate
 from train.metrics import grey, laplacian_variance, mean_chroma, mouth_ssim, mouth_window, mse, psnr, ssim
 
 SIZE = 64
