@@ -26,7 +26,7 @@ import torch
 
 from train.setup import EpochSampler, collate
 from train.step import training_step
-from train.train import Trainer
+from train.trainer import Trainer
 from train.training_config import load_config
 
 LITE = "train/configs/demo_london_warp.yaml"  # the warp-guided lite recipe of the current demo

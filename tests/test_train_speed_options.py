@@ -13,7 +13,7 @@ from test_train_config import prepare_london, reset_accelerate, tiny_config
 
 from train.setup import EpochSampler, collate
 from train.step import training_step
-from train.train import Trainer
+from train.trainer import Trainer
 
 LITE_U = [
     "model.preset=lite-u",
