@@ -1,4 +1,4 @@
-"""The app's event functions called directly (space/app.py Handlers), with a random-weight lite model."""
+"""The app's event functions called directly (space/handlers.py Handlers), with a random-weight lite model."""
 
 import json
 
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from portraitgan_hub_space import app
+from portraitgan_hub_space import app, file_inputs, messages
+from portraitgan_hub_space import session as state
 from test_whole_picture import PAINT, Darkens, FindsNoFaceInTheOriginal, PaintsByCondition
 
 from portraitgan_hub import PortraitGAN, PortraitGANConfig
@@ -46,7 +47,7 @@ def opts(
     parts="all",
     side=1024,
 ):
-    """The option inputs of a render event, in app.OPTION_NAMES order."""
+    """The option inputs of a render event, in handlers.OPTION_NAMES order."""
     return (source, target, style, overlay, view, strength, parts, side)
 
 
@@ -110,7 +111,7 @@ def test_portrait_only_shows_and_downloads_the_aligned_portrait_at_twice_the_mod
     plain = handlers.rerender(session, *opts(view="portrait only"), *SMILE)[1][1]
     assert np.abs(_pixels(plain) - download).mean() < 3  # the preview: the same portrait, from a smaller copy
     with pytest.raises(ValueError, match="'whole picture', 'portrait only'"):
-        app.state.portrait_view("crop")
+        state.portrait_view("crop")
 
 
 def test_click_moves_a_landmark_and_undo_restores_the_result(handlers, london_photo):
@@ -184,7 +185,7 @@ def test_bad_inputs_are_one_status_message_and_nothing_happens_without_a_photo(h
     Image.new("RGB", (200, 200), (90, 90, 90)).save(tmp_path / "wall.png")
     failed = handlers.photo_changed(str(tmp_path / "notes.jpg"), None, *opts(), *ZEROS)
     assert failed[0] is None and failed[3] is None  # the box is emptied: no broken image
-    assert failed[1] == app.file_inputs.FAILED_KEY + str(tmp_path / "notes.jpg")
+    assert failed[1] == file_inputs.FAILED_KEY + str(tmp_path / "notes.jpg")
     # gradio repeats the change event, then the emptied box sends one: neither runs, the message stays
     repeated = handlers.photo_changed(str(tmp_path / "notes.jpg"), failed[1], *opts(), *ZEROS)
     assert len(repeated) == 8 and all(isinstance(x, SKIP) for x in repeated)
@@ -201,7 +202,7 @@ def test_bad_inputs_are_one_status_message_and_nothing_happens_without_a_photo(h
     skipped = handlers.rerender(None, *opts(), *ZEROS)
     assert len(skipped) == 5 and all(isinstance(output, SKIP) for output in skipped)
     cleared = handlers.photo_changed(None, "/tmp/gradio/abc/face.jpg", *opts(), *ZEROS)  # the user's clear
-    assert cleared[2]["visible"] is False and cleared[3] is None and cleared[-1] == app.READY
+    assert cleared[2]["visible"] is False and cleared[3] is None and cleared[-1] == messages.READY
 
 
 def test_without_a_model_every_edit_explains_how_to_give_one(london_photo):
@@ -296,26 +297,26 @@ def test_the_converted_picture_is_made_once_per_size_and_condition(painter, full
     _, _, _, session, *_ = handlers.photo_changed(str(full_size_photo), None, *opts(side=700), *ZEROS)
     session = handlers.rerender(session, *opts(target="sketch", side=700), *ZEROS)[0]
     handlers.prepare_download(session)
-    assert session.pictures.made == 2  # the preview's size and the full size
+    assert painter.face_editor.converted.made == 2  # the preview's size and the full size
     seen = len(calls)
     for values in (SMILE, ZEROS, SMILE):  # expression edits: G renders the face only
         session = handlers.rerender(session, *opts(target="sketch", side=700), *values)[0]
         handlers.prepare_download(session)
-    assert session.pictures.made == 2 and len(calls) - seen == 3
+    assert painter.face_editor.converted.made == 2 and len(calls) - seen == 3
     handlers.rerender(session, *opts(target="sketch", style=0.5, side=700), *SMILE)  # another condition
-    assert session.pictures.made == 3
+    assert painter.face_editor.converted.made == 3
 
 
 def test_style_strength_reaches_the_condition_and_zero_keeps_the_photo(painter, full_size_photo):
     handlers = app.Handlers(painter)
     _, _, _, session, (photo, _), *_ = handlers.photo_changed(str(full_size_photo), None, *opts(side=700), *ZEROS)
     session, (before, after), *_, status = handlers.rerender(session, *opts(target="sketch", style=0.0), *ZEROS)
-    assert torch.equal(session.last.condition, torch.tensor([[1.0, 0.0, 0.0]])) and session.last.no_op
+    assert torch.equal(session.last.plan.condition, torch.tensor([[1.0, 0.0, 0.0]])) and session.last.plan.no_op
     assert np.array_equal(_pixels(after), _pixels(before)) and "expression only (style strength 0)" in status
     with Image.open(handlers.prepare_download(session)["value"]) as png:
         assert np.array_equal(_pixels(png), _pixels(Image.open(full_size_photo).convert("RGB")))
     session, (before, after), *_, status = handlers.rerender(session, *opts(target="sketch", style=0.5), *ZEROS)
-    assert torch.allclose(session.last.condition, torch.tensor([[0.5, 0.5, 0.0]])) and "at 50% style" in status
+    assert torch.allclose(session.last.plan.condition, torch.tensor([[0.5, 0.5, 0.0]])) and "at 50% style" in status
     assert torch.allclose(painter.generator.calls[-1][1], torch.tensor([[0.5, 0.5, 0.0]]))
     half = 0.5 * _corners(before) + 0.5 * (0.5 * PAINT[1].numpy() * 127.5 + 127.5)  # A = 0.5, half the paint
     assert np.abs(_corners(after) - half).max() <= 1.5  # the corners too, half-way
@@ -329,14 +330,14 @@ def test_a_sketch_turned_into_a_photo_shows_the_input_before_and_the_converted_p
     handlers = app.Handlers(model)
     _, _, _, session, *_ = handlers.photo_changed(str(sketch), None, *opts("sketch", "photo", side=700), *ZEROS)
     session, (before, after), *_, status = handlers.rerender(session, *opts("sketch", "photo", side=700), *ZEROS)
-    assert "sketch \u2192 photo" in status and session.last.converts
-    assert torch.equal(session.last.condition, torch.tensor([[1.0, 0.0, 0.0]]))
+    assert "sketch \u2192 photo" in status and session.last.plan.converts
+    assert torch.equal(session.last.plan.condition, torch.tensor([[1.0, 0.0, 0.0]]))
     input_preview = Image.open(sketch).convert("RGB").resize(before.size, Image.Resampling.BILINEAR)
     assert np.abs(_pixels(before) - _pixels(input_preview)).mean() < 2  # before: the sketch as uploaded
     darker = (_pixels(before) + 1) // 2
     assert np.abs(_corners(after) - _corners(before) // 2).max() <= 2 and np.abs(_pixels(after) - darker).mean() < 2
     same = handlers.rerender(session, *opts("sketch", "sketch", side=700), *ZEROS)
-    assert same[0].last.no_op and np.array_equal(_pixels(same[1][1]), _pixels(same[1][0]))  # sketch -> sketch
+    assert same[0].last.plan.no_op and np.array_equal(_pixels(same[1][1]), _pixels(same[1][0]))  # sketch -> sketch
 
 
 def test_a_stylized_input_without_a_detected_face_is_opened_through_the_cycle(full_size_photo):
@@ -407,16 +408,16 @@ def test_a_bad_upload_keeps_the_photo_being_edited(handlers, london_photo, tmp_p
     assert all(isinstance(value, SKIP) for value in restored)
     # A photo sent inline (no file to show again): the box is emptied, the photo is still edited.
     inline = {"path": None, "url": "data:image/jpeg;base64,AAAA"}
-    inline_key = app.payload_key(inline)
+    inline_key = file_inputs.payload_key(inline)
     failed = handlers.photo_changed(str(tmp_path / "notes.jpg"), inline_key, *opts(), *ZEROS)
-    assert failed[0] is None and app.file_inputs.photo_on_screen(failed[1]) == inline_key
+    assert failed[0] is None and file_inputs.photo_on_screen(failed[1]) == inline_key
     assert all(isinstance(value, SKIP) for value in failed[2:7])
     emptied = handlers.photo_changed(None, failed[1], *opts(), *ZEROS)
     assert emptied[1] == failed[1] and all(isinstance(value, SKIP) for value in emptied[2:])
 
 
 def test_a_file_the_browser_refuses_gets_the_one_line_error(model):
-    status = app.file_inputs.refused_file_status
+    status = file_inputs.refused_file_status
     assert status('{"box": "input-image", "name": "notes.txt"}') == (
         "**Error:** notes.txt is not an image file: upload a photo (JPEG, PNG, WebP, ...)"
     )
@@ -427,14 +428,14 @@ def test_a_file_the_browser_refuses_gets_the_one_line_error(model):
     assert status("not json").startswith("**Error:** the file is not an image file")
     config = app.build_demo(model).get_config_file()
     named = {c["props"].get("elem_id"): c for c in config["components"]}
-    button = named[app.file_inputs.REFUSED_BUTTON_ID]
+    button = named[file_inputs.REFUSED_BUTTON_ID]
     assert button["props"]["visible"] == "hidden"  # in the page, for the script to click, but not shown
     event = next(d for d in config["dependencies"] if button["id"] in [t[0] for t in d["targets"]])
-    assert event["js"] == app.file_inputs.REFUSED_REPORT_JS  # the script's report is the event's input
+    assert event["js"] == file_inputs.REFUSED_REPORT_JS  # the script's report is the event's input
     assert named["status"]["id"] in event["outputs"]
     scripts = [d["js"] for d in config["dependencies"] if d["js"]]
-    assert app.file_inputs.REFUSED_FILES_JS in scripts  # installed on page load
-    for box in app.file_inputs.FILE_BOXES:  # every box the script watches is on the page
+    assert file_inputs.REFUSED_FILES_JS in scripts  # installed on page load
+    for box in file_inputs.FILE_BOXES:  # every box the script watches is on the page
         assert box in named
 
 
@@ -448,7 +449,7 @@ def test_reset_returns_the_modality_and_the_style_strength_too(handlers, london_
     n = len(ZEROS)
     assert reset[n + 2 : n + 4] == ("photo", 1.0)  # Turn into: the input's own modality; style strength 1
     session, (shown_before, after), *_, status = reset[n + 9 :]
-    assert session.last.no_op and np.array_equal(_pixels(after), _pixels(before))  # the uploaded photo
+    assert session.last.plan.no_op and np.array_equal(_pixels(after), _pixels(before))  # the uploaded photo
     assert status.startswith("1 face \u00b7 photo, expression only") and "Back to the uploaded photo." in status
     sketch_input = handlers.reset(sketched[0], *opts(source="sketch", target="photo"))
     assert sketch_input[n + 2] == "sketch"  # a sketch upload: back to the sketch as it is

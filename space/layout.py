@@ -1,0 +1,351 @@
+"""The app's page: every component in page order, and its look (theme, CSS, the preview-size script).
+
+Inside :func:`blocks`, :func:`build_page` makes the page's components and returns them as a
+:class:`Page`; ``app.py`` then wires their events to the handlers and adds the API endpoints on the
+hidden components of :func:`build_api_components`. Every gradio component of the app is made here
+except those of ``driving.py`` (the driving-video accordion) and ``file_inputs.py`` (the hidden
+report of refused files).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from portraitgan_hub.faces.expressions import EXPRESSION_NAMES
+
+if __package__:  # imported as a package: space.layout, or portraitgan_hub_space.layout
+    from . import driving, pipeline
+    from . import session as state
+    from .messages import READY, REFERENCE_ADDS, no_model_message
+else:  # imported by app.py run as a script, as a Hugging Face Space does
+    import driving  # type: ignore[no-redef]
+    import pipeline  # type: ignore[no-redef]
+    import session as state  # type: ignore[no-redef]
+    from messages import READY, REFERENCE_ADDS, no_model_message  # type: ignore[no-redef]
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+#: A session's state (the photo, its faces) is dropped this long after its last use.
+SESSION_TTL_S = 3600
+#: Slider groups, in layout order; a control not named here goes to a last group ("More").
+SLIDER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Mouth", ("smile", "mouth_open", "mouth_width", "aaa", "eee", "woo")),
+    (
+        "Eyes and brows",
+        (
+            "eye_open",
+            "left_eye_open",
+            "right_eye_open",
+            "brow_raise",
+            "left_brow_raise",
+            "right_brow_raise",
+            "brow_furrow",
+        ),
+    ),
+    ("Head", ("roll", "face_slim")),
+)
+#: A system font stack: the theme's web font is not loaded offline, and its fallback drew "E" as "Ɛ".
+FONT = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif")
+MONO_FONT = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace")
+
+CSS = """
+#crop-view img { image-rendering: pixelated; cursor: crosshair; }
+#model-missing { border: 2px solid #d97706; border-radius: 8px; padding: 0.5em 1em; }
+#status { min-height: 2.6em; }
+#status p { margin: 0; }
+/* The result stays in view beside the controls while they scroll. The page container clips instead
+   of hiding overflow: "hidden" makes it a scroll container, and sticky would stick to it, not the page. */
+.gradio-container { overflow: clip !important; }
+#result-col { position: sticky; top: 0; align-self: flex-start; z-index: 200; }
+/* Phones: the result comes first and stays at the top, the controls scroll beneath it. */
+@media (max-width: 720px) {
+  #result-col { order: -1; background: var(--body-background-fill); padding-bottom: 4px; gap: 4px;
+                box-shadow: 0 6px 8px -6px rgba(0, 0, 0, 0.25); }
+  #before-after { height: 36vh !important; max-height: 36vh; }
+  #before-after img { max-height: 36vh; object-fit: contain; }
+  #download { padding: 4px; }
+}
+/* Slider end labels on every width. */
+.slider_input_container .min_value, .slider_input_container .max_value { display: inline !important; }
+"""
+
+#: Run in the browser on page load: the before/after view's size in device pixels, for the preview.
+PREVIEW_SIDE_JS = """() => {
+  const view = document.querySelector('#before-after');
+  const css = view ? Math.max(view.clientWidth, 480) : Math.min(window.innerWidth, 1024);
+  return Math.round(css * (window.devicePixelRatio || 1));
+}"""
+
+
+def theme() -> gr.themes.Base:
+    """The app's theme: Soft, with system fonts."""
+    return gr.themes.Soft(font=list(FONT), font_mono=list(MONO_FONT))
+
+
+def blocks() -> gr.Blocks:
+    """The app's Blocks, to build the page in (``with blocks() as demo:``)."""
+    # No usage analytics: the app runs offline and on users' photos.
+    return gr.Blocks(title="PortraitGAN Hub", delete_cache=(1800, SESSION_TTL_S), analytics_enabled=False)
+
+
+@dataclass(frozen=True)
+class Page:
+    """The components of the page that its events read or write (see :func:`build_page`)."""
+
+    session: gr.State
+    photo_key: gr.State  # which upload the session is from
+    side: gr.Number  # the preview's size, set on page load by PREVIEW_SIDE_JS
+    image: gr.Image
+    face: gr.Dropdown
+    source: gr.Radio
+    target: gr.Dropdown
+    style: gr.Slider
+    view: gr.Radio
+    overlay: gr.Checkbox
+    sliders: list[gr.Slider]  # in EXPRESSION_NAMES order
+    reset: gr.Button
+    before_after: gr.ImageSlider
+    status: gr.Markdown
+    download: gr.DownloadButton
+    crop: gr.Image
+    undo: gr.Button
+    reference: gr.Image
+    zero: gr.Checkbox
+    strength: gr.Slider
+    parts: gr.Radio
+    use_reference: gr.Button
+    drive: driving.DrivingBox
+    fmt: gr.Radio
+    fps: gr.Slider
+    seconds: gr.Slider
+    animate: gr.Button
+    animation: gr.Image
+    video: gr.Video
+
+
+def build_page(modalities: list[str], no_model: str | None = None) -> Page:
+    """The page's components, made inside the Blocks. ``modalities``: the model's, in its order;
+    ``no_model``: why no model is loaded (the page then says how to give one), None when one is."""
+    default_target = state.target_for_source("photo", None, modalities)
+
+    session = gr.State(None, time_to_live=SESSION_TTL_S)
+    photo_key = gr.State(None, time_to_live=SESSION_TTL_S)  # which upload the session is from
+    side = gr.Number(value=state.DEFAULT_PREVIEW_SIDE, visible=False, elem_id="preview-side")
+    gr.Markdown(
+        "# PortraitGAN Hub\nChange a portrait's **expression** and its **modality** (photo, sketch, "
+        "cartoon, ...) in one step: *PortraitGAN for Simultaneous Emotion and Modality Manipulation* "
+        "(Duan et al.)."
+    )
+    if no_model is not None:
+        gr.Markdown(no_model_message(no_model), elem_id="model-missing")
+    image = gr.Image(
+        label="Portrait",
+        type="filepath",
+        image_mode=None,
+        sources=["upload", "webcam", "clipboard"],
+        elem_id="input-image",
+        height=300,
+        render=False,
+    )
+    if EXAMPLES_DIR.is_dir():  # near the top; they fill the portrait box, whose change event runs the edit
+        gr.Examples(
+            sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg")),
+            inputs=[image],
+            label="Examples (Face Research Lab London Set, CC-BY 4.0)",
+            examples_per_page=8,
+        )
+    with gr.Row(elem_id="editor"):
+        with gr.Column(scale=1, elem_id="controls-col"):
+            image.render()
+            face = gr.Dropdown(label="Face", choices=[], visible=False, elem_id="face-picker")
+            with gr.Row():
+                source = gr.Radio(
+                    modalities,
+                    value=default_target,
+                    label="Input is",
+                    info="A stylized input defaults the target to photo.",
+                    elem_id="source",
+                )
+                target = gr.Dropdown(modalities, value=default_target, label="Turn into", elem_id="target")
+            style = gr.Slider(
+                *state.STYLE_STRENGTH,
+                value=1.0,
+                step=0.05,
+                label="Style strength",
+                info="How far towards the target modality: 0 keeps the input's, 1 is the full style.",
+                elem_id="style-strength",
+            )
+            with gr.Row(elem_id="result-options"):
+                view = gr.Radio(
+                    list(state.VIEW_CHOICES),
+                    value=state.WHOLE_PICTURE,
+                    label="Result",
+                    info="Portrait only: the aligned face at twice the model's size.",
+                    elem_id="result-view",
+                )
+                overlay = gr.Checkbox(label="Show the 68 landmarks", value=False, elem_id="overlay")
+            with gr.Accordion("Expression (arrow keys and typed values apply too)", open=True):
+                sliders = _expression_sliders()
+            reset = gr.Button("Reset: back to the uploaded photo", elem_id="reset")
+        with gr.Column(scale=1, elem_id="result-col"):
+            before_after = gr.ImageSlider(
+                label="Before / after",
+                type="pil",
+                format="jpeg",
+                interactive=False,
+                elem_id="before-after",
+                max_height=600,
+            )
+            status = gr.Markdown(READY, elem_id="status")
+            download = gr.DownloadButton("Download PNG (full resolution)", interactive=False, elem_id="download")
+    with gr.Row():
+        with gr.Column():
+            with gr.Accordion("Move single landmarks", open=False):
+                crop = gr.Image(
+                    label="Aligned face: click a point, then where it should go",
+                    type="pil",
+                    format="jpeg",
+                    interactive=False,
+                    elem_id="crop-view",
+                    height=420,
+                )
+                undo = gr.Button("Undo")
+        with gr.Column():
+            with gr.Accordion("Reference expression", open=False):
+                reference = gr.Image(
+                    label="Reference photo",
+                    type="filepath",
+                    image_mode=None,
+                    sources=["upload", "webcam", "clipboard"],
+                    height=240,
+                    elem_id="reference",
+                )
+                gr.Markdown(REFERENCE_ADDS, elem_id="reference-adds")
+                zero = gr.Checkbox(
+                    label="Set the expression sliders to 0 when taking it", value=True, elem_id="reference-zero"
+                )
+                with gr.Row():
+                    strength = gr.Slider(
+                        *state.REFERENCE_STRENGTH,
+                        value=1.0,
+                        step=0.05,
+                        label="Reference strength",
+                        elem_id="reference-strength",
+                    )
+                    parts = gr.Radio(
+                        list(state.REFERENCE_PART_CHOICES),
+                        value="all",
+                        label="Parts to take",
+                        elem_id="reference-parts",
+                    )
+                use_reference = gr.Button("Take its expression", elem_id="use-reference")
+            drive = driving.driving_video_box()
+            with gr.Accordion("Animation", open=False):
+                with gr.Row():
+                    fmt = gr.Radio(list(pipeline.ANIMATION_FORMATS), value="MP4", label="Format")
+                    fps = gr.Slider(*pipeline.FPS_RANGE, value=12, step=1, label="Frame rate (fps)")
+                    seconds = gr.Slider(*pipeline.LENGTH_RANGE, value=2.0, step=0.5, label="Length (s)")
+                animate = gr.Button("Animate: current \u2192 edited expression", elem_id="animate")
+                animation = gr.Image(
+                    label="Animation (GIF)",
+                    type="filepath",
+                    interactive=False,
+                    visible=False,
+                    elem_id="animation-gif",
+                )
+                video = gr.Video(
+                    label="Animation (MP4)",
+                    interactive=False,
+                    visible=False,
+                    autoplay=True,
+                    loop=True,
+                    elem_id="animation-mp4",
+                )
+    return Page(
+        session=session,
+        photo_key=photo_key,
+        side=side,
+        image=image,
+        face=face,
+        source=source,
+        target=target,
+        style=style,
+        view=view,
+        overlay=overlay,
+        sliders=sliders,
+        reset=reset,
+        before_after=before_after,
+        status=status,
+        download=download,
+        crop=crop,
+        undo=undo,
+        reference=reference,
+        zero=zero,
+        strength=strength,
+        parts=parts,
+        use_reference=use_reference,
+        drive=drive,
+        fmt=fmt,
+        fps=fps,
+        seconds=seconds,
+        animate=animate,
+        animation=animation,
+        video=video,
+    )
+
+
+@dataclass(frozen=True)
+class ApiComponents:
+    """The hidden components of the API endpoints, so that changes to the page do not change the API."""
+
+    image: gr.File
+    face: gr.Number
+    portrait: gr.Checkbox
+    result: gr.Image
+    faces: gr.JSON
+    edit: gr.Button
+    landmarks: gr.Button
+
+
+def build_api_components() -> ApiComponents:
+    """The API endpoints' inputs and outputs beside the page's own (``/edit`` also reads the page's
+    target, sliders, style strength and "Input is"), and one hidden button per endpoint."""
+    api_image = gr.File(label="image", visible=False)
+    api_face = gr.Number(value=0, precision=0, label="face", visible=False)
+    api_portrait = gr.Checkbox(value=False, label="portrait", visible=False)
+    api_result = gr.Image(label="edited", type="pil", format="png", visible=False)
+    api_faces = gr.JSON(label="faces", visible=False)
+    api_edit, api_landmarks = gr.Button(visible=False), gr.Button(visible=False)
+    return ApiComponents(api_image, api_face, api_portrait, api_result, api_faces, api_edit, api_landmarks)
+
+
+def _expression_sliders() -> list[gr.Slider]:
+    """One slider per expression control, grouped (:data:`SLIDER_GROUPS`), returned in EXPRESSION_NAMES order.
+
+    Two to a row on a wide screen; each slider is at least 280 px wide, so on a phone they stack
+    one to a row and keep their end labels.
+    """
+    grouped = [(title, [n for n in names if n in EXPRESSION_NAMES]) for title, names in SLIDER_GROUPS]
+    placed = {name for _, names in grouped for name in names}
+    rest = [name for name in EXPRESSION_NAMES if name not in placed]
+    if rest:
+        grouped.append(("More", rest))
+    by_name: dict[str, gr.Slider] = {}
+    for title, names in grouped:
+        gr.Markdown(f"**{title}**", elem_classes=["slider-group"])
+        for start in range(0, len(names), 2):
+            with gr.Row():
+                for name in names[start : start + 2]:
+                    low, high, step = state.control_range(name)
+                    by_name[name] = gr.Slider(
+                        low,
+                        high,
+                        value=0.0,
+                        step=step,
+                        label=state.control_label(name),
+                        elem_id=f"slider-{name}",
+                        min_width=280,
+                    )
+    return [by_name[name] for name in EXPRESSION_NAMES]
