@@ -5,8 +5,8 @@
 For each photo (default: the London photos in tests/assets/london), ``model.edit(photo, smile=...)``
 and the ratio of Laplacian variances of the grey face box, output / input
 (``train.metrics.laplacian_variance``, the detail ratio of ``train/evaluate.py``'s no-op fidelity;
-1 = all fine detail kept). ``--sampler`` sets how ``editing.compose`` resamples the photo at full
-resolution (``editing.PHOTO_SAMPLING``) so that both can be measured on the same code. To tell the
+1 = all fine detail kept). ``--sampler`` sets how ``composition.compose`` resamples the photo at full
+resolution (``composition.PHOTO_SAMPLING``) so that both can be measured on the same code. To tell the
 causes apart, each photo is also scored with G's mask set to 1 (the photo warped by G's flow alone,
 nothing of G's colour blended in). Prints one row per photo and the medians.
 """
@@ -42,12 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sampler", choices=("bilinear", "bicubic"), default=None, help="default: the package's")
     args = parser.parse_args(argv)
 
-    from portraitgan_hub import editing
+    from portraitgan_hub import composition, stages
     from portraitgan_hub.default_model import load_model
     from portraitgan_hub.faces.expressions import ExpressionControls
 
     if args.sampler:
-        editing.PHOTO_SAMPLING = args.sampler
+        composition.PHOTO_SAMPLING = args.sampler
     torch.set_grad_enabled(False)
     model = load_model(args.model)
     editor = model.face_editor
@@ -55,12 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.photos:
         aligned = editor.align(path)
         edited = model.edit(path, smile=args.smile)
-        target = editing.target_landmarks(aligned, ExpressionControls(smile=args.smile))
-        rendering = editing.render(model, aligned, target, "photo")
+        target = stages.target_landmarks(aligned, ExpressionControls(smile=args.smile))
+        rendering = stages.render(model, aligned, target, "photo")
         copying = type(rendering)(
             rendering.crop, rendering.colour, torch.ones_like(rendering.mask), rendering.displacement
         )
-        warped = editing.compose(aligned.photo, aligned.alignment, copying, editor.feather)
+        warped = composition.compose(aligned.photo, aligned.alignment, copying, editor.feather)
         edit_ratios.append(detail_ratio(aligned.photo, edited, aligned.face.box))
         warp_ratios.append(detail_ratio(aligned.photo, warped, aligned.face.box))
         print(
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             f"edit {edit_ratios[-1]:.3f} warp only {warp_ratios[-1]:.3f}"
         )
     print(
-        f"sampler {editing.PHOTO_SAMPLING}, smile {args.smile:g}: "
+        f"sampler {composition.PHOTO_SAMPLING}, smile {args.smile:g}: "
         f"median detail ratio {statistics.median(edit_ratios):.3f} "
         f"(warp only, mask = 1: {statistics.median(warp_ratios):.3f}) over {len(edit_ratios)} photos"
     )

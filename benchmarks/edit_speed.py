@@ -1,7 +1,8 @@
 """Latency of one slider edit of a full-size photo after detection, server side, per stage.
 
-What the app does when a slider is released: target landmarks -> (flow and) map -> G -> full-resolution
-composition, the face already detected and aligned (cached per photo). Median over ``--repeats``.
+What the app does when a slider is released, through the one editor (``FaceEditor``): plan (target
+landmarks, condition) -> render ((flow and) map -> G) -> full-resolution composition, the photo already
+prepared (faces detected and aligned once). Median over ``--repeats``.
 
 python benchmarks/edit_speed.py [--photo tests/assets/london/001_neutral.jpg] [--repeats 20] [--paper]
 """
@@ -16,26 +17,27 @@ import numpy as np
 import torch
 
 from portraitgan_hub import DEFAULT_MODEL, PortraitGAN, PortraitGANConfig
-from portraitgan_hub.editing import compose, render, target_landmarks
+from portraitgan_hub.edit_request import EditRequest
 from portraitgan_hub.faces.expressions import ExpressionControls
 
 
 def measure(model: PortraitGAN, photo: str, repeats: int) -> dict[str, float]:
-    aligned = model.face_editor.align(photo)  # detection and alignment: once per photo, cached
-    stages: dict[str, list[float]] = {"landmarks": [], "render (map, flow, G)": [], "compose": [], "total": []}
+    editor = model.face_editor
+    prepared = editor.prepare(photo)  # stage 1, detection and alignment: once per photo, cached
+    stages: dict[str, list[float]] = {"plan (landmarks)": [], "render (map, flow, G)": [], "compose": [], "total": []}
     for index in range(repeats + 1):
         smile = 0.5 + 0.5 * (index % 2)  # a different value each time, as a slider gives
         start = time.perf_counter()
-        target = target_landmarks(aligned, ExpressionControls(smile=smile))
-        landmarks_done = time.perf_counter()
-        rendering = render(model, aligned, target, "photo")
-        render_done = time.perf_counter()
-        compose(aligned.photo, aligned.alignment, rendering, model.face_editor.feather)
+        plan = editor.plan(prepared, EditRequest(controls=ExpressionControls(smile=smile)))
+        planned = time.perf_counter()
+        rendering = editor.render(prepared, plan)
+        rendered = time.perf_counter()
+        editor.compose(prepared, plan, rendering)
         end = time.perf_counter()
         if index:  # the first call warms up
-            stages["landmarks"].append(landmarks_done - start)
-            stages["render (map, flow, G)"].append(render_done - landmarks_done)
-            stages["compose"].append(end - render_done)
+            stages["plan (landmarks)"].append(planned - start)
+            stages["render (map, flow, G)"].append(rendered - planned)
+            stages["compose"].append(end - rendered)
             stages["total"].append(end - start)
     return {name: statistics.median(times) * 1000 for name, times in stages.items()}
 
@@ -56,7 +58,7 @@ def main() -> None:
         models["paper"] = PortraitGAN(PortraitGANConfig.preset("paper")).eval()
         models["paper, warp_guided"] = PortraitGAN(PortraitGANConfig.preset("paper", warp_guided=True)).eval()
     print(f"photo {args.photo}, torch {torch.__version__}, {torch.get_num_threads()} threads; median ms")
-    print("| model | " + " | ".join(["landmarks", "render (map, flow, G)", "compose", "total"]) + " |")
+    print("| model | " + " | ".join(["plan (landmarks)", "render (map, flow, G)", "compose", "total"]) + " |")
     print("|---|---|---|---|---|")
     for name, model in models.items():
         repeats = args.repeats if "paper" not in name.split(",")[0] else max(3, args.repeats // 5)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from portraitgan_hub import PortraitGAN  # noqa: E402
 from portraitgan_hub.growth import grow_modalities  # noqa: E402
-from portraitgan_hub.model import tensor_to_pil  # noqa: E402
+from portraitgan_hub.image_tensors import tensor_to_pil  # noqa: E402
 from train.dataset import PairedPortraitDataset  # noqa: E402
 from train.setup import collate  # noqa: E402
 

@@ -28,9 +28,10 @@ import torch
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
 from portraitgan_hub import DEFAULT_MODEL, PortraitGAN
-from portraitgan_hub.editing import compose, modality_condition, render
+from portraitgan_hub.composition import compose
 from portraitgan_hub.faces.identity import descriptor_distance, face_descriptor
-from portraitgan_hub.model import pil_to_tensor
+from portraitgan_hub.image_tensors import pil_to_tensor
+from portraitgan_hub.stages import modality_condition, render
 from train.metrics import crop_border_step, mean_chroma, ssim
 from train.stylize import get_stylizer
 

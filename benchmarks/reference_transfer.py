@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         _use_the_mean_face_as_neutral()
 
     from portraitgan_hub.default_model import load_model
-    from portraitgan_hub.editing import render
     from portraitgan_hub.faces.expression_transfer import transfer_expression
-    from portraitgan_hub.model import pil_to_tensor
+    from portraitgan_hub.image_tensors import pil_to_tensor
+    from portraitgan_hub.stages import render
     from train.metrics import LandmarkScorer, landmark_nme, mouth_ssim, ssim
 
     torch.set_grad_enabled(False)

@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw
 
 from portraitgan_hub import PortraitGAN
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
-from portraitgan_hub.model import pil_to_tensor, tensor_to_pil
+from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
 from portraitgan_hub.thin_plate_spline import warp_by_landmarks
 from train.prepare import PrepareConfig, prepare
 from train.train import train

@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from portraitgan_hub import PortraitGAN
 from portraitgan_hub.faces.landmark_map import landmark_map_tensor
-from portraitgan_hub.model import pil_to_tensor, tensor_to_pil
+from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
 from portraitgan_hub.thin_plate_spline import warp_by_landmarks
 from train.dataset import read_manifest
 

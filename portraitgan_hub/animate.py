@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from portraitgan_hub.edit_request import EditRequest
 from portraitgan_hub.errors import NoFaceError, PortraitGANError
 from portraitgan_hub.faces.expression_model import to_canonical
 from portraitgan_hub.faces.expression_transfer import (
@@ -41,6 +42,7 @@ from portraitgan_hub.faces.expression_transfer import (
     reference_part_indices,
     transfer_expression,
 )
+from portraitgan_hub.faces.expressions import ExpressionControls
 from portraitgan_hub.faces.landmarks import NUM_LANDMARKS, LandmarkDetector
 from portraitgan_hub.io_utils import atomic_path
 
@@ -171,16 +173,17 @@ def animate(
     parts: str | Sequence[str] = "all",
     smoothing: float = DEFAULT_SMOOTHING,
     audio: bool = True,
-    face: int = 0,
-    min_face: int | None = None,
-    modality: str | int | None = None,
+    request: EditRequest | None = None,
     progress: bool = True,
 ) -> AnimationReport:
     """Write ``output`` (an MP4, or .mov/.m4v/.mkv): ``photo`` with each driving frame's expression.
 
     ``strength`` (0..1.5) and ``parts`` as for a reference photo (``reference_strength``,
     ``reference_parts`` of :meth:`PortraitGAN.edit`); ``smoothing`` in frames (see the module
-    docstring); ``face``, ``min_face`` and ``modality`` as in ``edit``. Frames where the driving video
+    docstring); ``request``: the rest of the edit (``face``, ``min_face``, ``modality``,
+    ``modality_strength``, ``input_modality``; None: the largest face, no change of modality), whose
+    target landmarks each frame replaces; every frame goes through the one editor's plan, render and
+    compose stages on the photo prepared once. Frames where the driving video
     has no face repeat the last expression found and are counted in a ``UserWarning``. Raises
     :class:`VideoError`, :class:`NoFaceError`, ``ValueError`` (bad options) and what ``edit`` raises.
     """
@@ -193,8 +196,9 @@ def animate(
     if output.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"output must end in one of {', '.join(VIDEO_SUFFIXES)}, got {output.name!r}")
     smooth(np.zeros((1, 1)), smoothing)  # checks the value before the slow part
+    request = (request or EditRequest()).replace(output="photo", controls=ExpressionControls())
     editor = model.face_editor
-    aligned = editor.align(photo, face, min_face)  # the photo's face, detected once (and cached)
+    prepared = editor.prepare(photo, request)  # the photo's face, detected and aligned once
     track = read_driving(driving, progress=progress)
     shapes = expression_track(track, smoothing)
     missing = int((~track.found).sum())
@@ -204,8 +208,8 @@ def animate(
             UserWarning,
             stacklevel=2,
         )
-    subject = aligned.face.landmarks
-    width, height = (aligned.photo.width // 2) * 2, (aligned.photo.height // 2) * 2  # yuv420p: even sides
+    subject = prepared.aligned.face.landmarks
+    width, height = (prepared.picture.width // 2) * 2, (prepared.picture.height // 2) * 2  # yuv420p: even sides
     start = time.perf_counter()
     try:
         with atomic_path(output) as tmp:
@@ -218,9 +222,8 @@ def animate(
                     target = transfer_expression(
                         subject, shape, reference_neutral=shapes[0], strength=strength, parts=parts
                     )
-                    picture = editor.edit(
-                        aligned.photo, landmarks=target, face=face, min_face=min_face, modality=modality
-                    )
+                    plan = editor.plan(prepared, request.replace(landmarks=target))
+                    picture = editor.compose(prepared, plan, editor.render(prepared, plan))
                     frame = av.VideoFrame.from_image(picture.convert("RGB").crop((0, 0, width, height)))
                     container.mux(stream.encode(frame))
                 container.mux(stream.encode())
@@ -291,6 +294,10 @@ def add_command(commands) -> None:
     parser.add_argument("--no-audio", action="store_true", help="leave out the driving video's audio")
     parser.add_argument("--face", type=int, default=0, help="which face of the photo (0 = largest)")
     parser.add_argument("--modality", help="output modality (default: the photo's own)")
+    parser.add_argument(
+        "--strength", type=float, default=1.0, help="style strength 0..1 towards --modality (default 1)"
+    )
+    parser.add_argument("--from", dest="input_modality", help="what the photo is (default: a photo)")
     parser.add_argument("--model", help="Hub id or folder (default: $PORTRAITGAN_MODEL, then the demo model)")
     parser.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N or mps")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -305,6 +312,12 @@ def _run_command(args) -> int:
     except ValueError as error:
         raise ValueError(f"--expression-strength: {error}") from None
     reference_part_indices(args.parts)
+    request = EditRequest(  # checked before the model loads
+        modality=args.modality,
+        input_modality=args.input_modality,
+        modality_strength=args.strength,
+        face=args.face,
+    )
     model = load_model(args.model, map_location=args.device)
     report = animate(
         model,
@@ -315,8 +328,7 @@ def _run_command(args) -> int:
         parts=args.parts,
         smoothing=args.smoothing,
         audio=not args.no_audio,
-        face=args.face,
-        modality=args.modality,
+        request=request,
         progress=not args.quiet,
     )
     print(

@@ -1,4 +1,4 @@
-"""The ``portraitgan`` command: ``edit`` a photo, print its ``landmarks``, or start the ``app``.
+"""The ``portraitgan`` command: ``edit`` a photo, print its ``landmarks``, ``animate`` it, or start the ``app``.
 
 Every failure a user can cause ends with exit status 2 and one line on stderr saying why.
 """
@@ -11,12 +11,14 @@ import re
 import sys
 import warnings
 from collections.abc import Iterable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from portraitgan_hub.errors import PortraitGANError
+from portraitgan_hub.edit_request import EditRequest, check_modality_strength
+from portraitgan_hub.errors import DeviceError, PortraitGANError
 from portraitgan_hub.faces.expressions import CONTROL_RANGES, EXPRESSION_NAMES, REFERENCE_PARTS, ExpressionControls
 from portraitgan_hub.io_utils import DEFAULT_QUALITY, atomic_write_text, check_quality, read_json, save_photo
 
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from portraitgan_hub.model import PortraitGAN
 
 EXIT_BAD_INPUT = 2
+#: Entry point group of the sub-commands other distributions add (the app adds ``app``).
+COMMAND_GROUP = "portraitgan.commands"
 
 #: Negative numbers in any notation Python's float() reads (-1, -.5, -1e9, -1E-3, -inf): argparse's
 #: own pattern knows only -1 and -1.5, so "--smile -1e9" would read -1e9 as an unknown option.
@@ -62,8 +66,6 @@ _positive_int.__name__ = "positive integer"
 
 
 def _strength(text: str) -> float:
-    from portraitgan_hub.editing import check_modality_strength
-
     return check_modality_strength(float(text))
 
 
@@ -73,7 +75,6 @@ _strength.__name__ = "number in [0, 1]"  # argparse: "argument --strength: inval
 def _device(text: str) -> str:
     """``--device``: one this torch build and machine have ("argument --device: CUDA is not available ...")."""
     from portraitgan_hub.devices import check_device
-    from portraitgan_hub.errors import DeviceError
 
     try:
         return str(check_device(text))
@@ -97,8 +98,8 @@ def _image(text: str) -> str:
 def _edit(args: argparse.Namespace) -> int:
     from portraitgan_hub.default_model import load_model
 
-    controls = {name: getattr(args, name) for name in EXPRESSION_NAMES if getattr(args, name)}
-    ExpressionControls.from_dict(controls)  # out-of-range values fail here, before the model loads
+    # Out-of-range values fail here, before the model loads.
+    expression = ExpressionControls.from_dict({name: getattr(args, name) for name in EXPRESSION_NAMES})
     check_quality(args.quality, "--quality")
     inputs = _edit_inputs(args)
     batch = len(inputs) > 1 or args.input_dir is not None
@@ -107,19 +108,18 @@ def _edit(args: argparse.Namespace) -> int:
     if batch and Path(args.output).suffix and not Path(args.output).is_dir():
         raise ValueError(f"-o {args.output}: with several photos -o names a folder, not a file")
     landmarks = _read_landmarks(Path(args.landmarks), args.face) if args.landmarks else None
-    options = dict(
+    request = EditRequest(  # every option is checked here, before the model loads
         modality=args.modality,
+        input_modality=getattr(args, "from"),
+        modality_strength=args.strength,
         face=args.face,
-        reference=args.reference,
-        landmarks=landmarks,
         min_face=args.min_face,
+        controls=expression,
+        reference=args.reference,
         reference_strength=args.reference_strength,
         reference_parts=args.reference_parts,
-        paste_back=args.paste_back,
-        modality_strength=args.strength,
-        input_modality=getattr(args, "from"),
-        portrait=args.portrait,
-        **controls,
+        landmarks=landmarks,
+        output="portrait" if args.portrait else "photo" if args.paste_back else "crop",
     )
     if not batch:
         output = Path(args.output)
@@ -131,19 +131,19 @@ def _edit(args: argparse.Namespace) -> int:
     if not batch:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
-            result = model.edit(inputs[0], **options)
+            result = model.edit(inputs[0], request)
         _warn(str(w.message) for w in caught if issubclass(w.category, UserWarning))
         _warn(save_photo(result, output, quality=args.quality))
         print(f"wrote {output}")
         return 0
-    return _edit_batch(model, inputs, Path(args.output), options, args.quality)
+    return _edit_batch(model, inputs, Path(args.output), request, args.quality)
 
 
-def _edit_batch(model: PortraitGAN, inputs: list[Path], out_dir: Path, options: dict[str, Any], quality: int) -> int:
+def _edit_batch(model: PortraitGAN, inputs: list[Path], out_dir: Path, request: EditRequest, quality: int) -> int:
     """Edit every input into ``out_dir``; report failures, go on; exit status 2 if any failed."""
     from tqdm.auto import tqdm
 
-    outcomes = model.edit_many(inputs, **options)  # checks the options before any photo or folder
+    outcomes = model.edit_many(inputs, request)  # checks the modalities before any photo or folder
     outputs = _output_names(inputs, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     failed: list[tuple[Path, str]] = []
@@ -273,21 +273,6 @@ def _landmarks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _app(args: argparse.Namespace) -> None:
-    try:
-        import gradio  # noqa: F401
-    except ModuleNotFoundError:
-        raise PortraitGANError("the app needs gradio: pip install 'portraitgan-hub[space]'") from None
-    try:  # installed: space/ ships in the wheel as portraitgan_hub_space (see pyproject.toml)
-        from portraitgan_hub_space.app import main as app_main
-    except ModuleNotFoundError as error:
-        if error.name != "portraitgan_hub_space":
-            raise
-        from space.app import main as app_main  # a source checkout that was not pip-installed
-
-    app_main(args.rest)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="portraitgan", description="Edit a portrait's expression and modality.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -396,12 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_animate_command(commands)  # portraitgan animate PHOTO --driving VIDEO -o OUT.mp4
 
-    # The app parses its own options (space/app.py); "+" keeps argparse from reading "--port" etc. here.
-    app = commands.add_parser(
-        "app", help="start the Gradio app (options: portraitgan app --help)", add_help=False, prefix_chars="+"
-    )
-    app.add_argument("rest", nargs=argparse.REMAINDER)
-    app.set_defaults(run=_app)
+    for entry in entry_points(group=COMMAND_GROUP):  # portraitgan app, added by the app (space/command.py)
+        entry.load()(commands)
     return parser
 
 

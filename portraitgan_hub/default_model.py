@@ -9,8 +9,9 @@ from pathlib import Path
 from huggingface_hub import constants, try_to_load_from_cache
 from huggingface_hub.errors import HFValidationError
 
+from portraitgan_hub.checkpoint_files import CONFIG_NAME, WEIGHTS_NAME, looks_like_path
 from portraitgan_hub.errors import CheckpointError
-from portraitgan_hub.model import CONFIG_NAME, WEIGHTS_NAME, PortraitGAN, _looks_like_path
+from portraitgan_hub.model import PortraitGAN
 
 #: Folder of the demo checkpoint shipped inside the package; ``PortraitGAN.from_pretrained(DEFAULT_MODEL)``.
 DEFAULT_MODEL: str = str(Path(__file__).resolve().parent / "pretrained" / "london-lite")
@@ -32,9 +33,17 @@ def resolve_model_source(model: str | os.PathLike | None = None) -> str:
             f"pass --model HUB_ID_OR_FOLDER or set {MODEL_ENV}"
         )
     source = os.path.expanduser(source)
-    if not os.path.isdir(source) and (isinstance(model, Path) or _looks_like_path(source)):
+    if not os.path.isdir(source) and (isinstance(model, Path) or looks_like_path(source)):
         raise CheckpointError(f"could not load a PortraitGAN model: no such folder: {source}")
     return source
+
+
+def _hub_offline() -> bool:
+    """Whether the Hub is in offline mode: ``constants.is_offline_mode()`` from huggingface_hub 1.0 on;
+    before, the flag ``constants.HF_HUB_OFFLINE``, read from the environment at import (the WebUI
+    hosts run hub 0.26 to 0.36, see docs/webui-extension.md)."""
+    is_offline_mode = getattr(constants, "is_offline_mode", None)
+    return bool(is_offline_mode()) if is_offline_mode is not None else bool(constants.HF_HUB_OFFLINE)
 
 
 def check_offline_cache(
@@ -45,7 +54,7 @@ def check_offline_cache(
     connection". Folders, and anything when online, pass; an id the Hub would reject passes too, for
     ``from_pretrained`` to name its fault.
     """
-    if not constants.is_offline_mode() or os.path.isdir(source):
+    if not _hub_offline() or os.path.isdir(source):
         return
     try:
         cached = try_to_load_from_cache(source, CONFIG_NAME, cache_dir=cache_dir, revision=revision)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from portraitgan_hub.composition import blend
 from portraitgan_hub.config import PortraitGANConfig
 from portraitgan_hub.edit_region import edit_region, gate_mask
 from portraitgan_hub.layers import ResidualBlock, SkipDecoderLevel, norm_layer
@@ -56,13 +57,6 @@ def condition_vector(modality: torch.Tensor, num_modalities: int) -> torch.Tenso
     return nn.functional.one_hot(modality.long(), num_modalities).float()
 
 
-def blend(mask: torch.Tensor, copied: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
-    """The masked output ``A * copied + (1 - A) * C`` (GANimation's attention blend): ``mask`` A
-    (B, 1, H, W) in [0, 1] (1 copies), ``copied`` and ``colour`` (B, 3, H, W) in the same range.
-    The one place of this formula: G's levels, the editor's crop and its full-resolution composition."""
-    return mask * copied + (1 - mask) * colour
-
-
 def modality_planes(modality: torch.Tensor, num_modalities: int, height: int, width: int) -> torch.Tensor:
     """The attribute vector c of each sample (:func:`condition_vector`) replicated over the plane: (B, n, H, W)."""
     return condition_vector(modality, num_modalities)[:, :, None, None].expand(-1, -1, height, width)
@@ -81,7 +75,7 @@ RESIDUAL_LIMIT = 0.999
 
 
 @dataclass
-class GeneratorRendering:
+class GeneratorOutput:
     """Everything one pass of G makes, for training (``images``) and full-resolution composition.
 
     ``images``: the output of every level, full resolution first, (B, 3, H / 2**k, W / 2**k) in [-1, 1].
@@ -186,12 +180,12 @@ class Generator(nn.Module):
         also the level-0 mask A (None without mask heads), for the training's mask penalty. (The
         training step calls ``forward`` rather than :meth:`render` so that DDP sees the pass.)
         """
-        rendering = self.render(
+        rendering = self.infer(
             image, landmark_map, modality, source_landmarks, target_landmarks, source_modality=source_modality
         )
         return (rendering.images, rendering.mask) if return_mask else rendering.images
 
-    def render(
+    def infer(
         self,
         image: torch.Tensor,
         landmark_map: torch.Tensor,
@@ -200,8 +194,8 @@ class Generator(nn.Module):
         target_landmarks: torch.Tensor | None = None,
         *,
         source_modality: torch.Tensor | None = None,
-    ) -> GeneratorRendering:
-        """Like :meth:`forward`, but returns colour, mask and warp as well (:class:`GeneratorRendering`)."""
+    ) -> GeneratorOutput:
+        """Like :meth:`forward`, but returns colour, mask and warp as well (:class:`GeneratorOutput`)."""
         batch, _, height, width = image.shape
         config = self.config
         condition = condition_vector(modality, config.num_modalities).to(image.device)
@@ -253,7 +247,7 @@ class Generator(nn.Module):
                 images.append(blend(level_mask, source, level_colour))
             if colour is None:
                 colour, mask = level_colour, level_mask
-        return GeneratorRendering(images, colour, mask, base, guidance)
+        return GeneratorOutput(images, colour, mask, base, guidance)
 
     def _limits(
         self,

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,24 +21,32 @@ import torch
 from huggingface_hub import ModelCard, ModelCardData, PyTorchModelHubMixin, hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 from PIL import Image
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
+from portraitgan_hub.checkpoint_files import (
+    CONFIG_EXPECTED,
+    CONFIG_NAME,
+    PICKLE_NAMES,
+    WEIGHTS_NAME,
+    config_from_data,
+    looks_like_path,
+    pickle_refusal,
+    read_config_file,
+    read_weights,
+    refuse_folder_without,
+)
 from portraitgan_hub.config import PortraitGANConfig
+from portraitgan_hub.edit_request import EditRequest
+from portraitgan_hub.editor import EditOutcome, FaceEditor
 from portraitgan_hub.errors import CheckpointError
-from portraitgan_hub.generator import Generator, GeneratorRendering
-from portraitgan_hub.io_utils import default_file_mode, read_json
+from portraitgan_hub.generator import Generator, GeneratorOutput
+from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
+from portraitgan_hub.io_utils import default_file_mode
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from portraitgan_hub.editing import EditOutcome, FaceEditor
-
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-PICKLE_NAMES = ("pytorch_model.bin", "model.pt", "model.pth", "model.ckpt", "generator.pth")
 PAPER_URL = "https://arxiv.org/abs/1807.01826"
 
 ImageLike = torch.Tensor | Image.Image | list[Image.Image]
@@ -140,7 +147,7 @@ class PortraitGAN(
         maps = maps.expand(batch.shape[0], -1, -1, -1)
         if maps.shape[-2:] != batch.shape[-2:]:
             raise ValueError(f"landmark map size {tuple(maps.shape[-2:])} != image size {tuple(batch.shape[-2:])}")
-        output = self.render(
+        output = self.infer(
             batch, maps, modality, source_landmarks, target_landmarks, source_modality=source_modality
         ).images[0]
         if not pil_input:
@@ -148,7 +155,7 @@ class PortraitGAN(
         pictures = tensor_to_pil(output)
         return pictures[0] if single else pictures
 
-    def render(
+    def infer(
         self,
         images: torch.Tensor,
         landmark_maps: torch.Tensor,
@@ -157,7 +164,7 @@ class PortraitGAN(
         target_landmarks: torch.Tensor | np.ndarray | None = None,
         *,
         source_modality: str | int | list[str | int] | torch.Tensor | None = None,
-    ) -> GeneratorRendering:
+    ) -> GeneratorOutput:
         """One pass of G without gradients, with its colour, mask and warp (see :meth:`Generator.render`).
 
         ``images`` (B,3,H,W) in [-1, 1] and ``landmark_maps`` (B,1,H,W) in [0, 1] at the model's size;
@@ -177,7 +184,7 @@ class PortraitGAN(
                 raise ValueError(f"landmarks must be (B, 68, 2) or (68, 2), got {tuple(tensor.shape)}")
             points.append(tensor.float().expand(images.shape[0], -1, -1).to(self.device))
         with torch.inference_mode():
-            return self.generator.render(
+            return self.generator.infer(
                 images.to(self.device, self.dtype),
                 landmark_maps.to(self.device, self.dtype),
                 indices.to(self.device),
@@ -185,91 +192,52 @@ class PortraitGAN(
                 source_modality=None if sources is None else sources.to(self.device),
             )
 
-    def edit(
-        self,
-        photo: Any,
-        *,
-        modality: str | int | None = None,
-        face: int = 0,
-        reference: Any = None,
-        landmarks: np.ndarray | None = None,
-        moves: dict[int, tuple[float, float]] | None = None,
-        min_face: int | None = None,
-        reference_strength: float = 1.0,
-        reference_parts: str | Sequence[str] = "all",
-        paste_back: bool = True,
-        modality_strength: float = 1.0,
-        input_modality: str | int | None = None,
-        portrait: bool = False,
-        **controls: float,
-    ) -> Image.Image:
-        """Edit one face of a photo and return the full-resolution photo with the result pasted back.
+    def edit(self, photo: Any, request: EditRequest | None = None, **options: Any) -> Image.Image:
+        """Edit one face of a photo; by default the full-resolution photo with the edit composed in.
 
-        ``photo``: a path, bytes, binary file object, PIL image or uint8 array. Expression controls
-        by name, each a float where 0 changes nothing, within its row of
+        ``photo``: a path, bytes, binary file object, PIL image or uint8 array. The edit is an
+        :class:`~portraitgan_hub.edit_request.EditRequest`, or its fields as keyword ``options``:
+        ``modality`` (default the model's first, ``photo``), ``modality_strength`` (0..1: G is
+        conditioned on ``(1 - s) c_input + s c_target``), ``input_modality``, ``face`` (0 =
+        largest), ``min_face`` (px), ``reference`` (a photo whose expression the face takes on) with
+        ``reference_strength`` (0..1.5) and ``reference_parts``, ``landmarks`` (explicit target
+        points in photo pixels, ``(68, 2)`` or ``(N, 68, 2)``), ``moves`` (``{index: (x, y)}`` in crop
+        pixels), ``output`` (``"photo"``, ``"crop"``: the aligned crop at ``config.image_size``,
+        ``"portrait"``: the aligned portrait at twice that) and the expression controls by name, each
+        a float where 0 changes nothing, within its row of
         ``portraitgan_hub.faces.expressions.CONTROL_RANGES`` (``smile``, ``mouth_open``, ``eye_open``,
-        ``left_eye_open``, ``right_eye_open``, ``brow_raise``, ``face_slim``, ...). ``reference``: a
-        photo whose expression the face takes on, scaled by ``reference_strength`` (0..1.5, 1 = as in
-        the reference) and limited to ``reference_parts`` (``"eyes"``, ``"brows"``, ``"mouth"``,
-        ``"all"``, or a list of them). Mouth shapes ``aaa``, ``eee``, ``woo`` (0..1.5) and head
-        ``roll`` (degrees, -20..20, clockwise on screen) are controls too. ``paste_back=False``
-        returns the edited aligned face crop (``config.image_size`` square) instead of the photo.
-        ``landmarks``: explicit target points in photo
-        pixels, ``(68, 2)``, or ``(N, 68, 2)`` for N faces of which face ``face`` is used; they must
-        lie mostly inside the chosen face's crop. ``moves``: ``{index: (x, y)}`` single points moved,
-        in crop pixels. ``modality``: the target modality (default: the model's first, usually
-        ``photo``). ``face``: which face, 0 = largest. ``min_face``: the smallest face (box side, px)
-        to search for; by default as small as the detection budget allows (see ``LandmarkDetector``).
-        Faces are detected once per photo and cached, so repeated edits of one photo are fast.
+        ``brow_raise``, ``aaa``, ``roll`` in degrees, ...). ``paste_back=False`` and
+        ``portrait=True`` are the older spellings of ``output``.
 
-        A change of modality converts the whole picture, not only the face (G in overlapping tiles at
-        the face's scale, see ``editing.convert_picture``). ``modality_strength`` (0..1) goes part of
-        the way: G is conditioned on ``(1 - s) c_input + s c_target``. ``input_modality``: what the
-        photo is (default the model's first modality, ``photo``); for a stylized input where the
-        detector finds no face, the model converts the picture to a photo to find it. ``portrait=True``
-        returns the aligned portrait at twice the model's size (512 px for ``lite``) instead of the
-        whole picture.
+        Faces are detected once per photo and cached, so repeated edits of one photo are fast. A
+        change of modality converts the whole picture, not only the face
+        (``portraitgan_hub.conversion.convert_picture``); for a stylized input where the detector
+        finds no face, the model converts the picture to a photo to find it.
 
         The result has the input's size, and its mode when that was ``RGBA`` or ``LA`` (the alpha
         channel is the input's, untouched); ``result.info`` carries the input's ICC profile and EXIF
         (orientation removed), which ``portraitgan_hub.io_utils.save_photo`` writes. An animated
         input is edited on frame 0 and a ``UserWarning`` says the other frames are dropped.
 
-        Raises ``TypeError``/``ValueError`` naming a bad argument, ``ImageLoadError``,
-        ``NoFaceError`` (naming the smallest face size searched for) or ``FaceIndexError``.
+        Raises ``TypeError``/``ValueError`` naming a bad option, ``ImageLoadError``, ``NoFaceError``
+        (naming the smallest face size searched for) or ``FaceIndexError``.
         """
-        return self.face_editor.edit(
-            photo,
-            modality=modality,
-            face=face,
-            reference=reference,
-            landmarks=landmarks,
-            moves=moves,
-            min_face=min_face,
-            reference_strength=reference_strength,
-            reference_parts=reference_parts,
-            paste_back=paste_back,
-            modality_strength=modality_strength,
-            input_modality=input_modality,
-            portrait=portrait,
-            **controls,
-        )
+        return self.face_editor.edit(photo, request, **options)
 
-    def edit_many(self, photos: Any, **options: Any) -> Iterator[EditOutcome]:
-        """Edit many photos with the same options (those of :meth:`edit`), one by one.
+    def edit_many(self, photos: Any, request: EditRequest | None = None, **options: Any) -> Iterator[EditOutcome]:
+        """Edit many photos with the same request (or options, as :meth:`edit`), one by one.
 
         Returns an iterator of ``EditOutcome(source, image, error, warnings)``, one per photo in
         order: a photo that fails (no face, unreadable, ...) has ``error`` set and the others go on.
         The model and the face detector are loaded once.
         """
-        return self.face_editor.edit_many(photos, **options)
+        return self.face_editor.edit_many(photos, request, **options)
 
     @property
     def face_editor(self) -> FaceEditor:
-        """The :class:`FaceEditor` behind :meth:`edit` (created on first use, keeps the face cache)."""
+        """The :class:`~portraitgan_hub.editor.FaceEditor` behind :meth:`edit` (created on first use;
+        it keeps the face cache)."""
         if self.__dict__.get("_face_editor") is None:
-            from portraitgan_hub.editing import FaceEditor
-
             self.__dict__["_face_editor"] = FaceEditor(self)
         return self.__dict__["_face_editor"]
 
@@ -358,10 +326,10 @@ class PortraitGAN(
             )
         source = str(pretrained_model_name_or_path)
         if os.path.isdir(source) and not os.path.isfile(os.path.join(source, CONFIG_NAME)):
-            _refuse_folder_without(source, CONFIG_NAME)
+            refuse_folder_without(source, CONFIG_NAME)
         if os.path.isdir(source):
             read_config_file(Path(source) / CONFIG_NAME)  # a damaged config.json is named before anything loads
-        if not os.path.isdir(source) and (isinstance(pretrained_model_name_or_path, Path) or _looks_like_path(source)):
+        if not os.path.isdir(source) and (isinstance(pretrained_model_name_or_path, Path) or looks_like_path(source)):
             raise CheckpointError(f"could not load a PortraitGAN model from {source!r}: no such folder")
         try:
             return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
@@ -398,7 +366,7 @@ class PortraitGAN(
         if os.path.isdir(model_id):
             weights = Path(model_id) / WEIGHTS_NAME
             if not weights.is_file():
-                _refuse_folder_without(model_id, WEIGHTS_NAME)
+                refuse_folder_without(model_id, WEIGHTS_NAME)
         else:
             download = dict(
                 revision=revision,
@@ -415,99 +383,14 @@ class PortraitGAN(
                     for name in PICKLE_NAMES
                     if isinstance(try_to_load_from_cache(model_id, name, cache_dir=cache_dir, revision=revision), str)
                 ]
-                raise CheckpointError(_pickle_refusal(model_id, pickles) if pickles else str(error)) from error
+                raise CheckpointError(pickle_refusal(model_id, pickles) if pickles else str(error)) from error
         model.load_weights(weights, strict=strict)
         model.to(map_location)
         model.eval()
         return model
 
     def load_weights(self, path: str | Path, strict: bool = True) -> None:
-        """Load a ``model.safetensors``; strict by default, every mismatch named in the error."""
-        try:
-            state = load_file(str(path))
-        except (SafetensorError, OSError) as error:
-            raise CheckpointError(f"{path} is not a readable safetensors file: {error}") from error
-        expected = self.state_dict()
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        mis_shaped = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
-        if mis_shaped or (strict and (missing or unexpected)):
-            problems = []
-            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mis_shaped)):
-                if keys:
-                    problems.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
-            raise CheckpointError(
-                f"{path} does not match this PortraitGAN config: "
-                + "; ".join(problems)
-                + ". Is config.json the one the weights were trained with?"
-            )
+        """Load a ``model.safetensors``; strict by default, every mismatch named in the
+        :class:`CheckpointError` (``checkpoint_files.read_weights``)."""
+        state = read_weights(path, self.state_dict(), strict)
         self.load_state_dict(state, strict=strict)
-
-
-CONFIG_EXPECTED = "a JSON object of PortraitGANConfig fields, as save_pretrained writes it"
-
-
-def read_config_file(path: Path) -> PortraitGANConfig:
-    """The :class:`PortraitGANConfig` in ``path``; any problem is a :class:`CheckpointError` naming the file."""
-    try:
-        data = read_json(path, CONFIG_EXPECTED)
-    except (ValueError, OSError) as error:
-        raise CheckpointError(str(error)) from None
-    return config_from_data(data, str(path))
-
-
-def config_from_data(data: object, label: str) -> PortraitGANConfig:
-    """``data`` (parsed ``config.json``) as a config; wrong structure or field types name ``label``."""
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{label}: expected {CONFIG_EXPECTED}, got a JSON {type(data).__name__}")
-    defaults = PortraitGANConfig()
-    for name, value in data.items():
-        if not hasattr(defaults, name):
-            continue  # from_dict names unknown fields
-        expected = type(getattr(defaults, name))
-        if expected is float:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        elif expected is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        else:
-            ok = isinstance(value, expected)
-        if not ok:
-            raise CheckpointError(f"{label}: field {name} must be of type {expected.__name__}, got {value!r}")
-    try:
-        return PortraitGANConfig.from_dict(data)
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{label}: {error}") from None
-
-
-def _looks_like_path(source: str) -> bool:
-    """A Hub id is ``name`` or ``owner/name``; anything else (``./x``, ``/abs``, ``~/x``, ``a/b/c``) is a path."""
-    return source.startswith((".", "/", "~")) or os.sep in source.strip("/").replace("/", "", 1) or "\\" in source
-
-
-def _pickle_refusal(source: str, names: list[str]) -> str:
-    return (
-        f"{source!r} offers only a pickle checkpoint ({', '.join(names)}); PortraitGAN loads "
-        f"{WEIGHTS_NAME} only and never unpickles a download, because unpickling can run code. "
-        "If you trust the file, convert it once with safetensors.torch.save_file."
-    )
-
-
-def _refuse_folder_without(folder: str, wanted: str) -> None:
-    pickles = sorted(p.name for p in Path(folder).iterdir() if p.suffix in PICKLE_SUFFIXES)
-    if pickles:
-        raise CheckpointError(_pickle_refusal(folder, pickles))
-    raise CheckpointError(f"{folder} has no {wanted}: it is not a PortraitGAN checkpoint folder")
-
-
-# --- image <-> tensor --------------------------------------------------------------------------
-def pil_to_tensor(images: Image.Image | list[Image.Image]) -> torch.Tensor:
-    """PIL image(s) -> (B,3,H,W) float tensor in [-1, 1]."""
-    images = [images] if isinstance(images, Image.Image) else list(images)
-    arrays = [np.asarray(image.convert("RGB"), dtype=np.float32) for image in images]
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 127.5 - 1.0
-
-
-def tensor_to_pil(batch: torch.Tensor) -> list[Image.Image]:
-    """(B,3,H,W) tensor in [-1, 1] -> list of RGB PIL images (rounded, clipped)."""
-    array = ((batch.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return [Image.fromarray(a) for a in array.permute(0, 2, 3, 1).numpy()]

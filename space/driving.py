@@ -19,6 +19,7 @@ from typing import Any
 import gradio as gr
 
 from portraitgan_hub.animate import AnimationReport, animate
+from portraitgan_hub.edit_request import EditRequest
 from portraitgan_hub.errors import PortraitGANError
 
 if __package__:  # imported as a package: space.driving, or portraitgan_hub_space.driving
@@ -37,27 +38,6 @@ ABOUT = (
     "not used. Every frame is rendered at the photo's full size, so a long video takes a while: the "
     "progress bar shows how far it is."
 )
-
-
-def video_modality(
-    source: str | None, target: str, style: float | None, modalities: Sequence[str]
-) -> tuple[str | None, str]:
-    """(the ``modality`` to give :func:`animate`, a note for the status line) for the app's settings.
-
-    ``animate`` renders its input as the model's first modality (a photo) at full style: "Turn into"
-    the input's own modality (or a style strength of 0) is no change of modality (None); any other
-    target is passed on, and the note says what of "Input is" and "Style strength" is not applied.
-    """
-    source = source or modalities[0]
-    strength = 1.0 if style is None else float(style)
-    if target == source or strength <= 0:
-        return None, ""
-    notes = []
-    if source != modalities[0]:
-        notes.append(f'"Input is: {source}" is not applied: the video takes the picture for a {modalities[0]}')
-    if strength < 1:
-        notes.append(f"the video is at 100% style, not {strength:.0%}")
-    return target, ("Note: " + "; ".join(notes) + ".") if notes else ""
 
 
 @dataclass(frozen=True)
@@ -124,7 +104,12 @@ class DrivingVideo:
             path = video_source(video)
             if path is None:
                 raise gr.Error("Upload a driving video first.", print_exception=False)
-            modality, note = video_modality(source, target, style, self.modalities)
+            request = EditRequest(
+                modality=target,
+                input_modality=source or None,
+                modality_strength=1.0 if style is None else float(style),
+                face=session.face,
+            )
             model = self.model()
             progress(0, desc="Finding the face in every frame of the driving video")
             report = animate(
@@ -135,8 +120,7 @@ class DrivingVideo:
                 strength=1.0 if strength is None else float(strength),
                 parts=parts or "all",
                 audio=bool(audio),
-                face=session.face,
-                modality=modality,
+                request=request,
                 progress=True,  # tqdm bars, which gr.Progress(track_tqdm=True) shows in the page
             )
         except gr.Error as error:
@@ -148,7 +132,8 @@ class DrivingVideo:
             return gr.skip(), gr.skip(), error_status(message)
         shown = gr.update(value=str(report.path), visible=True)
         download = gr.update(value=str(report.path), visible=True, interactive=True)
-        return shown, download, driving_status(report, modality, note)
+        converts = target != (source or self.modalities[0]) and request.modality_strength > 0
+        return shown, download, driving_status(report, target if converts else None)
 
 
 def driving_status(report: AnimationReport, modality: str | None, note: str = "") -> str:

@@ -2,25 +2,23 @@
 
 The app keeps one :class:`Session` per browser tab in a ``gr.State``; every handler takes the old
 session and returns a new one, so undo is a stack of earlier values and nothing is shared between
-users. Everything here is cheap and deterministic, so the tests call it without a server. The one
-mutable part is a :class:`PictureCache` per photo, which the sessions of that photo share: pictures
-the pipeline makes once per photo, size and modality (the whole photo converted to a sketch, ...).
+users. Everything here is cheap and deterministic, so the tests call it without a server. The
+photo itself is the editor's stage 1 (``portraitgan_hub.editor.PreparedPhoto``): faces detected
+once, the chosen face aligned; pictures made once per photo (previews, the whole photo converted to
+a sketch, ...) are cached by the editor.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from portraitgan_hub.editing import AlignedFace, align_face
-from portraitgan_hub.faces.alignment import DEFAULT_MARGIN
+from portraitgan_hub.editor import PreparedPhoto
 from portraitgan_hub.faces.expressions import (
     CONTROL_RANGES,
     EXPRESSION_NAMES,
@@ -30,6 +28,7 @@ from portraitgan_hub.faces.expressions import (
 )
 from portraitgan_hub.faces.image_io import PhotoInfo
 from portraitgan_hub.faces.landmarks import Face
+from portraitgan_hub.stages import AlignedFace
 
 Point = tuple[float, float]
 
@@ -41,7 +40,7 @@ _LABELS = {"aaa": 'Mouth "aaa"', "eee": 'Mouth "eee"', "woo": 'Mouth "woo"', "ro
 REFERENCE_STRENGTH = REFERENCE_STRENGTH_RANGE
 REFERENCE_PART_CHOICES: tuple[str, ...] = tuple(REFERENCE_PARTS)
 #: What the result shows: the whole picture (the face composed into it, every pixel converted on a
-#: change of modality), or only the aligned portrait at twice the model's size (editing.portrait_crop).
+#: change of modality), or only the aligned portrait at twice the model's size (``output="portrait"``).
 WHOLE_PICTURE = "whole picture"
 PORTRAIT_ONLY = "portrait only"
 VIEW_CHOICES: tuple[str, ...] = (WHOLE_PICTURE, PORTRAIT_ONLY)
@@ -176,80 +175,49 @@ def portrait_view(view: str | None) -> bool:
     raise ValueError(f"the result shows one of {', '.join(repr(v) for v in VIEW_CHOICES)}, got {view!r}")
 
 
-# --- pictures made once per photo -----------------------------------------------------------------
-class PictureCache:
-    """The last few pictures made from one photo, by key: e.g. the whole photo converted to another
-    modality, at the preview's size, at full size and at the animation's size
-    (``pipeline.converted_background``), which an expression slider does not change. ``keep`` = 3
-    holds those three for one modality; more would hold several full-size copies of a large photo.
-    A session and every session that follows from it (same photo) share one; two events of a tab may
-    use it at once (the preview and the download's PNG)."""
-
-    def __init__(self, keep: int = 3) -> None:
-        self.keep = keep
-        self._pictures: OrderedDict[Hashable, Image.Image] = OrderedDict()
-        self._lock = threading.Lock()
-        self.made = 0  # how many pictures were made (cache misses)
-
-    def get(self, key: Hashable, make: Callable[[], Image.Image]) -> Image.Image:
-        """The picture of ``key``, made by ``make()`` the first time (and again once it has been dropped)."""
-        with self._lock:
-            if key in self._pictures:
-                self._pictures.move_to_end(key)
-                return self._pictures[key]
-        picture = make()
-        with self._lock:
-            self.made += 1
-            self._pictures[key] = picture
-            while len(self._pictures) > self.keep:
-                self._pictures.popitem(last=False)
-        return picture
-
-    def __len__(self) -> int:
-        return len(self._pictures)
-
-
 # --- the session ----------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Session:
-    """One photo being edited: its faces (detected once), the chosen face, its reference and edits."""
+    """One photo being edited: the editor's prepared photo (faces detected once, the chosen face
+    aligned), its reference photo and the hand-moved points."""
 
-    photo: Image.Image
-    name: str  # file stem, for the download's name
-    faces: tuple[Face, ...]
-    face: int
-    aligned: AlignedFace
-    reference: np.ndarray | None = None  # a reference face's landmarks, in crop pixels
+    prepared: PreparedPhoto
+    name: str = "portrait"  # file stem, for the download's name
+    reference: Image.Image | None = None  # a reference photo whose expression the face takes on
     edits: LandmarkEdits = field(default_factory=LandmarkEdits)
-    info: PhotoInfo = field(default_factory=PhotoInfo)  # the upload's alpha, ICC profile, EXIF, for the download
     last: Any = None  # the latest pipeline.Rendered, from which the download is made
-    pictures: PictureCache = field(default_factory=PictureCache, repr=False)  # made from this photo, by key
 
     @classmethod
-    def start(
-        cls,
-        photo: Image.Image,
-        faces: Sequence[Face],
-        crop_size: int,
-        name: str = "portrait",
-        margin: float = DEFAULT_MARGIN,
-        info: PhotoInfo | None = None,
-    ) -> Session:
-        """A session on face 0 (the largest) of ``photo``; ``faces`` must not be empty (ValueError)."""
-        if not faces:
-            raise ValueError("a session needs at least one face")
-        faces = tuple(faces)
-        aligned = align_face(photo, faces[0], crop_size, margin)
-        return cls(photo, name, faces, 0, aligned, info=info or PhotoInfo())
+    def start(cls, prepared: PreparedPhoto, name: str = "portrait") -> Session:
+        """A session on the face ``prepared`` aligned (the largest, unless asked otherwise)."""
+        return cls(prepared, name)
 
-    def with_face(self, face: int, margin: float = DEFAULT_MARGIN) -> Session:
-        """Switch to another face of the same photo; hand-moved points belong to a face, so they go."""
-        if not 0 <= face < len(self.faces):
-            raise ValueError(f"face {face} asked for, but the photo has {len(self.faces)} (0..{len(self.faces) - 1})")
-        if face == self.face:
+    @property
+    def photo(self) -> Image.Image:
+        return self.prepared.picture
+
+    @property
+    def faces(self) -> tuple[Face, ...]:
+        return self.prepared.faces
+
+    @property
+    def face(self) -> int:
+        return self.prepared.face
+
+    @property
+    def aligned(self) -> AlignedFace:
+        return self.prepared.aligned
+
+    @property
+    def info(self) -> PhotoInfo:
+        return self.prepared.info
+
+    def with_face(self, prepared: PreparedPhoto) -> Session:
+        """The same photo with another face aligned (``FaceEditor.choose_face``); hand-moved points
+        belong to a face, so they go."""
+        if prepared.face == self.face:
             return self
-        aligned = align_face(self.photo, self.faces[face], self.aligned.alignment.crop_size, margin)
-        return dataclasses.replace(self, face=face, aligned=aligned, edits=LandmarkEdits(), last=None)
+        return dataclasses.replace(self, prepared=prepared, edits=LandmarkEdits(), last=None)
 
     def with_last(self, rendered: Any) -> Session:
         """The same session with its latest render (a ``pipeline.Rendered``) remembered for the download."""
@@ -258,8 +226,8 @@ class Session:
     def with_edits(self, edits: LandmarkEdits) -> Session:
         return dataclasses.replace(self, edits=edits)
 
-    def with_reference(self, reference: np.ndarray | None) -> Session:
-        return dataclasses.replace(self, reference=None if reference is None else np.asarray(reference, np.float32))
+    def with_reference(self, reference: Image.Image | None) -> Session:
+        return dataclasses.replace(self, reference=reference)
 
     def reset(self) -> Session:
         """Back to the photo as it is: no moved points, no reference (sliders are reset by the UI)."""

@@ -122,18 +122,18 @@ def test_gaps_repeat_the_last_expression_and_smoothing_is_zero_phase(driving) ->
 def test_animate_writes_every_frame_at_the_driving_rate_and_the_mouth_opens(model, driving, london_photo, tmp_path):
     subject = london_photo("019", "neutral")
     targets = []
-    edit = model.face_editor.edit
+    plan = model.face_editor.plan
 
-    def recording_edit(photo, **options):
-        targets.append(options["landmarks"])
-        return edit(photo, **options)
+    def recording_plan(prepared, request):
+        targets.append(request.landmarks)  # each frame's target points, photo pixels
+        return plan(prepared, request)
 
-    model.face_editor.edit = recording_edit
+    model.face_editor.plan = recording_plan
     try:
         with pytest.warns(UserWarning, match="2 of 12 driving frames had no face"):
             report = animate(model, subject, driving, tmp_path / "out.mp4", progress=False)
     finally:
-        del model.face_editor.edit
+        del model.face_editor.plan
     frames, rate, has_audio = decoded(report.path)
     assert len(frames) == report.frames == len(SCHEDULE) and rate == FPS == report.fps and not has_audio
     assert report.no_face_frames == 2 and frames[0].size == (640, 640)

@@ -74,7 +74,14 @@ def test_a_driving_video_animates_the_photo_being_edited_through_the_library(mod
         )
     (model_, photo, path, out), options = calls[0]
     assert model_ is model and photo is session.photo and path == str(video)  # the photo being edited
-    assert options == dict(strength=0.8, parts="mouth", audio=True, face=0, modality="sketch", progress=True)
+    request = options.pop("request")
+    assert options == dict(strength=0.8, parts="mouth", audio=True, progress=True)
+    assert (request.face, request.modality, request.input_modality, request.modality_strength) == (
+        0,
+        "sketch",
+        "photo",
+        1.0,
+    )
     assert progress.calls and progress.calls[0][0] == 0  # then animate's tqdm bars (track_tqdm)
     assert shown["visible"] is True and download["value"] == shown["value"] == str(out) and download["interactive"]
     with av.open(shown["value"]) as container:
@@ -110,13 +117,19 @@ def test_a_bad_driving_video_is_one_line_and_the_last_result_stays(model, london
     )
 
 
-def test_the_video_takes_the_target_modality_and_says_what_it_cannot_take():
-    modalities = ["photo", "sketch", "cartoon"]
-    assert driving.video_modality("photo", "photo", 1.0, modalities) == (None, "")  # expression only
-    assert driving.video_modality("photo", "sketch", 0.0, modalities) == (None, "")  # style 0: no change
-    assert driving.video_modality("photo", "sketch", 1.0, modalities) == ("sketch", "")
-    modality, note = driving.video_modality("sketch", "photo", 0.5, modalities)
-    assert modality == "photo" and '"Input is: sketch" is not applied' in note and "100% style, not 50%" in note
+def test_the_video_takes_input_is_turn_into_and_the_style_strength(model, video, london_photo, monkeypatch):
+    handlers = app.Handlers(model)
+    _, _, _, session, *_ = handlers.photo_changed(str(london_photo("019", "neutral")), None, *OPTIONS, *ZEROS)
+    seen = []
+
+    def recorded(*args, request=None, **kwargs):
+        seen.append(request)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(driving, "animate", recorded)
+    handlers.driving.drive({"path": str(video)}, session, "sketch", "photo", 0.5, 1.0, "all", True)
+    request = seen[-1]
+    assert (request.input_modality, request.modality, request.modality_strength) == ("sketch", "photo", 0.5)
 
 
 def test_the_page_has_the_driving_video_upload_wired_to_the_event(model):

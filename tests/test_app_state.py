@@ -9,7 +9,6 @@ from portraitgan_hub_space.session import (
     VIEW_CHOICES,
     WHOLE_PICTURE,
     LandmarkEdits,
-    PictureCache,
     Session,
     control_label,
     control_range,
@@ -25,9 +24,15 @@ from portraitgan_hub_space.session import (
     view_to_crop,
 )
 
+from portraitgan_hub.composition import scaled_alignment
+from portraitgan_hub.editor import FaceEditor, PreparedPhoto
+from portraitgan_hub.errors import FaceIndexError
 from portraitgan_hub.faces.alignment import mean_face
 from portraitgan_hub.faces.expressions import EXPRESSION_NAMES, ExpressionControls
+from portraitgan_hub.faces.image_io import PhotoInfo
 from portraitgan_hub.faces.landmarks import Face
+from portraitgan_hub.picture_cache import PictureCache, photo_key
+from portraitgan_hub.stages import align_face
 
 POINTS = np.stack([np.arange(68, dtype=np.float32) * 3.0, np.full(68, 100.0, np.float32)], axis=1)
 
@@ -101,13 +106,27 @@ def test_pictures_are_made_once_per_key_and_only_the_newest_are_kept():
     assert made == [(1, 1, 1), (2, 2, 2), (3, 3, 3), (4, 4, 4)]
 
 
+def _editor(crop_size: int = 64) -> FaceEditor:
+    """An editor without a generator: stage 1 and the picture caches need only the crop size."""
+    config = type("Config", (), {"image_size": crop_size})()
+    return FaceEditor(type("Model", (), {"config": config})())
+
+
+def _prepared(photo: Image.Image, faces: list[Face], crop_size: int = 64) -> PreparedPhoto:
+    aligned = align_face(photo, faces[0], crop_size)
+    return PreparedPhoto(photo, PhotoInfo(), "photo", photo_key(photo), tuple(faces), 0, aligned)
+
+
 def test_sessions_of_one_photo_share_its_pictures_and_a_new_photo_starts_afresh():
     photo = Image.new("RGB", (800, 400), (120, 120, 120))
-    session = Session.start(photo, [_face(0), _face(400, 150)], crop_size=64)
-    session.pictures.get("x", lambda: photo)
-    later = session.with_face(1).with_edits(LandmarkEdits()).reset().with_last(None)
-    assert later.pictures is session.pictures and len(later.pictures) == 1
-    assert len(Session.start(photo, [_face(0)], crop_size=64).pictures) == 0
+    editor = _editor()
+    session = Session.start(_prepared(photo, [_face(0), _face(400, 150)]))
+    editor.at_size(session.prepared, 200)
+    later = session.with_face(editor.choose_face(session.prepared, 1)).with_edits(LandmarkEdits()).reset()
+    editor.at_size(later.with_last(None).prepared, 200)
+    assert editor._copies.made == 1  # the other face of the same photo: the same preview copy
+    editor.at_size(_prepared(Image.new("RGB", (800, 400), (9, 9, 9)), [_face(0)]), 200)
+    assert editor._copies.made == 2
 
 
 # --- landmark click, move, undo ------------------------------------------------------------------
@@ -163,20 +182,19 @@ def _face(offset: float, size: float = 200.0) -> Face:
 
 def test_session_switches_faces_and_drops_moves_that_belonged_to_the_old_face():
     photo = Image.new("RGB", (800, 400), (120, 120, 120))
-    session = Session.start(photo, [_face(0), _face(400, 150)], crop_size=64, name="x")
+    editor = _editor()
+    session = Session.start(_prepared(photo, [_face(0), _face(400, 150)]), name="x")
     assert session.face == 0 and session.aligned.crop.size == (64, 64)
     edits, _ = LandmarkEdits().click(session.aligned.landmarks, tuple(session.aligned.landmarks[8]), radius=1)
     edits, _ = edits.click(session.aligned.landmarks, (30.0, 60.0), radius=1)
-    moved = session.with_edits(edits).with_reference(np.zeros((68, 2)))
-    other = moved.with_face(1)
+    moved = session.with_edits(edits).with_reference(Image.new("RGB", (8, 8)))
+    other = moved.with_face(editor.choose_face(moved.prepared, 1))
     assert other.face == 1 and other.edits == LandmarkEdits() and other.reference is not None
     assert not np.allclose(other.aligned.alignment.matrix, session.aligned.alignment.matrix)
-    assert moved.with_face(0) is moved
+    assert moved.with_face(editor.choose_face(moved.prepared, 0)) is moved
     assert moved.reset().edits == LandmarkEdits() and moved.reset().reference is None
-    with pytest.raises(ValueError, match="has 2"):
-        session.with_face(2)
-    with pytest.raises(ValueError):
-        Session.start(photo, [], crop_size=64)
+    with pytest.raises(FaceIndexError, match="has 2"):
+        editor.choose_face(session.prepared, 2)
 
 
 def test_face_picker_labels_say_largest_and_where_the_others_are():
@@ -207,9 +225,9 @@ def test_a_temporary_output_folder_goes_with_its_owner():
 
 def test_scaled_alignment_maps_the_same_face_in_a_resized_photo():
     face = _face(0)
-    session = Session.start(Image.new("RGB", (800, 400)), [face], crop_size=64)
+    session = Session.start(_prepared(Image.new("RGB", (800, 400)), [face]))
     alignment = session.aligned.alignment
-    small = pipeline.scaled_alignment(alignment, 0.5)
+    small = scaled_alignment(alignment, 0.5)
     # a point at pixel centre (x, y) of the photo is at ((x + 0.5) * 0.5 - 0.5, ...) in the half-size photo
     points = face.landmarks.astype(np.float64)
     assert np.allclose(small.to_crop((points + 0.5) * 0.5 - 0.5), alignment.to_crop(points), atol=1e-6)

@@ -11,7 +11,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from portraitgan_hub.faces.landmarks import LandmarkDetector
-from portraitgan_hub.model import tensor_to_pil
+from portraitgan_hub.image_tensors import tensor_to_pil
 from train.dataset import Augmentation, PairedPortraitDataset
 from train.prepare import PrepareConfig, prepare
 

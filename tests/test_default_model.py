@@ -23,10 +23,10 @@ import yaml
 from portraitgan_hub import DEFAULT_MODEL, PortraitGAN
 from portraitgan_hub.cli import main
 from portraitgan_hub.default_model import MODEL_ENV, resolve_model_source
-from portraitgan_hub.editing import render_crop, target_landmarks
 from portraitgan_hub.faces.expressions import ExpressionControls
 from portraitgan_hub.faces.identity import SAME_PERSON_THRESHOLD, descriptor_distance, face_descriptor
 from portraitgan_hub.faces.landmarks import LandmarkDetector
+from portraitgan_hub.stages import render, target_landmarks
 from train.evaluation.report import markdown
 from train.metrics import landmark_nme
 
@@ -75,7 +75,7 @@ def smile_edit(model: PortraitGAN, london_photo):
     """The aligned crop, the landmarks asked for by ``smile=1``, the output and its detected face."""
     aligned = model.face_editor.align(london_photo("005", "neutral"))
     wanted = target_landmarks(aligned, ExpressionControls(smile=1.0))
-    output = render_crop(model, aligned, wanted, "photo")
+    output = render(model, aligned, wanted, "photo").crop
     found = LandmarkDetector().detect(output)
     assert len(found) == 1  # the output is still one face dlib finds
     return aligned, wanted, output, found[0]
@@ -97,8 +97,8 @@ def test_default_model_moves_the_mouth_towards_a_requested_smile(smile_edit):
 
 def test_default_model_translates_modality(model, london_photo):
     aligned = model.face_editor.align(london_photo("001", "neutral"))
-    photo = np.asarray(render_crop(model, aligned, aligned.landmarks, "photo"), dtype=np.float32)
-    sketch = np.asarray(render_crop(model, aligned, aligned.landmarks, "sketch"), dtype=np.float32)
+    photo = np.asarray(render(model, aligned, aligned.landmarks, "photo").crop, dtype=np.float32)
+    sketch = np.asarray(render(model, aligned, aligned.landmarks, "sketch").crop, dtype=np.float32)
     saturation = lambda image: float((image.max(axis=2) - image.min(axis=2)).mean())  # noqa: E731
     assert saturation(sketch) < 0.5 * saturation(photo)  # the sketch modality is (nearly) grey
 
@@ -199,7 +199,7 @@ def test_a_sketch_comes_back_grey(held_out_sketch):
 def test_photo_to_sketch_to_photo_keeps_the_person(model, held_out_sketch, capsys):
     """The way back from the sketch (``input_modality="sketch"``) is recognisably the same person."""
     from portraitgan_hub.faces.alignment import warp_to_crop
-    from portraitgan_hub.model import pil_to_tensor
+    from portraitgan_hub.image_tensors import pil_to_tensor
     from train.metrics import ssim
 
     photo, aligned, sketch = held_out_sketch

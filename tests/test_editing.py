@@ -7,11 +7,13 @@ from PIL import Image
 from torch import nn
 
 from portraitgan_hub import FaceIndexError, NoFaceError, PortraitGAN, PortraitGANConfig
-from portraitgan_hub.editing import FaceEditor, align_face, compose, render, render_crop, target_landmarks
+from portraitgan_hub.composition import compose
+from portraitgan_hub.editor import FaceEditor
 from portraitgan_hub.faces.expressions import ExpressionControls
 from portraitgan_hub.faces.image_io import load_image
 from portraitgan_hub.faces.landmarks import default_detector
-from portraitgan_hub.generator import GeneratorRendering
+from portraitgan_hub.generator import GeneratorOutput
+from portraitgan_hub.stages import align_face, render, target_landmarks
 
 LITE = PortraitGANConfig.preset("lite")
 
@@ -26,8 +28,8 @@ class ReturnsItsInput(nn.Module):
     def forward(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None):
         return [image]
 
-    def render(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None, source_modality=None):
-        return GeneratorRendering([image], image, None, image, None)
+    def infer(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None, source_modality=None):
+        return GeneratorOutput([image], image, None, image, None)
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ def test_stages_can_be_called_alone(lite_model, london_photo):
     assert not np.allclose(smiling, aligned.landmarks)
     moved = target_landmarks(aligned, moves={30: (128.0, 140.0)})
     assert tuple(moved[30]) == (128.0, 140.0)
-    crop = render_crop(lite_model, aligned, smiling, "sketch")
+    crop = render(lite_model, aligned, smiling, "sketch").crop
     assert crop.size == (256, 256)
 
 

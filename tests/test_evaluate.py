@@ -15,7 +15,7 @@ from PIL import Image, ImageFilter
 from test_train_config import prepare_london
 
 from portraitgan_hub import PortraitGAN, PortraitGANConfig
-from portraitgan_hub.editing import FaceEditor
+from portraitgan_hub.editor import FaceEditor
 from portraitgan_hub.errors import FaceRecognitionModelNotFoundError
 from portraitgan_hub.faces import model_files
 from portraitgan_hub.faces.alignment import template_in_crop
@@ -28,7 +28,7 @@ from portraitgan_hub.faces.identity import (
     find_face_recognition_model,
 )
 from portraitgan_hub.faces.landmarks import default_detector
-from portraitgan_hub.model import pil_to_tensor
+from portraitgan_hub.image_tensors import pil_to_tensor
 from portraitgan_hub.warp_guidance import warp_guidance
 from train.dataset import PairedPortraitDataset, read_manifest
 from train.evaluation.cli import main, parse_args

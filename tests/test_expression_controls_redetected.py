@@ -19,10 +19,11 @@ from torch import nn
 
 from portraitgan_hub import PortraitGAN, PortraitGANConfig
 from portraitgan_hub.cli import main
-from portraitgan_hub.editing import AlignedFace, align_face, compose, render, target_landmarks
+from portraitgan_hub.composition import compose
 from portraitgan_hub.faces.expressions import ExpressionControls
 from portraitgan_hub.faces.image_io import load_image
 from portraitgan_hub.faces.landmarks import default_detector
+from portraitgan_hub.stages import AlignedFace, align_face, render, target_landmarks
 
 #: (aligned face, target landmarks in crop pixels) -> the full photo showing that edit.
 Render = Callable[[AlignedFace, np.ndarray], "object"]
@@ -161,10 +162,10 @@ class ReturnsItsInput(nn.Module):
     def forward(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None):
         return [image]
 
-    def render(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None, source_modality=None):
-        from portraitgan_hub.generator import GeneratorRendering
+    def infer(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None, source_modality=None):
+        from portraitgan_hub.generator import GeneratorOutput
 
-        return GeneratorRendering([image], image, None, image, None)
+        return GeneratorOutput([image], image, None, image, None)
 
 
 def test_edit_takes_every_new_control_and_the_paste_back_switch(london_photo):
@@ -193,8 +194,8 @@ def test_edit_takes_every_new_control_and_the_paste_back_switch(london_photo):
 def test_cli_passes_the_new_options_to_edit(london_photo, tmp_path, monkeypatch):
     seen = {}
 
-    def fake_edit(self, photo, **kwargs):
-        seen.update(kwargs)
+    def fake_edit(self, photo, request=None, **kwargs):
+        seen["request"] = request
         return load_image(photo)
 
     monkeypatch.setattr(PortraitGAN, "edit", fake_edit)
@@ -225,6 +226,7 @@ def test_cli_passes_the_new_options_to_edit(london_photo, tmp_path, monkeypatch)
         ]
     )
     assert code == 0 and out.is_file()
-    assert seen["aaa"] == 0.5 and seen["woo"] == 0.2 and seen["roll"] == 10.0
-    assert seen["reference_strength"] == 0.8 and seen["reference_parts"] == "eyes,mouth"
-    assert seen["paste_back"] is False
+    request = seen["request"]
+    assert request.controls.aaa == 0.5 and request.controls.woo == 0.2 and request.controls.roll == 10.0
+    assert request.reference_strength == 0.8 and request.reference_parts == "eyes,mouth"
+    assert request.output == "crop"  # --no-paste-back

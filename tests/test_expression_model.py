@@ -67,9 +67,9 @@ def test_own_neutral_photo_as_reference_changes_nothing(people) -> None:
 
 
 def test_own_neutral_photo_through_the_editor_changes_nothing(london_photo) -> None:
-    from portraitgan_hub.editing import align_face, target_landmarks
     from portraitgan_hub.faces.image_io import load_image
     from portraitgan_hub.faces.landmarks import default_detector
+    from portraitgan_hub.stages import align_face, target_landmarks
 
     photo = load_image(london_photo("019", "neutral"))  # a held-out person
     aligned = align_face(photo, default_detector().detect(photo)[0], 256)

@@ -12,10 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from portraitgan_hub import editing
-from portraitgan_hub.editing import Rendering, align_face, compose
+from portraitgan_hub import composition
+from portraitgan_hub.composition import compose
 from portraitgan_hub.faces.image_io import load_image
 from portraitgan_hub.faces.landmarks import default_detector
+from portraitgan_hub.stages import Rendering, align_face
 from train.metrics import grey, laplacian_variance
 
 CROP = 256
@@ -50,14 +51,14 @@ SHIFTS = [(0.25, 0.8, 0.6), (0.5, 0.7, 0.45)]
 
 @pytest.mark.parametrize(("shift", "bicubic_keeps", "bilinear_keeps"), SHIFTS)
 def test_a_sub_pixel_flow_keeps_the_fine_detail(aligned, shift, bicubic_keeps, bilinear_keeps) -> None:
-    assert editing.PHOTO_SAMPLING == "bicubic"
+    assert composition.PHOTO_SAMPLING == "bicubic"
     result = compose(aligned.photo, aligned.alignment, copying_rendering(shift, aligned.alignment.scale))
     assert detail_ratio(aligned.photo, result, aligned.face.box) > bicubic_keeps
 
 
 @pytest.mark.parametrize(("shift", "bicubic_keeps", "bilinear_keeps"), SHIFTS)
 def test_the_bilinear_sampler_loses_it(aligned, monkeypatch, shift, bicubic_keeps, bilinear_keeps) -> None:
-    monkeypatch.setattr(editing, "PHOTO_SAMPLING", "bilinear")
+    monkeypatch.setattr(composition, "PHOTO_SAMPLING", "bilinear")
     result = compose(aligned.photo, aligned.alignment, copying_rendering(shift, aligned.alignment.scale))
     assert detail_ratio(aligned.photo, result, aligned.face.box) < bilinear_keeps
 

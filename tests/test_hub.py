@@ -200,7 +200,7 @@ def test_generate_accepts_pil_names_indices_and_other_dtypes(saved):
     assert torch.equal(by_name, model.generate(images, maps, ["cartoon", "cartoon"]))
     assert not torch.equal(by_name, model.generate(images, maps, "photo"))
     assert by_name.shape == (2, 3, 32, 32) and not by_name.requires_grad
-    from portraitgan_hub.model import tensor_to_pil
+    from portraitgan_hub.image_tensors import tensor_to_pil
 
     pictures = tensor_to_pil(images)
     single = model.generate(pictures[0], maps[0, 0].numpy(), "sketch")

@@ -13,6 +13,7 @@ import pytest
 from PIL import ExifTags, Image, ImageCms
 
 from portraitgan_hub.cli import main
+from portraitgan_hub.edit_request import EditRequest
 from portraitgan_hub.io_utils import DEFAULT_QUALITY, save_photo
 
 ARTIST = "Face Research Lab London Set (CC-BY 4.0)"
@@ -149,10 +150,12 @@ def test_the_apps_download_keeps_alpha_icc_and_exif(london_photo, lite_model, tm
     source = tmp_path / "upload.png"
     picture.save(source, icc_profile=_icc(), exif=_exif(1))
 
-    session = pipeline.open_photo(lite_model, str(source))
+    editor = lite_model.face_editor
+    session = pipeline.open_photo(editor, str(source))
     values = [0.5] + [0.0] * (len(EXPRESSION_NAMES) - 1)  # smile, the rest unchanged
-    rendered = pipeline.render(lite_model, session, controls_from_values(values), "photo")
-    png = pipeline.OutputFiles(tmp_path / "downloads").save_png(pipeline.download_image(session, rendered), "x")
+    rendered = pipeline.render(editor, session, EditRequest(controls=controls_from_values(values)))
+    image = pipeline.download_image(editor, session, rendered)
+    png = pipeline.OutputFiles(tmp_path / "downloads").save_png(image, "x")
     with Image.open(png) as download:
         assert download.mode == "RGBA"
         assert np.array_equal(np.asarray(download.getchannel("A")), alpha)

@@ -55,7 +55,7 @@ def test_mask_starts_at_one_half_and_the_gate_decides_copying():
     source, target = source.expand(3, -1, -1), target.expand(3, -1, -1)
     condition = torch.tensor([[1.0, 0, 0], [0, 0, 1.0], [0.5, 0, 0.5]])  # same, cartoon, half way
     with torch.no_grad():
-        rendering = generator.render(
+        rendering = generator.infer(
             image, torch.zeros(3, 1, SIZE, SIZE), condition, source, target, source_modality=torch.tensor([0, 0, 0])
         )
     hole = rendering.guidance.hallucination
@@ -234,7 +234,7 @@ def test_an_untrained_skip_g_starts_from_its_input_also_in_a_conversion():
     image = (torch.rand(1, 3, SIZE, SIZE) * 2 - 1).clamp(-0.99, 0.99)
     points = _points()
     with torch.no_grad():
-        rendering = generator.render(image, torch.zeros(1, 1, SIZE, SIZE), torch.tensor([2]), points, points)
+        rendering = generator.infer(image, torch.zeros(1, 1, SIZE, SIZE), torch.tensor([2]), points, points)
     assert torch.all(rendering.mask == 0)
     assert torch.allclose(rendering.images[0], image, atol=1e-5)
     assert torch.allclose(rendering.images[1], torch.nn.functional.avg_pool2d(image, 2), atol=1e-5)

@@ -14,7 +14,7 @@ from test_train_config import prepare_london, reset_accelerate, tiny_config
 
 from portraitgan_hub import PortraitGAN
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
-from portraitgan_hub.model import pil_to_tensor
+from portraitgan_hub.image_tensors import pil_to_tensor
 from train.train import train
 
 SMALL_LITE_U = [

@@ -12,7 +12,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 from test_train_config import prepare_london
 
-from portraitgan_hub.model import pil_to_tensor
+from portraitgan_hub.image_tensors import pil_to_tensor
 from train.metrics import (
     LandmarkScorer,
     MetricTotals,

@@ -17,9 +17,9 @@ from PIL import Image
 
 from portraitgan_hub import DEFAULT_MODEL, PortraitGAN
 from portraitgan_hub.edit_region import edit_region
-from portraitgan_hub.editing import align_face, render, target_landmarks
 from portraitgan_hub.faces.expressions import ExpressionControls
 from portraitgan_hub.faces.landmarks import default_detector
+from portraitgan_hub.stages import align_face, render, target_landmarks
 from portraitgan_hub.warp_guidance import landmark_hallucination
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "london"

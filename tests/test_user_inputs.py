@@ -14,7 +14,7 @@ import pytest
 from conftest import LONDON_DIR, paste_faces
 from PIL import Image
 
-import portraitgan_hub.editing as editing
+import portraitgan_hub.editor as editor
 from portraitgan_hub import PortraitGAN
 from portraitgan_hub.cli import build_parser, main
 from portraitgan_hub.errors import CheckpointError, NoFaceError
@@ -22,6 +22,7 @@ from portraitgan_hub.faces.expressions import CONTROL_RANGES, EXPRESSION_NAMES, 
 from portraitgan_hub.faces.image_io import load_image
 from portraitgan_hub.faces.landmarks import DLIB_MIN_FACE, LandmarkDetector, select_face
 from portraitgan_hub.io_utils import save_photo
+from portraitgan_hub.stages import AlignedFace
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +82,9 @@ def test_the_apps_no_face_message_states_it_too(lite_model, tmp_path) -> None:
     wall = tmp_path / "wall.png"
     Image.new("RGB", (4000, 3000), (118, 124, 130)).save(wall)
     with pytest.raises(NoFaceError, match="no face found in wall.png: .*searched for faces of 196 px and larger"):
-        pipeline.open_photo(lite_model, str(wall))
+        pipeline.open_photo(lite_model.face_editor, str(wall))
     with pytest.raises(NoFaceError, match="reference photo wall.png: .*196 px"):
-        pipeline.reference_landmarks(lite_model, str(wall))
+        lite_model.face_editor.reference_landmarks(str(wall))
 
 
 def test_cli_finds_the_small_face_and_takes_min_face(small_face_photo, lite_model_dir, tmp_path, capsys) -> None:
@@ -126,16 +127,16 @@ def test_detection_of_a_12_megapixel_photo_takes_under_a_second(detector, small_
 
 
 # --- 2. multi-face landmark files -----------------------------------------------------------------------
-def _capture_targets(monkeypatch) -> list[tuple[np.ndarray, editing.AlignedFace]]:
+def _capture_targets(monkeypatch) -> list[tuple[np.ndarray, AlignedFace]]:
     """Record the target landmarks and the aligned face of every edit (``is_no_op`` sees both, always)."""
     seen = []
-    original = editing.is_no_op
+    original = editor.is_no_op
 
     def spy(aligned, landmarks, modality, model, *rest):
         seen.append((np.asarray(landmarks), aligned))
         return original(aligned, landmarks, modality, model, *rest)
 
-    monkeypatch.setattr(editing, "is_no_op", spy)
+    monkeypatch.setattr(editor, "is_no_op", spy)
     return seen
 
 

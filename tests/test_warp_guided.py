@@ -148,7 +148,7 @@ def test_warp_guided_generator_with_mask_near_one_reproduces_the_warp():
         torch.nn.init.constant_(head.bias[3:], 30.0)  # A = sigmoid(30) = 1 - 1e-13
     image, source, target = _smooth_image(SIZE), _points(), _points(smile=1.0)
     with torch.no_grad():
-        rendering = generator.render(image, torch.zeros(1, 1, SIZE, SIZE), torch.tensor([0]), source, target)
+        rendering = generator.infer(image, torch.zeros(1, 1, SIZE, SIZE), torch.tensor([0]), source, target)
     expected = warp_by_landmarks(image, source, target)
     outside = rendering.guidance.hallucination == 0
     assert torch.allclose(rendering.images[0][outside.expand_as(expected)], expected[outside.expand_as(expected)])
@@ -159,7 +159,7 @@ def test_blend_mask_is_zero_inside_the_hallucination_mask():
     generator = _warp_guided()
     source, target = _points(), _points(smile=1.0, mouth_open=1.0)  # the mouth opens: teeth to draw
     with torch.no_grad():
-        rendering = generator.render(
+        rendering = generator.infer(
             torch.rand(1, 3, SIZE, SIZE), torch.zeros(1, 1, SIZE, SIZE), torch.tensor([1]), source, target
         )
     hallucination = rendering.guidance.hallucination
@@ -378,7 +378,7 @@ SYNTHETIC_NME_TOLERANCE = 0.035
 def test_synthetic_pairs_landmarks_match_their_pixels(prepared, kind):
     """dlib, run on side A of a synthetic pair, finds the landmarks the pair claims (NME in eye distances)."""
     from portraitgan_hub.faces.landmarks import default_detector
-    from portraitgan_hub.model import tensor_to_pil
+    from portraitgan_hub.image_tensors import tensor_to_pil
     from train.dataset import PairedPortraitDataset
 
     dataset = PairedPortraitDataset(

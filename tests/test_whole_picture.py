@@ -11,17 +11,12 @@ from PIL import Image
 from torch import nn
 
 from portraitgan_hub import NoFaceError, PortraitGAN, PortraitGANConfig
-from portraitgan_hub.editing import (
-    FaceEditor,
-    changes_modality,
-    convert_picture,
-    is_no_op,
-    modality_condition,
-    tile_starts,
-)
+from portraitgan_hub.conversion import convert_picture, tile_starts
+from portraitgan_hub.editor import FaceEditor
 from portraitgan_hub.faces.image_io import load_image
 from portraitgan_hub.faces.landmarks import default_detector
-from portraitgan_hub.generator import GeneratorRendering
+from portraitgan_hub.generator import GeneratorOutput
+from portraitgan_hub.stages import changes_modality, is_no_op, modality_condition
 
 LITE = PortraitGANConfig.preset("lite")
 #: The colour the stand-in G paints for each modality (photo, sketch, cartoon), in [-1, 1].
@@ -37,13 +32,13 @@ class PaintsByCondition(nn.Module):
         self.anchor = nn.Parameter(torch.zeros(()))
         self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-    def render(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None, source_modality=None):
+    def infer(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None, source_modality=None):
         weights = modality if modality.is_floating_point() else nn.functional.one_hot(modality, 3).float()
         self.calls.append((landmark_map.clone(), weights.clone()))
         colour = (weights @ PAINT)[:, :, None, None].expand_as(image)
         mask = weights[:, :1, None, None].expand(-1, 1, *image.shape[-2:]).clone()
         out = mask * image + (1 - mask) * colour
-        return GeneratorRendering([out], colour, mask, image, None)
+        return GeneratorOutput([out], colour, mask, image, None)
 
 
 @pytest.fixture
@@ -152,11 +147,11 @@ def test_grey_modalities_come_back_grey_in_proportion(full_size_photo) -> None:
 class Darkens(PaintsByCondition):
     """G(I | L, c) = I / 2 whatever c: every converted picture differs from its input."""
 
-    def render(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None, source_modality=None):
+    def infer(self, image, landmark_map, modality, source_landmarks=None, target_landmarks=None, source_modality=None):
         weights = modality if modality.is_floating_point() else nn.functional.one_hot(modality, 3).float()
         self.calls.append((landmark_map.clone(), weights.clone()))
         out = (image + 1) / 2 - 1
-        return GeneratorRendering([out], out, None, image, None)
+        return GeneratorOutput([out], out, None, image, None)
 
 
 class FindsNoFaceInTheOriginal:
@@ -199,9 +194,9 @@ def test_a_grey_input_stays_grey_only_while_its_modality_stays(painter, full_siz
 
 
 def test_a_small_face_in_a_large_picture_does_not_ask_for_hundreds_of_tiles(painter, monkeypatch) -> None:
-    import portraitgan_hub.editing as editing
+    import portraitgan_hub.conversion as conversion
 
-    monkeypatch.setattr(editing, "MAX_CONVERT_SIDE", 600)
+    monkeypatch.setattr(conversion, "MAX_CONVERT_SIDE", 600)
     picture = Image.new("RGB", (1200, 900), (90, 120, 150))
     converted = convert_picture(painter, picture, 2.0, "sketch")  # a face scale of 2 would be 2400 x 1800
     assert converted.size == picture.size
@@ -210,7 +205,7 @@ def test_a_small_face_in_a_large_picture_does_not_ask_for_hundreds_of_tiles(pain
 
 
 def test_remove_colour_scales_chroma_around_the_luma() -> None:
-    from portraitgan_hub.editing import achromatic_share, remove_colour
+    from portraitgan_hub.composition import achromatic_share, remove_colour
 
     model = PortraitGAN(PortraitGANConfig.preset("lite", achromatic_modalities=["sketch"]))
     condition = torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])

@@ -47,7 +47,7 @@ from torch.utils.data import Dataset
 from portraitgan_hub.faces.expressions import ExpressionControls
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
 from portraitgan_hub.faces.landmarks import LEFT_EYE, RIGHT_EYE, flip_landmarks
-from portraitgan_hub.model import pil_to_tensor, tensor_to_pil
+from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
 from portraitgan_hub.thin_plate_spline import warp_by_landmarks
 
 SYNTHETIC_KINDS = ("expression", "teeth")

@@ -23,8 +23,8 @@ from PIL import Image
 from torch import nn
 
 from portraitgan_hub.errors import CheckpointError
+from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
 from portraitgan_hub.io_utils import atomic_path, atomic_write_text
-from portraitgan_hub.model import pil_to_tensor, tensor_to_pil
 
 METADATA_KEY = "style_network_config"
 

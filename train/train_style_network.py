@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageOps
 
-from portraitgan_hub.model import pil_to_tensor
+from portraitgan_hub.image_tensors import pil_to_tensor
 from portraitgan_hub.vgg import VGG19Features, load_vgg19
 from train.sources import IMAGE_SUFFIXES
 from train.style_network import StyleNetworkConfig, TransformerNet, save_style_network

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from portraitgan_hub.image_tensors import tensor_to_pil
 from portraitgan_hub.io_utils import atomic_save_image
-from portraitgan_hub.model import tensor_to_pil
 
 COLUMNS = ("input", "target landmarks", "output", "target")
 

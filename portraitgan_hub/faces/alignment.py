@@ -33,9 +33,9 @@ ALIGNMENT_INDICES: tuple[int, ...] = tuple([*NOSE_BRIDGE, *NOSE_BASE, *RIGHT_EYE
 DEFAULT_MARGIN = 0.4
 #: Share of the vertical padding placed above the brows. The 68 points stop at the brows, so the
 #: forehead and some hair need most of the room; the rest keeps the chin clear of the crop border
-#: (and of the feather band of :func:`paste_back`) when the mouth opens.
+#: (and of the composition's feather band) when the mouth opens.
 TOP_PADDING_SHARE = 0.65
-#: Width of the blending ramp of :func:`paste_back`, as a fraction of the crop size.
+#: Width of the composition's blending ramp (:func:`feather_mask`), as a fraction of the crop size.
 DEFAULT_FEATHER = 0.08
 #: Pixels at the crop border that :func:`feather_mask` keeps at exactly 0, so that resampling near
 #: the border (bicubic reads 2 pixels each way) never blends in the fill outside the crop.
@@ -250,48 +250,3 @@ def feather_mask(crop_size: int, feather: float = DEFAULT_FEATHER) -> np.ndarray
         return (distance == 0).astype(np.float32)
     t = np.clip(1.0 - distance / width, 0.0, 1.0)
     return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
-
-
-def paste_back(
-    original: ImageSource,
-    crop: ImageSource,
-    alignment: Alignment,
-    feather: float = DEFAULT_FEATHER,
-    resample: Image.Resampling = Image.Resampling.BICUBIC,
-) -> Image.Image:
-    """Blend an (edited) aligned crop back into the full-resolution ``original``.
-
-    ``crop`` may have any square size: it is taken to cover the same area as ``alignment``'s crop.
-    ``feather`` is the width of the blending ramp as a fraction of the crop size (see
-    :func:`feather_mask`). Every pixel where the warped mask is 0, in particular everything outside
-    the crop's footprint, keeps the original's exact value.
-    """
-    picture = load_image(original)
-    edited = load_image(crop)
-    if edited.width != edited.height:
-        raise ValueError(f"the crop must be square, got {edited.width}x{edited.height}")
-    if edited.width != alignment.crop_size:
-        alignment = alignment.resized(edited.width)
-    footprint = _footprint(alignment.inverse, edited.width, edited.height)
-    box = (
-        max(0, int(np.floor(footprint[0]))),
-        max(0, int(np.floor(footprint[1]))),
-        min(picture.width, int(np.ceil(footprint[2])) + 1),
-        min(picture.height, int(np.ceil(footprint[3])) + 1),
-    )
-    if box[0] >= box[2] or box[1] >= box[3]:
-        return picture.copy()
-    region_size = (box[2] - box[0], box[3] - box[1])
-    region_to_crop = alignment.matrix.copy()
-    region_to_crop[:, 2] += alignment.matrix[:, :2] @ np.array([box[0], box[1]], dtype=np.float64)
-
-    mask_image = Image.fromarray(feather_mask(edited.width, feather))
-    mask = np.asarray(_warp(mask_image, region_to_crop, region_size, Image.Resampling.BILINEAR, 0.0))
-    warped = np.asarray(_warp(edited, region_to_crop, region_size, resample, (0, 0, 0)), dtype=np.float32)
-    before = np.asarray(picture.crop(box), dtype=np.float32)
-    weight = np.clip(mask, 0.0, 1.0)[:, :, None]
-    blended = np.rint(before + (warped - before) * weight).astype(np.uint8)
-
-    result = picture.copy()
-    result.paste(Image.fromarray(blended), box[:2])
-    return result

@@ -6,7 +6,7 @@ only the listed ones) and, for modality translation, each photo against each oth
 same expression. Every method turns I_A into an output for (L_B, c_B):
 
 * ``portraitgan``: G(I_A, L_B, c_B), as the editor returns it (a grey modality of the model's
-  ``achromatic_modalities`` without colour: ``editing.remove_colour``);
+  ``achromatic_modalities`` without colour: ``composition.remove_colour``);
 * ``tps_warp``: I_A warped from L_A to L_B by the thin-plate-spline warp that the warp-guided
   generator applies first (``thin_plate_spline.warp_by_landmarks``): what G adds beyond it;
 * ``warp``: I_A piecewise-affinely warped from L_A to L_B (:mod:`.piecewise_affine`);
@@ -23,7 +23,7 @@ mean chroma. Outputs where dlib finds no face get no NME or distance and are cou
 No-op fidelity (``--no-op-photos N``, 0 = off): for the first N source photos, the original
 full-resolution photo (``landmarks/<stem>.json`` "source" under ``prepare_config.json``
 "source_dir"; skipped with a note when it is not there) goes through the whole edit path with its
-own landmarks -- ``face_editor.align``, ``editing.render``, ``editing.compose``, not ``edit``, which
+own landmarks -- ``FaceEditor.prepare``, ``stages.render``, ``composition.compose``, not ``edit``, which
 returns a no-op edit's photo untouched -- and is compared with the photo inside the detected face
 box: PSNR and the ratio of Laplacian variances (fine detail kept).
 

@@ -7,10 +7,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from portraitgan_hub.editing import achromatic_share, remove_colour
+from portraitgan_hub.composition import achromatic_share, remove_colour
 from portraitgan_hub.faces.identity import descriptor_distance, face_descriptor
 from portraitgan_hub.faces.landmark_map import landmark_map_tensor
-from portraitgan_hub.model import PortraitGAN, pil_to_tensor, tensor_to_pil
+from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
+from portraitgan_hub.model import PortraitGAN
 from portraitgan_hub.thin_plate_spline import warp_by_landmarks
 from train.dataset import Augmentation, PairedPortraitDataset
 from train.evaluation.pairs import METHODS, Pair
@@ -60,7 +61,7 @@ class Evaluator:
 
     def _as_edited(self, outputs: torch.Tensor, modalities: list[str]) -> torch.Tensor:
         """G's outputs as the editor returns them: grey modalities (``config.achromatic_modalities``,
-        e.g. ``sketch``) without colour (``editing.remove_colour``, the editor's last step)."""
+        e.g. ``sketch``) without colour (``composition.remove_colour``, the editor's last step)."""
         condition = torch.stack(
             [torch.eye(self.model.config.num_modalities)[self.model.config.modality_index(m)] for m in modalities]
         )

@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from portraitgan_hub.editing import compose, render
+from portraitgan_hub.composition import compose
+from portraitgan_hub.edit_request import EditRequest
 from portraitgan_hub.errors import PortraitGANError
 from portraitgan_hub.model import PortraitGAN
+from portraitgan_hub.stages import render
 from train.evaluation.pairs import SOURCE_MODALITY
 from train.metrics import grey, laplacian_variance, psnr
 from train.prepare_layout import CONFIG as PREPARE_CONFIG
@@ -48,18 +50,19 @@ def original_photo(data: str | Path, row: dict[str, Any]) -> tuple[Path | None, 
 def no_op_fidelity(model: PortraitGAN, photo: str | Path | Image.Image) -> dict[str, Any]:
     """The whole edit path of an edit that changes nothing, on one full-resolution photo.
 
-    The largest face is aligned (``model.face_editor.align``), G renders it with its own landmarks
-    and the ``photo`` modality (``editing.render``, with G's own mask: the editor's region limit
-    would make an unchanged face exact by construction) and the result is put back at the photo's
-    resolution (``editing.compose``), as an edit would; ``model.edit`` is not used, since it returns a
-    no-op edit's photo unchanged. Compared with the photo inside the detected face box (clamped to
+    The editor prepares the photo for an empty ``EditRequest`` (``FaceEditor.prepare``: the largest
+    face, aligned); G renders it with its own landmarks and the ``photo`` modality
+    (``stages.render``, with G's own mask: the editor's region limit would make an unchanged face
+    exact by construction) and the result is put back at the photo's resolution
+    (``composition.compose``), as an edit would. The editor's own render stage is not used, since
+    it returns a no-op edit's photo unchanged. Compared with the photo inside the detected face box (clamped to
     the photo): ``psnr`` in dB (0..255 RGB; inf when identical, ``Infinity`` in metrics.json) and
     ``detail_ratio`` = Laplacian variance of the output's grey box / the input's (1 = fine detail
     kept, below 1 = blurred; None when the input box is flat). Raises ``PortraitGANError`` (e.g. no
     face), ``ValueError`` and ``OSError``.
     """
     editor = model.face_editor
-    aligned = editor.align(photo)
+    aligned = editor.prepare(photo, EditRequest()).aligned
     rendering = render(model, aligned, aligned.landmarks, SOURCE_MODALITY, limit_region=False)
     composed = compose(aligned.photo, aligned.alignment, rendering, editor.feather)
     left, top, right, bottom = aligned.face.box

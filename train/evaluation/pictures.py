@@ -6,7 +6,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from portraitgan_hub.model import tensor_to_pil
+from portraitgan_hub.image_tensors import tensor_to_pil
 from train.evaluation.evaluator import Evaluator
 from train.evaluation.pairs import Pair
 
