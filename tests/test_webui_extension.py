@@ -1,0 +1,367 @@
+"""The Stable Diffusion WebUI extension (scripts/portraitgan_webui.py) inside a fake host.
+
+The fake host (tests/webui_host, see its ``modules/__init__.py``) loads the script the way A1111 and
+Forge do: executed from ``scripts/`` as a module named after the file, with the extension's folder on
+``sys.path`` while it runs (A1111) or for good (Forge). The tests then call each hook as the host
+does: the settings callback, the app-started callback with a bare FastAPI app (the REST routes, called
+with FastAPI's TestClient), and the Extras tab's postprocessing script on a 1350 px RGBA photo.
+
+These run under gradio 6 here and under the hosts' gradio 3.41.2 and 4.40.0 in the venvs of
+tests/webui_host/make_venvs.sh.
+"""
+
+import base64
+import io
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = Path(__file__).resolve().parent / "webui_host"
+SCRIPT = str(ROOT / "scripts" / "portraitgan_webui.py")
+
+
+def _forget_host_modules() -> None:
+    for name in [n for n in sys.modules if n == "modules" or n.startswith("modules.") or n == "launch"]:
+        del sys.modules[name]
+
+
+class Host:
+    """The fake host's modules, and the script as it loaded it."""
+
+    def __init__(self) -> None:
+        from modules import script_callbacks, scripts, scripts_postprocessing, shared
+
+        self.scripts, self.callbacks, self.postprocessing, self.shared = (
+            scripts,
+            script_callbacks,
+            scripts_postprocessing,
+            shared,
+        )
+
+    @property
+    def module(self):
+        return self.scripts.loaded_scripts[SCRIPT]  # read each time: a test may load the scripts again
+
+    def load(self, **options) -> None:
+        """Load the extension's scripts as the host does at start, from a ``sys.path`` without the
+        extension's folder (pytest put this checkout on it)."""
+        sys.path[:] = [entry for entry in sys.path if entry != str(ROOT)]
+        self.scripts.load_scripts([str(ROOT)], **options)
+        assert self.scripts.reported == [], self.scripts.reported
+        self.callbacks.ui_settings_callback()
+
+
+@pytest.fixture(scope="module")
+def host():
+    """The fake host with the extension loaded (A1111 style: its folder on sys.path while it loads)."""
+    _forget_host_modules()
+    saved = list(sys.path)
+    sys.path.insert(0, str(HOST))
+    try:
+        fake = Host()
+        fake.shared.reset()
+        fake.load()
+        yield fake
+    finally:
+        sys.path[:] = saved
+        _forget_host_modules()
+
+
+@pytest.fixture
+def settings(host):
+    """The extension's settings, restored after the test."""
+    opts = host.shared.opts
+    saved = {key: opts.data[key] for key in ("portraitgan_model", "portraitgan_device")}
+    yield opts
+    opts.data.update(saved)
+
+
+@pytest.fixture(scope="module")
+def rgba_photo(full_size_photo) -> Image.Image:
+    """The 1350 px London photo, opaque but for a soft left edge (alpha 0 to 255 over 300 px), as a cut-out."""
+    with Image.open(full_size_photo) as photo:
+        picture = photo.convert("RGB")
+    alpha = np.full((picture.height, picture.width), 255, np.uint8)
+    alpha[:, :300] = np.linspace(0, 255, 300, dtype=np.uint8)
+    picture.putalpha(Image.fromarray(alpha))
+    return picture
+
+
+def colour_change(a: Image.Image, b: Image.Image) -> np.ndarray:
+    """Per pixel, the largest change of R, G or B."""
+    return np.abs(np.asarray(a, np.int16)[..., :3] - np.asarray(b, np.int16)[..., :3]).max(axis=2)
+
+
+@pytest.fixture(scope="module")
+def extras(host):
+    """The Extras tab's postprocessing scripts, their UI built as the host builds it."""
+    import gradio as gr
+
+    runner = host.postprocessing.ScriptPostprocessingRunner()
+    with gr.Blocks():
+        runner.setup_ui()
+    return runner
+
+
+def extras_args(runner, **values):
+    """The runner's argument list with PortraitGAN's controls set to ``values`` (others: defaults)."""
+    script = next(s for s in runner.scripts if s.name == "PortraitGAN")
+    defaults = {"enable": False, "face": 0, "modality": "photo", "modality_strength": 1.0}
+    args = [None] * max(s.args_to for s in runner.scripts)
+    for i, name in enumerate(script.controls):
+        args[script.args_from + i] = values.get(name, defaults.get(name, 0.0))
+    return args
+
+
+def b64(data: bytes | Image.Image) -> str:
+    if isinstance(data, Image.Image):
+        buffer = io.BytesIO()
+        data.save(buffer, format="PNG")
+        data = buffer.getvalue()
+    return base64.b64encode(data).decode("ascii")
+
+
+@pytest.fixture(scope="module")
+def client(host):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+    host.callbacks.app_started_callback(None, app)
+    assert host.callbacks.reported == []
+    return TestClient(app)
+
+
+# --- loading and the hooks -------------------------------------------------------------------------
+def test_the_script_loads_like_the_host_loads_it_and_registers_its_hooks(host):
+    callbacks = host.callbacks.callback_map
+    assert [Path(c.script).name for c in callbacks["callbacks_ui_settings"]] == ["portraitgan_webui.py"]
+    assert [Path(c.script).name for c in callbacks["callbacks_app_started"]] == ["portraitgan_webui.py"]
+    assert callbacks["callbacks_ui_tabs"] == []  # the tab is not built yet (docs/webui-extension.md)
+    assert [d.script_class.__name__ for d in host.scripts.postprocessing_scripts_data] == ["PortraitGANExtras"]
+    assert host.scripts.scripts_data == []
+    assert host.module.LIBRARY_ERROR is None
+    # A1111 takes the extension's folder off sys.path after loading; the script adds it back once the
+    # app has started.
+    assert str(ROOT) not in sys.path
+    from fastapi import FastAPI
+
+    host.callbacks.app_started_callback(None, FastAPI())
+    assert str(ROOT) in sys.path and host.callbacks.reported == []
+    assert host.module.__name__ == "portraitgan_webui.py" and host.module.__name__ not in sys.modules
+
+
+def test_forge_keeps_the_extension_folder_on_the_path_and_the_script_loads_the_same(host):
+    saved = list(sys.path)
+    try:
+        host.load(keep_extension_dirs_on_path=True)
+        assert sys.path[0] == str(ROOT)
+        assert [d.script_class.__name__ for d in host.scripts.postprocessing_scripts_data] == ["PortraitGANExtras"]
+    finally:
+        sys.path[:] = saved
+        host.load()  # back to the A1111 way of the other tests
+
+
+def test_settings_are_added_to_the_hosts_settings_page(host):
+    opts = host.shared.opts
+    assert opts.portraitgan_model == "" and opts.portraitgan_device == "auto"
+    for key in ("portraitgan_model", "portraitgan_device"):
+        info = opts.data_labels[key]
+        assert info.section == ("portraitgan", "PortraitGAN") and info.label
+
+
+def test_the_extras_ui_has_the_controls_the_host_passes_by_name(extras):
+    script = next(s for s in extras.scripts if s.name == "PortraitGAN")
+    assert list(script.controls) == [
+        "enable",
+        "face",
+        "modality",
+        "modality_strength",
+        "smile",
+        "mouth_open",
+        "eye_open",
+    ]
+    assert script.controls["modality"].choices  # the embedded demo's modalities
+    assert script.controls["enable"].value is False
+
+
+# --- the Extras tab --------------------------------------------------------------------------------
+def test_extras_edits_a_full_size_photo_and_keeps_its_alpha(host, extras, rgba_photo, settings):
+    pp = host.postprocessing.PostprocessedImage(rgba_photo.copy())
+    extras.run(pp, extras_args(extras, enable=True, smile=0.8, mouth_open=0.3))
+    assert pp.image is not rgba_photo and pp.image.size == (1350, 1350) and pp.image.mode == "RGBA"
+    assert np.array_equal(np.asarray(pp.image)[..., 3], np.asarray(rgba_photo)[..., 3])
+    changed = colour_change(pp.image, rgba_photo)
+    assert changed[600:1000, 450:950].max() > 20  # the lower face moved
+    assert changed[:200, 1150:].max() == 0  # far from the face (and opaque) nothing changed
+    assert "smile 0.8" in pp.info["PortraitGAN"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the library composites alpha on white (faces.image_io.load_image) and puts the input's alpha "
+    "back on that: half-transparent pixels far from the face come back lighter (by 57 levels at alpha 64 "
+    "on this photo); the fix belongs in the editor, which should keep the input's colours outside the face",
+)
+def test_extras_keeps_the_colour_of_half_transparent_pixels_far_from_the_face(host, extras, rgba_photo):
+    pp = host.postprocessing.PostprocessedImage(rgba_photo)
+    extras.run(pp, extras_args(extras, enable=True, smile=0.8))
+    assert colour_change(pp.image, rgba_photo)[:200, 50:250].max() <= 1
+
+
+def test_extras_disabled_or_neutral_leaves_the_image_alone(host, extras, rgba_photo):
+    for values in ({"enable": False, "smile": 1.0}, {"enable": True}):
+        pp = host.postprocessing.PostprocessedImage(rgba_photo)
+        extras.run(pp, extras_args(extras, **values))
+        assert pp.image is rgba_photo and "PortraitGAN" not in pp.info
+
+
+def test_extras_through_the_api_arguments_with_unset_values(host, extras, rgba_photo):
+    """``/sdapi/v1/extra-single-image`` passes only what the caller named; the rest is ``None``."""
+    args = extras.create_args_for_run({"PortraitGAN": {"enable": True, "smile": 0.5}})
+    pp = host.postprocessing.PostprocessedImage(rgba_photo)
+    extras.run(pp, args)
+    assert pp.image is not rgba_photo and pp.image.mode == "RGBA"
+
+
+def test_an_extras_failure_logs_one_line_and_leaves_the_image(host, extras, caplog):
+    blank = Image.new("RGB", (640, 480), (120, 120, 120))
+    pp = host.postprocessing.PostprocessedImage(blank)
+    with caplog.at_level(logging.WARNING, logger="portraitgan"):
+        extras.run(pp, extras_args(extras, enable=True, smile=0.5))
+    assert pp.image is blank
+    messages = [r.getMessage() for r in caplog.records if r.name == "portraitgan"]
+    assert len(messages) == 1 and "\n" not in messages[0]
+    assert messages[0].startswith("PortraitGAN: image left unchanged:") and "face" in messages[0].lower()
+
+
+def test_a_broken_model_setting_gives_one_clear_message_and_no_exception(
+    host, extras, client, rgba_photo, settings, caplog
+):
+    settings.portraitgan_model = "/no/such/portraitgan-model"
+    pp = host.postprocessing.PostprocessedImage(rgba_photo)
+    with caplog.at_level(logging.WARNING, logger="portraitgan"):
+        extras.run(pp, extras_args(extras, enable=True, smile=0.5))
+    assert pp.image is rgba_photo
+    [message] = [r.getMessage() for r in caplog.records if r.name == "portraitgan"]
+    assert message.startswith("PortraitGAN: image left unchanged: the model setting '/no/such/portraitgan-model'")
+    assert "/no/such/portraitgan-model" in message and "Settings > PortraitGAN" in message and "\n" not in message
+    answer = client.post("/portraitgan/v1/edit", json={"image": b64(rgba_photo), "smile": 0.5})
+    assert answer.status_code == 503 and "/no/such/portraitgan-model" in answer.json()["error"]
+
+    settings.portraitgan_model = ""
+    settings.portraitgan_device = "tpu"
+    answer = client.post("/portraitgan/v1/edit", json={"image": b64(rgba_photo), "smile": 0.5})
+    assert answer.status_code == 503
+    assert "device setting 'tpu'" in answer.json()["error"] and "Settings > PortraitGAN" in answer.json()["error"]
+
+
+def test_a_model_folder_setting_is_used(host, extras, rgba_photo, settings, lite_model_dir):
+    settings.portraitgan_model = str(lite_model_dir)
+    pp = host.postprocessing.PostprocessedImage(rgba_photo)
+    extras.run(pp, extras_args(extras, enable=True, smile=0.5))
+    assert pp.image is not rgba_photo
+    assert host.module.holder.key == (str(lite_model_dir), "auto")
+
+
+def test_a_library_that_does_not_import_is_one_line_in_each_hook(host, rgba_photo, monkeypatch, caplog):
+    """A dependency missing (or of a version the library cannot use): the script still loads, the
+    hooks say why in one line, the routes answer 503."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    try:
+        with monkeypatch.context() as patch:
+            patch.setitem(sys.modules, "portraitgan_hub", None)  # `import portraitgan_hub` fails
+            with caplog.at_level(logging.WARNING, logger="portraitgan"):
+                host.load()
+        error = host.module.LIBRARY_ERROR
+        assert error.startswith("PortraitGAN: cannot run: the module portraitgan_hub is missing; restart the WebUI")
+        assert [r.getMessage() for r in caplog.records if r.name == "portraitgan"] == [error]
+
+        import gradio as gr
+
+        runner = host.postprocessing.ScriptPostprocessingRunner()
+        with gr.Blocks():
+            runner.setup_ui()
+        pp = host.postprocessing.PostprocessedImage(rgba_photo)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="portraitgan"):
+            runner.run(pp, extras_args(runner, enable=True, smile=0.5))
+        assert pp.image is rgba_photo
+        assert [r.getMessage() for r in caplog.records] == [f"PortraitGAN: image left unchanged: {error[13:]}"]
+
+        app = FastAPI()
+        host.callbacks.app_started_callback(None, app)
+        for route in ("edit", "landmarks"):
+            answer = TestClient(app).post(f"/portraitgan/v1/{route}", json={"image": b64(rgba_photo)})
+            assert answer.status_code == 503 and answer.json() == {"error": error}
+        assert host.callbacks.reported == [] and host.scripts.reported == []
+    finally:
+        host.load()
+
+
+# --- REST routes -----------------------------------------------------------------------------------
+def test_edit_route_answers_a_png_of_the_input_size(client, rgba_photo, full_size_photo):
+    answer = client.post(
+        "/portraitgan/v1/edit",
+        json={"image": "data:image/png;base64," + b64(rgba_photo), "smile": 0.8, "face": 0},
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    result = Image.open(io.BytesIO(base64.b64decode(body["image"])))
+    assert result.format == "PNG" and result.size == (1350, 1350) == (body["width"], body["height"])
+    assert result.mode == "RGBA"
+    assert np.array_equal(np.asarray(result)[..., 3], np.asarray(rgba_photo)[..., 3])
+
+    jpeg = client.post("/portraitgan/v1/edit", json={"image": b64(full_size_photo.read_bytes()), "modality": "sketch"})
+    assert jpeg.status_code == 200 and Image.open(io.BytesIO(base64.b64decode(jpeg.json()["image"]))).mode == "RGB"
+
+
+def test_landmarks_route_answers_each_face_with_68_points(client, full_size_photo):
+    answer = client.post("/portraitgan/v1/landmarks", json={"image": b64(full_size_photo.read_bytes())})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["width"], body["height"]) == (1350, 1350)
+    [face] = body["faces"]
+    left, top, right, bottom = face["box"]
+    assert 0 < left < right < 1350 and 0 < top < bottom < 1350
+    points = np.asarray(face["landmarks"])
+    assert points.shape == (68, 2)
+    assert (points[:, 0] > left - 50).all() and (points[:, 0] < right + 50).all()
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "status", "says"),
+    [
+        ("edit", "not json", 400, "not JSON"),
+        ("edit", ["a list"], 400, "JSON object"),
+        ("edit", {}, 400, "image must be a base64"),
+        ("edit", {"image": "%%%%"}, 400, "not valid base64"),
+        ("edit", {"image": base64.b64encode(b"no picture").decode()}, 400, "image"),
+        ("edit", {"image": "PHOTO", "grin": 1}, 400, "unknown option(s) grin"),
+        ("edit", {"image": "PHOTO", "smile": 9}, 422, "smile"),
+        ("edit", {"image": "PHOTO", "face": 3}, 422, "face"),
+        ("edit", {"image": "PHOTO", "modality": "oil"}, 422, "oil"),
+        ("edit", {"image": "PHOTO", "moves": {"48": "left"}}, 400, "moves"),
+        ("edit", {"image": "PHOTO", "reference": "/etc/hostname"}, 400, "reference is not valid base64"),
+        ("edit", {"image": "BLANK", "smile": 0.5}, 422, "face"),
+        ("landmarks", {}, 400, "image must be a base64"),
+        ("landmarks", {"image": "PHOTO", "smile": 1}, 400, "unknown option(s) smile"),
+    ],
+)
+def test_routes_answer_bad_requests_with_json_errors(client, full_size_photo, route, body, status, says):
+    if isinstance(body, dict) and body.get("image") in ("PHOTO", "BLANK"):
+        picture = full_size_photo.read_bytes() if body["image"] == "PHOTO" else Image.new("RGB", (320, 240))
+        body = {**body, "image": b64(picture)}
+    if isinstance(body, str):
+        answer = client.post(f"/portraitgan/v1/{route}", content=body, headers={"content-type": "application/json"})
+    else:
+        answer = client.post(f"/portraitgan/v1/{route}", json=body)
+    assert answer.status_code == status, answer.text
+    assert says in answer.json()["error"]
