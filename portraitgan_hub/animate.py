@@ -1,4 +1,4 @@
-"""Animate a portrait by a driving video's expressions (issue #25): relative motion on the 68 landmarks.
+"""Animate a portrait by a driving video's expressions: relative motion on the 68 landmarks.
 
 As LivePortrait drives a photo (relative motion: each driving frame's change from the first frame,
 applied to the source), but through landmarks, so any model follows it:

@@ -5,7 +5,7 @@ limits on its blend mask A, each a :class:`~portraitgan_hub.config.PortraitGANCo
 
 * **Conversion gate** (``conversion_gate``): ``A = sigmoid(a) * (1 - H) * (1 - dc)``, with H the
   hallucination mask and ``dc = 1/2 ||c_target - c_source||_1``
-  (:func:`portraitgan_hub.losses.modality_change`): 0 for an expression edit (copying the warped
+  (:func:`portraitgan_hub.condition.modality_change`): 0 for an expression edit (copying the warped
   photo is allowed), 1 for a full modality change (G draws every pixel: copying the photo cannot pay
   for a cartoon), s for a strength-s mixture. GANimation's mask (Pumarola et al. 2018) has no such
   gate: its G may copy the input wherever copying is cheap.
@@ -121,7 +121,7 @@ def edit_region(
 def gate_mask(mask: torch.Tensor, change: torch.Tensor | None, region: torch.Tensor | None) -> torch.Tensor:
     """Apply the conversion gate and the edit region to a blend mask A (B, 1, h, w) in [0, 1].
 
-    ``change``: (B,) dc of :func:`portraitgan_hub.losses.modality_change`, or None (no gate).
+    ``change``: (B,) dc of :func:`portraitgan_hub.condition.modality_change`, or None (no gate).
     ``region``: R (B, 1, H, W) of :func:`edit_region` at the output's size (area-resized to
     ``mask``'s), or None (no region limit).
     Returns ``1 - R' (1 - A (1 - dc))`` with ``R' = R + (1 - R) dc``.

@@ -36,25 +36,11 @@ import torch
 from torch import nn
 
 from portraitgan_hub.composition import blend
+from portraitgan_hub.condition import condition_vector, modality_change
 from portraitgan_hub.config import PortraitGANConfig
 from portraitgan_hub.edit_region import edit_region, gate_mask
 from portraitgan_hub.layers import ResidualBlock, SkipDecoderLevel, norm_layer
-from portraitgan_hub.losses import modality_change
 from portraitgan_hub.warp_guidance import WarpGuidance, warp_guidance
-
-
-def condition_vector(modality: torch.Tensor, num_modalities: int) -> torch.Tensor:
-    """The attribute vector c of each sample, (B, n) float.
-
-    ``modality``: (B,) indices (c is their one-hot vector, Eq. 1) or (B, n) weights, e.g. the convex
-    combination ``(1 - s) c_source + s c_target`` of a partial modality change (the paper's continuous
-    conditioning, Sec. 3.2, applied to c). Raises ``ValueError`` for weights of the wrong width.
-    """
-    if modality.is_floating_point() and modality.ndim == 2:
-        if modality.shape[1] != num_modalities:
-            raise ValueError(f"modality weights must be (B, {num_modalities}), got {tuple(modality.shape)}")
-        return modality
-    return nn.functional.one_hot(modality.long(), num_modalities).float()
 
 
 def modality_planes(modality: torch.Tensor, num_modalities: int, height: int, width: int) -> torch.Tensor:

@@ -165,16 +165,3 @@ def gradient_loss(generated: torch.Tensor, target: torch.Tensor, weights: torch.
     difference = (sobel_gradients(generated) - sobel_gradients(target.detach())).abs()
     per_sample = difference.mean(dim=(1, 2, 3))
     return per_sample.mean() if weights is None else (weights.to(per_sample) * per_sample).mean()
-
-
-def modality_change(source: torch.Tensor, target: torch.Tensor, num_modalities: int) -> torch.Tensor:
-    """How much of its modality each sample changes: half the L1 distance between the source and the
-    target condition vectors, (B,) in [0, 1]: 0 for the same modality, 1 for another one, s for a
-    mixture ``(1 - s) c_source + s c_target``. ``source``/``target``: (B,) indices or (B, n) weights."""
-
-    def vector(condition: torch.Tensor) -> torch.Tensor:
-        if condition.is_floating_point() and condition.ndim == 2:
-            return condition.float()
-        return torch.nn.functional.one_hot(condition.long(), num_modalities).float()
-
-    return 0.5 * (vector(target) - vector(source)).abs().sum(dim=1)

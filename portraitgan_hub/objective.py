@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from portraitgan_hub.condition import modality_change
 from portraitgan_hub.diffaugment import diff_augment
 from portraitgan_hub.discriminator import Augment, MultiLevelDiscriminator
 from portraitgan_hub.generator import Generator, modality_planes
@@ -36,7 +37,6 @@ from portraitgan_hub.losses import (
     lsgan_discriminator_loss,
     lsgan_generator_loss,
     mask_penalty,
-    modality_change,
     outline_loss,
     texture_loss,
 )

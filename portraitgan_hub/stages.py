@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from portraitgan_hub.composition import blend
+from portraitgan_hub.condition import condition_vector, modality_change
 from portraitgan_hub.edit_region import limit_to_edit_region
 from portraitgan_hub.edit_request import check_modality_strength
 from portraitgan_hub.faces.alignment import DEFAULT_MARGIN, Alignment, estimate_alignment, warp_to_crop
@@ -26,7 +27,6 @@ from portraitgan_hub.faces.expressions import ExpressionControls, move_points, t
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
 from portraitgan_hub.faces.landmarks import NUM_LANDMARKS, Face, check_landmarks
 from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
-from portraitgan_hub.losses import modality_change
 
 if TYPE_CHECKING:
     from portraitgan_hub.model import PortraitGAN
@@ -138,10 +138,8 @@ def modality_condition(
     target = config.modality_index(config.modalities[0] if modality is None else modality)
     source = input_index(model, input_modality)
     strength = check_modality_strength(strength)
-    condition = torch.zeros(1, config.num_modalities)
-    condition[0, source] += 1.0 - strength
-    condition[0, target] += strength
-    return condition
+    source_c, target_c = condition_vector(torch.tensor([source, target]), config.num_modalities)
+    return ((1.0 - strength) * source_c + strength * target_c)[None]
 
 
 def render(

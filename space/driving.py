@@ -1,4 +1,4 @@
-"""The app's driving-video upload (issue #25, item 2): the photo being edited, animated by a video's
+"""The app's driving-video upload: the photo being edited, animated by a video's
 expressions, as an MP4 to download.
 
 The picture work is the library's :func:`portraitgan_hub.animate.animate` (each driving frame's

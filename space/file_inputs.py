@@ -1,4 +1,4 @@
-"""What the app's file inputs send, and the one status line a bad file gets (issue 27, item 8).
+"""What the app's file inputs send, and the one status line a bad file gets.
 
 * :func:`upload_source` and :func:`video_source` turn an upload payload into what ``load_image`` or
   ``portraitgan_hub.animate`` reads, refusing anything that is not an upload to the app

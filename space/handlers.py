@@ -97,7 +97,7 @@ class Handlers:
         :meth:`prepare_download` has written the full-resolution PNG of this render.
         """
         editor = self._editor()
-        rendered = pipeline.render(editor, session, self._request(session, options, values))
+        rendered = pipeline.plan_and_render(editor, session, self._request(session, options, values))
         session = session.with_last(rendered)
         side = state.preview_side(options.preview_side)
         return (

@@ -82,7 +82,7 @@ def _safe_stem(stem: str) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class Rendered:
+class ScreenEdit:
     """One edit of the session's face: the request, the editor's plan (target landmarks in crop
     pixels, condition) and what G made of it (None for a no-op)."""
 
@@ -96,14 +96,14 @@ class Rendered:
         return self.plan.target
 
 
-def render(editor: FaceEditor, session: Session, request: EditRequest) -> Rendered:
+def plan_and_render(editor: FaceEditor, session: Session, request: EditRequest) -> ScreenEdit:
     """The editor's stages 2-3 on the session's (already prepared) face: no detection, no
     composition yet (:func:`preview_pair` for the view, :func:`download_image` for the file)."""
     plan = editor.plan(session.prepared, request)
-    return Rendered(request, plan, editor.render(session.prepared, plan))
+    return ScreenEdit(request, plan, editor.render(session.prepared, plan))
 
 
-def download_image(editor: FaceEditor, session: Session, rendered: Rendered) -> Image.Image:
+def download_image(editor: FaceEditor, session: Session, rendered: ScreenEdit) -> Image.Image:
     """The edit as the download gives it, the editor's stage 4 at full size: the photo in the
     upload's mode with its alpha, ICC profile and EXIF; or the portrait (twice the model's size)
     with the ICC profile. The same pixels as ``model.edit`` with the same request."""
@@ -125,7 +125,7 @@ def dot_radius(image: Image.Image) -> float:
 
 
 def preview_pair(
-    editor: FaceEditor, session: Session, rendered: Rendered, overlay: bool, max_side: int = 1024
+    editor: FaceEditor, session: Session, rendered: ScreenEdit, overlay: bool, max_side: int = 1024
 ) -> tuple[Image.Image, Image.Image]:
     """(before, after) for the before/after view, longest side at most ``max_side`` pixels.
 

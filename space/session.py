@@ -185,7 +185,7 @@ class Session:
     name: str = "portrait"  # file stem, for the download's name
     reference: Image.Image | None = None  # a reference photo whose expression the face takes on
     edits: LandmarkEdits = field(default_factory=LandmarkEdits)
-    last: Any = None  # the latest pipeline.Rendered, from which the download is made
+    last: Any = None  # the latest pipeline.ScreenEdit, from which the download is made
 
     @classmethod
     def start(cls, prepared: PreparedPhoto, name: str = "portrait") -> Session:
@@ -220,7 +220,7 @@ class Session:
         return dataclasses.replace(self, prepared=prepared, edits=LandmarkEdits(), last=None)
 
     def with_last(self, rendered: Any) -> Session:
-        """The same session with its latest render (a ``pipeline.Rendered``) remembered for the download."""
+        """The same session with its latest render (a ``pipeline.ScreenEdit``) remembered for the download."""
         return dataclasses.replace(self, last=rendered)
 
     def with_edits(self, edits: LandmarkEdits) -> Session:

@@ -7,7 +7,7 @@ file exists), accepts anything inside its upload folder (``$GRADIO_TEMP_DIR``), 
 by itself. :func:`guard_uploads` makes each input check the path first, before gradio reads, copies or
 downloads anything (see :func:`check_upload`).
 
-This module and ``app.py`` are the ones that import gradio.
+The app's other gradio modules are listed in ``__init__.py``.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def guard_uploads(demo: gr.Blocks) -> None:
     copies or downloads the file: the check goes there, ahead of gradio's own. Call this once every
     event is built. No input of the app returns a file but its examples (accepted), so outputs are
     not affected. The copy gradio makes of a component for a session whose event updated it is not
-    wrapped: the event functions check the path they get again (``app.upload_source``).
+    wrapped: the event functions check the path they get again (``file_inputs.upload_source``).
     """
     guarded: set[int] = set()
     for block_fn in demo.fns.values():

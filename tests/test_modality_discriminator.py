@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from portraitgan_hub import PortraitGANConfig
+from portraitgan_hub.condition import modality_change
 from portraitgan_hub.discriminator import MultiLevelDiscriminator
 from portraitgan_hub.faces.alignment import template_in_crop
 from portraitgan_hub.faces.expressions import apply_expression
 from portraitgan_hub.generator import Generator
 from portraitgan_hub.growth import discriminator_input_names, grow_discriminator_state
-from portraitgan_hub.losses import mask_penalty, modality_change
+from portraitgan_hub.losses import mask_penalty
 from portraitgan_hub.objective import (
     ObjectiveConfig,
     _split_pooled,

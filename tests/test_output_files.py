@@ -153,7 +153,7 @@ def test_the_apps_download_keeps_alpha_icc_and_exif(london_photo, lite_model, tm
     editor = lite_model.face_editor
     session = pipeline.open_photo(editor, str(source))
     values = [0.5] + [0.0] * (len(EXPRESSION_NAMES) - 1)  # smile, the rest unchanged
-    rendered = pipeline.render(editor, session, EditRequest(controls=controls_from_values(values)))
+    rendered = pipeline.plan_and_render(editor, session, EditRequest(controls=controls_from_values(values)))
     image = pipeline.download_image(editor, session, rendered)
     png = pipeline.OutputFiles(tmp_path / "downloads").save_png(image, "x")
     with Image.open(png) as download:

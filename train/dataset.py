@@ -18,7 +18,7 @@ generator): the warp-guided G learns from them what a landmark warp cannot do al
 * ``teeth``: a smiling picture warped shut onto the same person's neutral landmarks is side A; the
   real smile is side B, so G must draw the teeth the warp squeezed away.
 
-Two more draws for converting the whole picture between modalities (issue #12, not in the paper):
+Two more draws for converting the whole picture between modalities (not in the paper):
 
 * context windows (``context_ratio``): both sides are read from the prepared *context* crops (hair,
   shoulders, background around the face; ``train.prepare``) through one random model-size window,
@@ -44,6 +44,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from portraitgan_hub.condition import condition_vector
 from portraitgan_hub.faces.expressions import ExpressionControls
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
 from portraitgan_hub.faces.landmarks import LEFT_EYE, RIGHT_EYE, flip_landmarks
@@ -280,9 +281,7 @@ class PairedPortraitDataset(Dataset):
         return sample
 
     def _one_hot(self, modality: str) -> torch.Tensor:
-        vector = torch.zeros(len(self.modalities))
-        vector[self.modalities.index(modality)] = 1.0
-        return vector
+        return condition_vector(torch.tensor([self.modalities.index(modality)]), len(self.modalities))[0]
 
     def synthesize(self, original: tuple[Image.Image, np.ndarray], plan: SamplePlan) -> tuple[Image.Image, np.ndarray]:
         """Side A of a synthetic pair: ``original`` (image, its (68, 2) points) warped to new landmarks."""

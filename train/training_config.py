@@ -59,7 +59,7 @@ class DataConfig:
     #: Per-point landmark noise of a synthetic expression, as a fraction of the distance between the eyes.
     synthetic_noise: float = 0.01
     #: Share of samples read through a random window of the context crops (whole-picture conversion,
-    #: issue #12; train/dataset.py). Needs a folder prepared with context crops.
+    #: train/dataset.py). Needs a folder prepared with context crops.
     context_ratio: float = 0.0
     #: Share of samples whose side B is another modality at a random strength (train/dataset.py).
     modality_mix_ratio: float = 0.0

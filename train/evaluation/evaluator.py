@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from portraitgan_hub.composition import achromatic_share, remove_colour
+from portraitgan_hub.condition import condition_vector
 from portraitgan_hub.faces.identity import descriptor_distance, face_descriptor
 from portraitgan_hub.faces.landmark_map import landmark_map_tensor
 from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
@@ -62,8 +63,9 @@ class Evaluator:
     def _as_edited(self, outputs: torch.Tensor, modalities: list[str]) -> torch.Tensor:
         """G's outputs as the editor returns them: grey modalities (``config.achromatic_modalities``,
         e.g. ``sketch``) without colour (``composition.remove_colour``, the editor's last step)."""
-        condition = torch.stack(
-            [torch.eye(self.model.config.num_modalities)[self.model.config.modality_index(m)] for m in modalities]
+        config = self.model.config
+        condition = condition_vector(
+            torch.tensor([config.modality_index(m) for m in modalities]), config.num_modalities
         )
         return remove_colour(outputs.float().cpu(), achromatic_share(self.model, condition))
 
