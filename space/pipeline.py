@@ -20,6 +20,7 @@ import weakref
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -29,7 +30,9 @@ from portraitgan_hub.editor import EditPlan, FaceEditor
 from portraitgan_hub.errors import NoFaceError
 from portraitgan_hub.faces.landmarks import FACE_PARTS
 from portraitgan_hub.io_utils import atomic_path, atomic_save_image, save_photo
-from portraitgan_hub.stages import Rendering
+
+if TYPE_CHECKING:
+    from portraitgan_hub.stages import Rendering
 
 if __package__:  # imported as a package: space.pipeline, or portraitgan_hub_space.pipeline
     from .session import Session, crop_to_view, crop_view_scale
