@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from huggingface_hub import ModelCard, ModelCardData, PyTorchModelHubMixin, hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
+from huggingface_hub.hub_mixin import MixinInfo
 from PIL import Image
 from safetensors.torch import save_file
 from torch import nn
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 PAPER_URL = "https://arxiv.org/abs/1807.01826"
+#: ``paper_url=`` only where the mixin knows it (huggingface-hub 0.30 on; the WebUI hosts have 0.26).
+PAPER_OPTION = {"paper_url": PAPER_URL} if "paper_url" in {f.name for f in fields(MixinInfo)} else {}
 
 ImageLike = torch.Tensor | Image.Image | list[Image.Image]
 
@@ -59,7 +63,7 @@ class PortraitGAN(
     tags=["portraitgan", "face-editing", "expression-editing", "style-transfer", "gan"],
     pipeline_tag="image-to-image",
     license="apache-2.0",
-    paper_url=PAPER_URL,
+    **PAPER_OPTION,
     model_card_template=resources.files("portraitgan_hub").joinpath("model_card_template.md").read_text(),
 ):
     """The PortraitGAN generator G(I | L, c) with Hub save/load and batched inference."""
@@ -91,7 +95,6 @@ class PortraitGAN(
             source_modality=source_modality,
         )
 
-    # --- inference -----------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
@@ -303,7 +306,7 @@ class PortraitGAN(
             card_data=card_data,
             template_str=info.model_card_template,
             repo_url=info.repo_url,
-            paper_url=info.paper_url,
+            paper_url=PAPER_URL,
             docs_url=info.docs_url,
             **kwargs,
         )
@@ -358,8 +361,9 @@ class PortraitGAN(
         config: PortraitGANConfig | None = None,
         **model_kwargs: Any,
     ) -> PortraitGAN:
-        if config is None:
-            raise CheckpointError(f"{model_id!r} has no {CONFIG_NAME}: it is not a PortraitGAN checkpoint")
+        if config is None:  # huggingface-hub < 1.0 gets here when the download of config.json failed
+            where = "it is not a PortraitGAN checkpoint" if os.path.isdir(model_id) else "not found (nor in the cache)"
+            raise CheckpointError(f"could not load a PortraitGAN model from {model_id!r}: no {CONFIG_NAME}, {where}")
         if isinstance(config, dict):
             config = config_from_data(config, f"{CONFIG_NAME} of {model_id!r}")
         model = cls(config)
