@@ -252,7 +252,9 @@ class FaceEditor:
         """Stage 3: G on the aligned face (map, flow, G at the model's size); None for a no-op."""
         if plan.no_op:
             return None
-        return render(self.model, prepared.aligned, plan.target, plan.condition, plan.source)
+        to_crop = prepared.aligned.alignment.to_crop
+        others = [to_crop(face.landmarks) for index, face in enumerate(prepared.faces) if index != prepared.face]
+        return render(self.model, prepared.aligned, plan.target, plan.condition, plan.source, others=others)
 
     # --- stage 4 -----------------------------------------------------------------------------------
     def compose(

@@ -26,6 +26,7 @@ from portraitgan_hub.faces.alignment import DEFAULT_MARGIN, Alignment, estimate_
 from portraitgan_hub.faces.expressions import ExpressionControls, move_points, transfer_expression
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
 from portraitgan_hub.faces.landmarks import NUM_LANDMARKS, Face, check_landmarks
+from portraitgan_hub.flow_falloff import flow_falloff
 from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
 
 if TYPE_CHECKING:
@@ -149,6 +150,7 @@ def render(
     modality: str | int | torch.Tensor,
     input_modality: str | int | None = None,
     limit_region: bool = True,
+    others: Sequence[np.ndarray] = (),
 ) -> Rendering:
     """Stages 4-5: the landmark map L and (warp-guided G) the source -> target flow, then G(crop | L, c).
 
@@ -158,6 +160,9 @@ def render(
     ``limit_region``: give a warp-guided G trained without the edit region the editor's narrower
     limit (:func:`~portraitgan_hub.edit_region.limit_to_edit_region`); False shows G's own mask
     (the evaluation's no-op fidelity, which measures G's re-rendering of an unchanged face).
+    ``others``: the (68, 2) landmarks of the photo's other faces, in this crop's pixels. The flow the
+    composition applies is weighted by :func:`~portraitgan_hub.flow_falloff.flow_falloff`: it stays
+    off the neck, the feather ramp and those faces.
     """
     size = model.config.image_size
     landmark_map = torch.from_numpy(draw_landmark_map(landmarks, size, model.config.landmark_line_width))
@@ -183,6 +188,8 @@ def render(
     displacement = None
     if result.guidance is not None and result.guidance.displacement is not None:
         displacement = result.guidance.displacement.float().cpu()
+        falloff = flow_falloff(aligned.landmarks, landmarks, size, displacement.shape[-1], others)
+        displacement = displacement * falloff
     return Rendering(tensor_to_pil(image)[0], result.colour.float().cpu(), mask, displacement)
 
 
