@@ -21,18 +21,27 @@ import socket
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import pytest
 import torch
+from app_browser_page import (
+    ARTIFACTS,
+    DESKTOP,
+    DROP_JS,
+    PHONE,
+    PHOTOS,
+    RERENDERS,
+    SLOW_RENDER,
+    TOAST,
+    Page,
+    settle,
+    visible_error_badges,
+)
 from portraitgan_hub_space import app
 from portraitgan_hub_space.session import control_range
 
 from portraitgan_hub import PortraitGAN, PortraitGANConfig
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-TOAST = ".toast-body, [data-testid='toast-body']"
-DESKTOP, PHONE = (1400, 1000), (390, 844)
 CHROMIUM_FLAGS = (
     "--headless=new",
     "--no-sandbox",
@@ -45,13 +54,6 @@ CHROMIUM_FLAGS = (
     "--disable-dev-shm-usage",
     f"--window-size={DESKTOP[0]},{DESKTOP[1]}",
 )
-#: Calls of the re-render handler, counted by the server (held-key debouncing is checked on it).
-RERENDERS: list[float] = []
-#: Photo jobs that did work: True for a file, False for an emptied box (gradio's repeated change
-#: events, which the handler drops at once, are not counted).
-PHOTOS: list[bool] = []
-#: Seconds each re-render waits before it runs: lets the test look at the page while a render is on.
-SLOW_RENDER = [0.0]
 
 
 def _unavailable(reason: str) -> None:
@@ -112,100 +114,6 @@ def url():
         app.launch(demo, host="127.0.0.1", port=port, prevent_thread_lock=True)
         yield f"http://127.0.0.1:{port}/"
         demo.close()
-
-
-class Page:
-    """What the tests read and do on the app's page."""
-
-    def __init__(self, browser, size: tuple[int, int]) -> None:
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        self.b, self.By = browser, By
-        self.wait = WebDriverWait(browser, 60, poll_frequency=0.01)
-        browser.execute_cdp_cmd(
-            "Emulation.setDeviceMetricsOverride",
-            {
-                "width": size[0],
-                "height": size[1],
-                "deviceScaleFactor": 1,
-                "mobile": size[0] < 600,
-            },
-        )
-
-    def open(self, url: str) -> None:
-        self.b.get(url)
-        self.wait.until(lambda b: b.find_elements(self.By.CSS_SELECTOR, "#slider-smile input[type=range]"))
-
-    def css(self, selector: str):
-        return self.b.find_element(self.By.CSS_SELECTOR, selector)
-
-    def results(self) -> list[str]:
-        """The sources of the before/after images that are loaded and shown."""
-        return self.b.execute_script("""
-            return [...document.querySelectorAll('#before-after img')]
-              .filter(i => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0)
-              .map(i => i.src);""")
-
-    def upload(self, path: Path) -> None:
-        self.wait.until(lambda b: b.find_element(self.By.CSS_SELECTOR, "#input-image input[type=file]")).send_keys(
-            str(path)
-        )
-
-    def status(self) -> str:
-        return self.css("#status").text
-
-    def slider_value(self, name: str) -> float:
-        return float(self.css(f"#slider-{name} input[type=number]").get_attribute("value"))
-
-    def shown(self) -> tuple[int, int]:
-        """(before/after images laid out on the page, spinners or progress bars over the view).
-
-        An image whose new source is still loading keeps showing its old picture, so it counts.
-        """
-        return tuple(
-            self.b.execute_script("""
-            const view = document.querySelector('#before-after');
-            const images = [...view.querySelectorAll('img')].filter(i => i.getBoundingClientRect().width > 0);
-            const busy = [...view.querySelectorAll('.loader, .eta-bar, .progress-bar, .progress-text')]
-              .filter(e => e.offsetParent !== null);
-            return [images.length, busy.length];""")
-        )
-
-    def new_result(self, seen: list[str], watch: list[tuple[int, int]] | None = None) -> list[str]:
-        """Wait until the "after" image differs from ``seen``; record what the view showed meanwhile."""
-
-        def changed(_):
-            if watch is not None:
-                watch.append(self.shown())
-            sources = self.results()
-            return len(sources) == 2 and sources != seen and sources
-
-        return self.wait.until(changed)
-
-    def rect(self, selector: str) -> dict:
-        return self.b.execute_script(
-            "const r = arguments[0].getBoundingClientRect();return {top: r.top, bottom: r.bottom, height: r.height};",
-            self.css(selector),
-        )
-
-    def screenshot(self, name: str) -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        assert self.b.save_screenshot(str(ARTIFACTS / name))
-
-
-def settle(page: Page, quiet_s: float = 1.0) -> list[str]:
-    """Wait until no render has started for ``quiet_s`` seconds; the result shown then."""
-    page.wait.until(lambda b: not RERENDERS or time.perf_counter() - RERENDERS[-1] > quiet_s)
-    time.sleep(0.3)  # the last one's image arrives
-    return page.wait.until(lambda b: len(sources := page.results()) == 2 and sources)
-
-
-def visible_error_badges(page: Page) -> int:
-    """Gradio's red "Error" labels over output components (status trackers in the error state)."""
-    return page.b.execute_script("""
-        return [...document.querySelectorAll('.wrap.error, .error .error, [class*="error"]')]
-          .filter(e => e.offsetParent !== null && /^\\s*Error\\s*$/.test(e.textContent)).length;""")
 
 
 def test_desktop_error_render_keyboard_reset_and_latency(browser, url, full_size_photo, tmp_path):
@@ -381,17 +289,6 @@ def test_clearing_the_photo_and_uploading_again_runs_one_job(browser, url, londo
     page.wait.until(lambda b, seen=before: len(sources := page.results()) == 2 and sources != seen)
     time.sleep(1.5)
     assert PHOTOS[start:] == [False, True, True, True]
-
-
-#: Drops a file made in the page (``arguments``: box selector, file name, MIME type) on a box's upload area.
-DROP_JS = """
-const box = document.querySelector(arguments[0]);
-const target = box.querySelector('.upload-container, img') || box;
-const files = new DataTransfer();
-files.items.add(new File(['not a picture'], arguments[1], {type: arguments[2]}));
-for (const kind of ['dragenter', 'dragover', 'drop']) {
-  target.dispatchEvent(new DragEvent(kind, {bubbles: true, cancelable: true, dataTransfer: files}));
-}"""
 
 
 def test_bad_files_keep_the_photo_reset_brings_everything_back_and_a_video_drives_it(

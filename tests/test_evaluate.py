@@ -1,46 +1,34 @@
 """``train/evaluate.py`` on the prepared London subset (64 px) with a tiny random model, the
-thin-plate-spline and piecewise-affine warp baselines, mouth SSIM, no-op fidelity at full
-resolution, the gates, and dlib identity descriptors on the real asset photos."""
+thin-plate-spline and piecewise-affine warp baselines, mouth SSIM, and no-op fidelity at full
+resolution. The identity descriptors and the metrics are in test_evaluate_metrics.py, the gates and
+the report in test_evaluate_report.py."""
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageFilter
+from PIL import Image
 from test_train_config import prepare_london
 
 from portraitgan_hub import PortraitGAN, PortraitGANConfig
 from portraitgan_hub.editor import FaceEditor
-from portraitgan_hub.errors import FaceRecognitionModelNotFoundError
-from portraitgan_hub.faces import model_files
 from portraitgan_hub.faces.alignment import template_in_crop
 from portraitgan_hub.faces.expressions import apply_expression, move_points
-from portraitgan_hub.faces.identity import (
-    FACE_RECOGNITION_MODEL_ENV,
-    SAME_PERSON_THRESHOLD,
-    descriptor_distance,
-    face_descriptor,
-    find_face_recognition_model,
-)
-from portraitgan_hub.faces.landmarks import default_detector
 from portraitgan_hub.image_tensors import pil_to_tensor
 from portraitgan_hub.warp_guidance import warp_guidance
 from train.dataset import PairedPortraitDataset, read_manifest
 from train.evaluation.cli import main, parse_args
 from train.evaluation.evaluator import Evaluator
-from train.evaluation.gates import GATE_TASK, gates
+from train.evaluation.gates import gates
 from train.evaluation.no_op import no_op_evaluation, no_op_fidelity
 from train.evaluation.pairs import METHODS, EvaluationConfig, build_pairs
-from train.evaluation.pictures import best_worst_pairs
 from train.evaluation.piecewise_affine import _orientation, anchor_points, piecewise_affine_warp, triangulation
-from train.evaluation.report import markdown
 from train.evaluation.run import evaluate
-from train.metrics import grey, laplacian_variance, mean_chroma, mouth_ssim, mouth_window, mse, psnr, ssim
+from train.metrics import mouth_window, mse, ssim
 
 SIZE = 64
 
@@ -253,102 +241,6 @@ def test_warp_with_unchanged_landmarks_returns_the_image(data_dir: Path) -> None
         piecewise_affine_warp(picture, points[:10], points)
 
 
-# --- identity descriptors ------------------------------------------------------------------------------
-def test_identity_distance_separates_people_on_real_photos(london_photo) -> None:
-    def describe(identity: str, expression: str) -> np.ndarray:
-        path = london_photo(identity, expression)
-        return face_descriptor(path, default_detector().landmarks(path))
-
-    first, other = describe("001", "smiling"), describe("005", "smiling")
-    assert first.shape == (128,)
-    assert descriptor_distance(first, describe("001", "smiling")) < 1e-6
-    assert descriptor_distance(first, other) > SAME_PERSON_THRESHOLD
-    assert descriptor_distance(describe("005", "neutral"), other) < SAME_PERSON_THRESHOLD  # one person, two expressions
-
-
-def test_face_recognition_model_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    packaged = find_face_recognition_model()  # the face_recognition_models copy in this environment
-    assert packaged.name == "dlib_face_recognition_resnet_model_v1.dat" and packaged.is_file()
-    with pytest.raises(FaceRecognitionModelNotFoundError, match="does not exist"):
-        find_face_recognition_model(tmp_path / "missing.dat")
-    chosen = tmp_path / "mine.dat"
-    chosen.write_bytes(b"x")
-    monkeypatch.setenv(FACE_RECOGNITION_MODEL_ENV, str(chosen))
-    assert find_face_recognition_model() == chosen
-    monkeypatch.setenv(FACE_RECOGNITION_MODEL_ENV, str(tmp_path / "gone.dat"))
-    monkeypatch.setattr(model_files, "packaged_model", lambda name: tmp_path / "pkg" / name)
-    with pytest.raises(FaceRecognitionModelNotFoundError, match="gone.dat.*face_recognition_models"):
-        find_face_recognition_model()
-
-
-# --- metrics of the evaluation: mouth SSIM, PSNR, Laplacian variance, chroma --------------------------
-def test_mouth_window_surrounds_the_mouth_inside_the_image() -> None:
-    points = template_in_crop(SIZE)
-    x0, y0, x1, y1 = mouth_window(points, SIZE)
-    assert 0 <= x0 < x1 <= SIZE and 0 <= y0 < y1 <= SIZE
-    mouth = points[48:68]
-    assert (mouth[:, 0] >= x0).all() and (mouth[:, 0] <= x1 - 1).all()
-    assert (mouth[:, 1] >= y0).all() and (mouth[:, 1] <= y1 - 1).all()
-    width, height = np.ptp(mouth, axis=0)  # padded by 15 % of the mouth's size on each side
-    assert mouth[:, 0].min() - x0 >= 0.15 * width and x1 - 1 - mouth[:, 0].max() >= 0.15 * width
-    assert mouth[:, 1].min() - y0 >= 0.15 * height and y1 - 1 - mouth[:, 1].max() >= 0.15 * height
-    assert (x1 - x0) < 2 * width and (y1 - y0) < 3 * height  # the mouth, not the face
-    for outside in (*range(36, 48), 8, 30):  # eyes, chin, nose tip
-        assert not (x0 <= points[outside, 0] < x1 and y0 <= points[outside, 1] < y1), outside
-    low = points + [0, SIZE - 1 - points[57, 1]]  # lower lip on the bottom row: clamped to the image
-    assert mouth_window(low, SIZE)[3] == SIZE
-    assert mouth_window(points * 2, (2 * SIZE, 3 * SIZE)) == mouth_window(points * 2, 2 * SIZE)
-    with pytest.raises(ValueError, match="outside"):
-        mouth_window(points + 2 * SIZE, SIZE)
-
-
-def test_mouth_ssim_sees_only_the_mouth() -> None:
-    generator = torch.Generator().manual_seed(0)
-    image = torch.rand(1, 3, SIZE, SIZE, generator=generator) * 2 - 1
-    points = template_in_crop(SIZE)[None]
-    x0, y0, x1, y1 = mouth_window(points[0], SIZE)
-    outside, inside = image.clone(), image.clone()
-    outside[..., :y0, :] = -1  # everything above the mouth box changes
-    inside[..., y0:y1, x0:x1] = -inside[..., y0:y1, x0:x1]
-    assert mouth_ssim(image, image, points).item() == pytest.approx(1.0)
-    assert mouth_ssim(outside, image, points).item() == pytest.approx(1.0)
-    assert mouth_ssim(inside, image, points).item() < 0.5
-    both = mouth_ssim(torch.cat([outside, inside]), torch.cat([image, image]), np.repeat(points, 2, axis=0))
-    assert both.shape == (2,) and both[0] > 0.99 > both[1]
-
-
-def test_psnr_of_identical_and_of_known_noise() -> None:
-    rng = np.random.default_rng(0)
-    photo = rng.integers(10, 245, (40, 30, 3)).astype(np.uint8)
-    assert psnr(photo, photo) == float("inf")
-    assert psnr(photo, photo.astype(np.int16) + 5) == pytest.approx(10 * np.log10(255**2 / 25))  # 34.15 dB
-    signs = np.where(rng.random(photo.shape) < 0.5, -4, 4)  # noise of exactly 4 grey levels: MSE 16
-    assert psnr(photo, photo + signs) == pytest.approx(36.09, abs=0.01)  # 10 log10(255² / 16)
-    assert psnr(np.zeros(4), np.ones(4), data_range=1.0) == pytest.approx(0.0)
-    with pytest.raises(ValueError):
-        psnr(photo, photo[:10])
-
-
-def test_laplacian_variance_of_a_checkerboard_and_of_a_blurred_photo(london_photo) -> None:
-    checkerboard = np.indices((10, 12)).sum(axis=0) % 2 * 2.0 - 1  # +-1: Laplacian +-8 everywhere
-    assert laplacian_variance(checkerboard) == pytest.approx(64.0)
-    assert laplacian_variance(np.full((9, 9), 117.0)) == 0.0
-    with Image.open(london_photo("005", "neutral")) as stored:
-        photo = stored.convert("RGB").crop((200, 150, 440, 450))
-    blurred = photo.filter(ImageFilter.GaussianBlur(1.5))
-    sharp = laplacian_variance(grey(np.asarray(photo)))
-    assert sharp > 0 and laplacian_variance(grey(np.asarray(blurred))) / sharp < 0.5
-    assert grey(np.full((2, 2, 3), 200, np.uint8)) == pytest.approx(np.full((2, 2), 200.0))
-
-
-def test_mean_chroma_is_zero_for_grey_and_the_channel_spread_in_grey_levels() -> None:
-    grey_images = torch.rand(2, 1, 8, 8).expand(-1, 3, -1, -1) * 2 - 1
-    assert mean_chroma(grey_images).tolist() == [0.0, 0.0]
-    colour = torch.tensor([100.0, 110.0, 130.0])[None, :, None, None].expand(1, 3, 4, 4) / 127.5 - 1
-    red = torch.tensor([1.0, -1.0, -1.0])[None, :, None, None].expand(1, 3, 4, 4)
-    assert mean_chroma(torch.cat([colour, red])).tolist() == pytest.approx([30.0, 255.0], abs=1e-3)
-
-
 # --- no-op fidelity of the whole edit path ---------------------------------------------------------------
 def _constant_model(mask_logit: float) -> PortraitGAN:
     """A 64 px model whose G returns ``A * input + (1 - A) * grey`` with A = sigmoid(``mask_logit``) everywhere:
@@ -412,129 +304,3 @@ def test_no_op_fidelity_skips_photos_whose_original_is_missing(data_dir: Path, t
     assert no_op_evaluation(model, tmp_path, rows, limit=0)["skipped"] == []  # 0: nothing asked for
     statuses = [g["passed"] for g in gates({"pairs": [], "no_op": result}) if g["name"].startswith("no-op")]
     assert statuses == [None, None]  # skipped: not evaluated, and not passed
-
-
-# --- gates -----------------------------------------------------------------------------------------------
-def _scores(**values) -> dict:
-    base = {"mse": 0.01, "ssim": 0.8, "mouth_ssim": 0.7, "nme": 0.03, "identity_distance": 0.3, "chroma": 1.0}
-    scores = {**base, **values}
-    scores["face_found"] = scores["nme"] is not None
-    return scores
-
-
-def _pair(task: str, **methods: dict) -> dict:
-    kind = "modality" if task.startswith("photo->") else "expression"
-    scores = {"portraitgan": _scores(), "tps_warp": _scores(), "warp": _scores(), "no_edit": _scores(nme=0.08)}
-    return {"kind": kind, "task": task, "identity": "x", "methods": copy.deepcopy({**scores, **methods})}
-
-
-def _crafted_result() -> dict:
-    """Every gate passes: model NME 0.03 vs TPS 0.03 and no edit 0.08, SSIM and mouth SSIM above the TPS warp's,
-    sketch and cartoon SSIM 0.1 above no edit, grey sketches, no-op 45 dB and ratio 0.95."""
-    smile = {"portraitgan": _scores(ssim=0.85, mouth_ssim=0.75), "tps_warp": _scores(nme=0.029)}
-    translation = {"portraitgan": _scores(ssim=0.8), "no_edit": _scores(ssim=0.7)}
-    pairs = [_pair(GATE_TASK, **smile), _pair(GATE_TASK, **smile), _pair("smiling->neutral")]
-    pairs += [_pair("photo->sketch", **translation), _pair("photo->cartoon", **translation)]
-    no_op = {"requested": 2, "evaluated": 2, "psnr": 45.0, "detail_ratio": 0.95, "photos": [], "skipped": []}
-    return {"pairs": pairs, "no_op": no_op}
-
-
-def _verdicts(result: dict) -> dict[str, bool | None]:
-    return {gate["name"]: gate["passed"] for gate in gates(result)}
-
-
-def test_gates_pass_on_a_crafted_result_and_name_their_thresholds() -> None:
-    checks = gates(_crafted_result())
-    assert all(set(g) == {"name", "value", "threshold", "passed"} for g in checks)
-    assert [g["passed"] for g in checks] == [True] * 10
-    by_name = {g["name"]: g for g in checks}
-    assert by_name["neutral->smiling: NME ≤ TPS warp NME + 0.002"]["threshold"] == pytest.approx(0.031)
-    assert by_name["neutral->smiling: NME ≤ 0.5 × no-edit NME"]["threshold"] == pytest.approx(0.04)
-    assert by_name["photo->sketch: SSIM ≥ no-edit SSIM + 0.05"]["threshold"] == pytest.approx(0.75)
-    assert by_name["photo->sketch: mean chroma < 3 grey levels"]["threshold"] == 3.0
-
-
-@pytest.mark.parametrize(
-    ("gate", "change"),
-    [
-        ("neutral->smiling: NME ≤ TPS warp NME + 0.002", lambda r: _set(r, GATE_TASK, "portraitgan", nme=0.0315)),
-        ("neutral->smiling: NME ≤ 0.5 × no-edit NME", lambda r: _set(r, GATE_TASK, "no_edit", nme=0.05)),
-        ("neutral->smiling: SSIM ≥ TPS warp SSIM", lambda r: _set(r, GATE_TASK, "tps_warp", ssim=0.86)),
-        (
-            "neutral->smiling: mouth SSIM > TPS warp mouth SSIM",
-            lambda r: _set(r, GATE_TASK, "tps_warp", mouth_ssim=0.75),
-        ),
-        (
-            "neutral->smiling: identity distance < 0.6 for every pair (largest)",
-            lambda r: r["pairs"][1]["methods"]["portraitgan"].update(identity_distance=0.61),
-        ),
-        ("photo->sketch: SSIM ≥ no-edit SSIM + 0.05", lambda r: _set(r, "photo->sketch", "portraitgan", ssim=0.74)),
-        ("photo->cartoon: SSIM ≥ no-edit SSIM + 0.05", lambda r: _set(r, "photo->cartoon", "no_edit", ssim=0.76)),
-        ("photo->sketch: mean chroma < 3 grey levels", lambda r: _set(r, "photo->sketch", "portraitgan", chroma=3.0)),
-        ("no-op: PSNR in the face box ≥ 40 dB", lambda r: r["no_op"].update(psnr=39.9)),
-        ("no-op: detail ratio ≥ 0.8", lambda r: r["no_op"].update(detail_ratio=0.79)),
-    ],
-)
-def test_each_gate_fails_alone_when_its_condition_breaks(gate: str, change) -> None:
-    result = _crafted_result()
-    change(result)
-    verdicts = _verdicts(result)
-    assert verdicts.pop(gate) is False
-    assert all(verdicts.values())  # and no other gate
-
-
-def _set(result: dict, task: str, method: str, **values: float) -> None:
-    for record in result["pairs"]:
-        if record["task"] == task:
-            record["methods"][method].update(values)
-
-
-def test_gates_at_their_boundaries_and_without_faces_or_tasks() -> None:
-    result = _crafted_result()
-    _set(result, GATE_TASK, "portraitgan", nme=0.031, mouth_ssim=0.7)  # = TPS + 0.002 passes; equal mouth SSIM fails
-    verdicts = _verdicts(result)
-    assert verdicts["neutral->smiling: NME ≤ TPS warp NME + 0.002"] is True
-    assert verdicts["neutral->smiling: mouth SSIM > TPS warp mouth SSIM"] is False
-    result = _crafted_result()
-    result["pairs"][0]["methods"]["portraitgan"] = _scores(nme=None, identity_distance=None)  # dlib found no face
-    identity = next(g for g in gates(result) if g["name"].startswith("neutral->smiling: identity"))
-    assert identity["value"] is None and identity["passed"] is False
-    result = _crafted_result()
-    result["pairs"] = [r for r in result["pairs"] if r["task"] in ("smiling->neutral", "photo->cartoon")]
-    checks = gates(result)
-    assert [g["passed"] for g in checks if g["name"].startswith(GATE_TASK)] == [None] * 5  # not evaluated
-    assert not any("sketch" in g["name"] for g in checks) and any("cartoon" in g["name"] for g in checks)
-
-
-# --- best and worst pairs ------------------------------------------------------------------------------
-def test_best_and_worst_pairs_per_direction() -> None:
-    records = []
-    for task in ("neutral->smiling", "smiling->neutral", "photo->sketch"):
-        for value in (0.5, 0.9, 0.1, 0.7):
-            records.append(_pair(task, portraitgan=_scores(ssim=value)))
-    chosen = best_worst_pairs(records, 1)
-    assert [records[i]["task"] for i, _ in chosen] == ["neutral->smiling"] * 2 + ["smiling->neutral"] * 2
-    assert [records[i]["methods"]["portraitgan"]["ssim"] for i, _ in chosen] == [0.9, 0.1, 0.9, 0.1]
-    assert chosen[1][1].startswith("neutral->smiling\n#4 of 4")
-    assert len(best_worst_pairs(records, 2)) == 8 and len(best_worst_pairs(records, 3)) == 8  # all 4 of each
-    modality_only = [r for r in records if r["kind"] == "modality"]
-    assert len(best_worst_pairs(modality_only, 1)) == 2
-
-
-def test_markdown_of_an_evaluation_from_before_the_tps_warp_and_the_gates() -> None:
-    """An older ``metrics.json`` (three methods, no mouth SSIM, no no-op fidelity, no gates) still renders."""
-    old = {"mse": 0.01, "ssim": 0.8, "nme": 0.03, "identity_distance": 0.2, "same_person_share": 1.0}
-    result = {
-        "model": "m",
-        "data": "d",
-        "split": "val",
-        "seconds_per_pair": 1.0,
-        "pairs": [{}],
-        "methods": {"portraitgan": "PortraitGAN", "no_edit": "no edit", "warp": "piecewise-affine warp"},
-        "means": {GATE_TASK: {m: {**old, "pairs": 1, "no_face": 0} for m in ("portraitgan", "no_edit", "warp")}},
-    }
-    text = markdown(result)
-    assert "| metric | PortraitGAN | piecewise-affine warp | no edit |" in text
-    assert "| mouth SSIM↑ | – | – | – |" in text and "| SSIM↑ | 0.800 | 0.800 | 0.800 |" in text
-    assert "## No-op fidelity (full resolution)\n\nNot measured.\n" in text
-    assert text.endswith("## Gates\n\nNot evaluated.\n")

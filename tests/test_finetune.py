@@ -1,5 +1,7 @@
-"""Fine-tuning a published checkpoint (issue #16): ``model.init_from``, growing the model for new
-modalities, freezing, replay, the exported card, and ``train.prepare`` on the generic pair layout.
+"""Fine-tuning a published checkpoint (issue #16): growing the model for new modalities, freezing,
+replay, the exported card. ``model.init_from``, its command line, ``train.prepare`` on the generic pair
+layout and resuming are in test_finetune_init_from.py; growing other models in test_finetune_growth.py,
+both with the helpers and module fixtures of this file.
 
 The base is the embedded demo checkpoint (``portraitgan_hub.DEFAULT_MODEL``, 256 px, 3 modalities),
 fine-tuned at 64 px on a "watercolour" style made here with Pillow filters from the London subset.
@@ -8,10 +10,7 @@ fine-tuned at 64 px on a "watercolour" style made here with Pillow filters from 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,23 +22,14 @@ from test_train_loop import _fresh_accelerate, _one_thread  # noqa: F401  (autou
 
 from portraitgan_hub import DEFAULT_MODEL, PortraitGAN
 from portraitgan_hub.discriminator import MultiLevelDiscriminator
-from portraitgan_hub.errors import CheckpointError
 from portraitgan_hub.growth import grow_modalities, stem_convolution
 from train.dataset import PairedPortraitDataset
 from train.example_style import watercolour
-from train.finetune import (
-    DISCRIMINATOR_WEIGHTS,
-    ConfigConflictError,
-    ReplayMix,
-    generator_parts,
-    scale_new_modality_updates,
-    start_from_checkpoint,
-)
+from train.finetune import DISCRIMINATOR_WEIGHTS, ReplayMix, generator_parts, start_from_checkpoint
 from train.setup import collate
-from train.train import main, parse_args, train
+from train.train import main, train
 from train.training_config import load_config
 
-REPO = Path(__file__).resolve().parents[1]
 BASE_MODALITIES = ["photo", "sketch", "cartoon"]
 #: How much further (mean L1, images in [-1, 1]) an old modality's outputs may get from its targets
 #: after the replayed fine-tune below. Measured (finetune.yaml, 30 steps at lr 2e-4, 64 px; the demo
@@ -311,254 +301,3 @@ def test_frozen_parts_receive_no_update(style: Path, tmp_path: Path) -> None:
     assert torch.count_nonzero(state[stem][:, new_plane]) > 0, "the new modality's stem channels must train"
     changed = [n for n in parts["decoder"] if not torch.equal(state[n], base[n])]
     assert changed, "the decoder must train"
-
-
-# --- init_from ------------------------------------------------------------------------------------------
-def test_contradicting_model_fields_are_refused(style: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigConflictError, match=r"model\.image_size = 128 contradicts"):
-        start_from_checkpoint(finetune_config(style, tmp_path, "model.image_size=128"))
-    with pytest.raises(ConfigConflictError, match=r"model\.modalities"):
-        start_from_checkpoint(finetune_config(style, tmp_path, "model.modalities=[sketch, photo, cartoon]"))
-    with pytest.raises(ValueError, match="model.preset and model.init_from"):
-        finetune_config(style, tmp_path, "model.preset=lite")
-    # agreeing fields and an extended modality list are fine
-    start = start_from_checkpoint(
-        finetune_config(style, tmp_path, "model.attention_mask=true", "model.modalities=[photo, sketch, cartoon, oil]")
-    )
-    assert start.added_modalities == ["oil", "watercolour"]
-    assert start.config.model.image_size == 256 and start.config.model.attention_mask
-
-
-def test_init_from_a_missing_folder_or_pickle_is_a_checkpoint_error(style: Path, tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="no such folder"):
-        start_from_checkpoint(finetune_config(style, tmp_path, f"model.init_from={tmp_path / 'nothing'}"))
-    pickled = tmp_path / "pickled"
-    pickled.mkdir()
-    torch.save({}, pickled / "pytorch_model.bin")
-    with pytest.raises(CheckpointError, match="pickle"):
-        start_from_checkpoint(finetune_config(style, tmp_path, f"model.init_from={pickled}"))
-
-
-def test_init_from_a_hub_id_offline_from_the_hf_cache(style: Path, tmp_path: Path) -> None:
-    from test_hub import _fake_hub_cache
-
-    cache = tmp_path / "hf" / "hub"
-    files = {name: Path(DEFAULT_MODEL) / name for name in ("config.json", "model.safetensors")}
-    _fake_hub_cache(cache, "someone/london-lite", files, revision="v1")
-    code = f"""
-import torch
-from portraitgan_hub import DEFAULT_MODEL, PortraitGAN
-from train.finetune import start_from_checkpoint
-from test_finetune import finetune_config
-config = finetune_config({str(style)!r}, {str(tmp_path / "run")!r}, "model.init_from=someone/london-lite",
-                         "model.init_revision=v1")
-start = start_from_checkpoint(config)
-base = PortraitGAN.from_pretrained(DEFAULT_MODEL).state_dict()
-grown = start.model.state_dict()
-same = all(torch.equal(grown[k], v) for k, v in base.items() if k != "generator.stem.1.weight")
-print("ADDED", start.added_modalities, "SAME", same, "DISC", start.discriminator_state is None)
-try:
-    start_from_checkpoint(finetune_config({str(style)!r}, "x", "model.init_from=someone/london-lite",
-                                          "model.init_revision=v2"))
-except Exception as error:
-    print("NO-V2", type(error).__name__)
-"""
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "HF_HUB_CACHE": str(cache),
-        "HF_HOME": str(cache.parent),
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]),
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=REPO
-    )
-    assert "ADDED ['watercolour'] SAME True DISC True" in result.stdout, result.stderr
-    assert "NO-V2 CheckpointError" in result.stdout, result.stderr
-
-
-def test_command_line_init_from_and_export_options() -> None:
-    args = parse_args(["--config", "c.yaml", "--init_from", "me/model", "--init_revision", "v1", "optim.steps=3"])
-    assert args.overrides == [
-        "optim.steps=3",
-        "model.preset=null",
-        "model.init_from=me/model",
-        "model.init_revision=v1",
-    ]
-    with pytest.raises(SystemExit):
-        parse_args(["--config", "c.yaml", "--with_discriminators"])
-    assert parse_args(["--export", "a", "b", "--with_discriminators"]).with_discriminators
-
-
-def test_shipped_finetune_config_is_a_short_low_lr_schedule() -> None:
-    config = load_config(CONFIGS / "finetune.yaml")
-    lite = load_config(CONFIGS / "lite.yaml")
-    assert config.init_from == "portraitgan_hub/pretrained/london-lite" and config.model_preset is None
-    assert config.optim.lr < lite.optim.lr and config.optim.steps < lite.optim.steps / 10
-    assert config.model_fields_given == () and not config.allow_random_vgg
-
-
-# --- bringing pairs: the generic layout ----------------------------------------------------------------
-def test_prepare_reads_style_pairs_of_the_generic_layout_and_reports_unpaired_images(tmp_path: Path) -> None:
-    """``<id>/<expression>.jpg`` + ``<id>/watercolour/<expression>.jpg``: the style images are cropped
-    with their photo's alignment and share its landmarks; a style image without a photo, and a photo
-    without a style image, are reported and the rest is prepared."""
-    from train.prepare import PrepareConfig, prepare
-
-    assets = REPO / "tests" / "assets" / "london_subset"
-    src = tmp_path / "src"
-    for identity in ("006", "017"):
-        (src / identity / "watercolour").mkdir(parents=True)
-        for expression in ("neutral", "smiling"):
-            with Image.open(assets / expression / f"{identity}.jpg") as photo:
-                if (identity, expression) != ("017", "smiling"):  # no photo: reported as NoPhoto
-                    photo.save(src / identity / f"{expression}.jpg")
-                if (identity, expression) != ("017", "neutral"):  # a photo without its watercolour
-                    watercolour(photo).save(src / identity / "watercolour" / f"{expression}.jpg")
-    out = tmp_path / "out"
-    summary = prepare(PrepareConfig(str(src), str(out), size=64, modalities=[], workers=1), progress=False)
-    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
-    assert sorted((r["identity"], r["expression"], r["modality"]) for r in rows) == [
-        ("006", "neutral", "photo"),
-        ("006", "neutral", "watercolour"),
-        ("006", "smiling", "photo"),
-        ("006", "smiling", "watercolour"),
-        ("017", "neutral", "photo"),
-    ]
-    by_key = {(r["identity"], r["expression"], r["modality"]): r for r in rows}
-    assert by_key["006", "smiling", "watercolour"]["landmarks"] == by_key["006", "smiling", "photo"]["landmarks"]
-    assert len(by_key["006", "smiling", "photo"]["landmarks"]) == 68
-    failures = json.loads((out / "failures.json").read_text())
-    assert [(f["identity"], f["expression"], f["error"]) for f in failures] == [("017", "smiling", "NoPhoto")]
-    assert summary["unpaired"] == {"watercolour": 1}
-    assert "Photos without a `watercolour` image: 1 (017_neutral)" in (out / "README.md").read_text()
-
-
-def test_a_finetune_resumes_exactly(style: Path, tmp_path: Path) -> None:
-    """``--resume latest`` of a fine-tune: same growth, the checkpoint's weights, the same losses."""
-    whole = train(finetune_config(style, tmp_path / "whole", "checkpoint_every=2", "optim.freeze=[residual]"))
-    reset_accelerate()
-    config = finetune_config(style, tmp_path / "split", "checkpoint_every=2", "optim.freeze=[residual]")
-    first = train(config, stop_after_step=2)
-    reset_accelerate()
-    second = train(config, resume="latest")
-    losses = [h["g/total"] for h in first.history + second.history]
-    assert losses == [h["g/total"] for h in whole.history]
-    saved = yaml.safe_load((tmp_path / "split" / "checkpoints" / "step-0000004" / "training_config.yaml").read_text())
-    assert saved["model"]["init_from"] == DEFAULT_MODEL and saved["model"]["modalities"][-1] == "watercolour"
-
-
-def test_new_modality_lr_scale_multiplies_only_the_new_stem_channels() -> None:
-    torch.manual_seed(0)
-    images, maps = torch.rand(1, 3, 64, 64) * 2 - 1, torch.zeros(1, 1, 64, 64)
-    deltas = {}
-    for factor in (1.0, 10.0):
-        model = grow_modalities(PortraitGAN.from_pretrained(DEFAULT_MODEL), ["watercolour"]).train()
-        _, stem = stem_convolution(model)
-        start = stem.weight.detach().clone()
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-        scale_new_modality_updates(optimizer, model, ["watercolour"], factor)
-        model(images, maps, torch.tensor([3]))[0].mean().backward()
-        optimizer.step()  # one step: a second one would see different weights
-        deltas[factor] = stem.weight.detach() - start
-    new = model.config.modality_channels.start + 3
-    old = [c for c in range(deltas[1.0].shape[1]) if c != new]
-    assert torch.count_nonzero(deltas[1.0][:, new]) > 0
-    assert torch.allclose(deltas[10.0][:, new], 10 * deltas[1.0][:, new], atol=1e-7)
-    assert torch.equal(deltas[10.0][:, old], deltas[1.0][:, old])
-    with pytest.raises(ValueError, match="new_modality_lr_scale"):
-        scale_new_modality_updates(optimizer, model, ["watercolour"], 0)
-
-
-def test_growing_a_warp_guided_model_keeps_its_hallucination_channel() -> None:
-    """The hallucination-mask channel sits after the modality planes: growth inserts before it."""
-    import torch
-
-    from portraitgan_hub import PortraitGAN, PortraitGANConfig
-    from portraitgan_hub.faces.alignment import template_in_crop
-    from portraitgan_hub.faces.expressions import apply_expression
-    from portraitgan_hub.growth import grow_modalities
-
-    torch.manual_seed(0)
-    config = PortraitGANConfig(image_size=64, base_channels=8, max_channels=16, num_residual_blocks=1, warp_guided=True)
-    model = PortraitGAN(config).eval()
-    grown = grow_modalities(model, ["watercolour"]).eval()
-    assert grown.generator.stem[1].in_channels == model.generator.stem[1].in_channels + 1
-    image, landmark_map = torch.rand(1, 3, 64, 64) * 2 - 1, torch.zeros(1, 1, 64, 64)
-    source = torch.tensor(template_in_crop(64), dtype=torch.float32)[None]
-    target = torch.tensor(apply_expression(template_in_crop(64), mouth_open=1.0), dtype=torch.float32)[None]
-    for name in config.modalities:  # a real hallucination mask, so its channel's weights matter
-        before = model.generate(image, landmark_map, name, source, target)
-        # Equal up to float rounding: with one more (zero) input channel oneDNN may sum the stem's
-        # products in another order (2e-6 on a Zen3 CPU; bit-identical on others).
-        assert torch.allclose(before, grown.generate(image, landmark_map, name, source, target), rtol=0, atol=1e-5)
-
-
-def test_grow_warp_guidance_keeps_every_output_of_a_masked_model(tmp_path: Path) -> None:
-    """The demo checkpoint's start: a masked G made warp-guided does what it did where nothing moves,
-    and draws from the warped face where landmarks move; the command writes a loadable folder."""
-    from portraitgan_hub import PortraitGANConfig
-    from portraitgan_hub.faces.alignment import template_in_crop
-    from portraitgan_hub.faces.expressions import apply_expression
-    from portraitgan_hub.growth import grow_warp_guidance
-    from portraitgan_hub.thin_plate_spline import warp_by_landmarks
-    from train.make_warp_guided import main as make_warp_guided
-
-    torch.manual_seed(0)
-    config = PortraitGANConfig(
-        image_size=64, base_channels=8, max_channels=16, num_residual_blocks=1, attention_mask=True
-    )
-    model = PortraitGAN(config).eval()
-    grown = grow_warp_guidance(model, mouth_discriminator=True).eval()
-    assert grown.config.warp_guided and grown.config.mouth_discriminator and not model.config.warp_guided
-    image, landmark_map = torch.rand(1, 3, 64, 64) * 2 - 1, torch.zeros(1, 1, 64, 64)
-    points = torch.tensor(template_in_crop(64), dtype=torch.float32)[None]
-    for name in config.modalities:
-        assert torch.equal(
-            model.generate(image, landmark_map, name), grown.generate(image, landmark_map, name, points, points)
-        )
-    smiling = torch.tensor(apply_expression(template_in_crop(64), smile=1.0), dtype=torch.float32)[None]
-    warped = warp_by_landmarks(image, points, smiling)
-    expected = model.generate(warped, landmark_map, "photo")  # no inner-mouth change: no hallucination
-    assert torch.allclose(grown.generate(image, landmark_map, "photo", points, smiling), expected, atol=1e-5)
-    with pytest.raises(ValueError, match="masked generator"):
-        grow_warp_guidance(grown)
-    with pytest.raises(ValueError, match="discriminator fields"):
-        grow_warp_guidance(model, num_levels=1)
-    model.save_pretrained(tmp_path / "masked")
-    make_warp_guided([str(tmp_path / "masked"), str(tmp_path / "warp"), "--conditional-discriminator"])
-    loaded = PortraitGAN.from_pretrained(tmp_path / "warp")
-    assert loaded.config.warp_guided and loaded.config.conditional_discriminator
-
-
-def test_mask_penalty_is_the_mean_mask_of_both_translations() -> None:
-    """GANimation's mask term enters Eq. 12 with its weight, and only when asked for."""
-    from portraitgan_hub import PortraitGANConfig
-    from portraitgan_hub.discriminator import MultiLevelDiscriminator
-    from portraitgan_hub.objective import ObjectiveConfig, generator_objective, run_generator
-
-    torch.manual_seed(0)
-    config = PortraitGANConfig(
-        image_size=32, base_channels=8, max_channels=16, num_residual_blocks=1, attention_mask=True
-    )
-    model = PortraitGAN(config)
-    batch = {
-        "image_a": torch.rand(2, 3, 32, 32) * 2 - 1,
-        "image_b": torch.rand(2, 3, 32, 32) * 2 - 1,
-        "landmarks_map_a": torch.zeros(2, 1, 32, 32),
-        "landmarks_map_b": torch.zeros(2, 1, 32, 32),
-        "modality_a": torch.tensor([0, 1]),
-        "modality_b": torch.tensor([1, 0]),
-    }
-    objective = ObjectiveConfig(texture=0.0, feature_matching=0.0, mask_penalty=0.5)
-    outputs = run_generator(model, batch, cycle=True, masks=True)
-    _, mask_b = model(batch["image_a"], batch["landmarks_map_b"], batch["modality_b"], return_mask=True)
-    assert torch.allclose(outputs.mask_b, mask_b)
-    discriminator = MultiLevelDiscriminator(config)
-    terms = generator_objective(outputs, batch, discriminator, objective)
-    assert torch.allclose(terms["mask"], outputs.mask_b.mean() + outputs.mask_a.mean())
-    without = generator_objective(outputs, batch, discriminator, ObjectiveConfig(texture=0.0, feature_matching=0.0))
-    assert "mask" not in without
-    assert torch.allclose(terms["total"] - without["total"], 0.5 * terms["mask"], atol=1e-5)
-    terms["mask"].backward()
-    assert model.generator.to_rgb[-1].bias.grad[3:].abs().sum() > 0  # it reaches the mask head
