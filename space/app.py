@@ -12,7 +12,7 @@ send, bad files) and ``driving.py`` (the driving-video upload): the picture work
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gradio as gr
@@ -23,10 +23,11 @@ from portraitgan_hub.faces.expressions import EXPRESSION_NAMES
 from portraitgan_hub.model import PortraitGAN
 
 if __package__:  # imported as a package: space.app, or portraitgan_hub_space.app once installed
-    from . import file_inputs, layout, uploads
+    from . import compat, file_inputs, layout, uploads
     from .handlers import Handlers
     from .layout import CSS, PREVIEW_SIDE_JS, theme
 else:  # run as a script (`python app.py`), as a Hugging Face Space does
+    import compat  # type: ignore[no-redef]
     import file_inputs  # type: ignore[no-redef]
     import layout  # type: ignore[no-redef]
     import uploads  # type: ignore[no-redef]
@@ -71,7 +72,8 @@ def build_demo(
 
 
 def _wire_page(demo: gr.Blocks, page: layout.Page, handlers: Handlers, concurrency: int) -> None:
-    """The page's events, each calling its handler; every render is followed by the download's PNG.
+    """The page's events, each calling its handler: the editing panel's (:func:`wire_editor`), then
+    the reference, the driving video, the animation and the page-load scripts.
 
     The events that run the model or the detector share the queue's :data:`CPU_GROUP`, ``concurrency``
     at a time.
@@ -82,67 +84,14 @@ def _wire_page(demo: gr.Blocks, page: layout.Page, handlers: Handlers, concurren
     options = [page.source, page.target, page.style, page.overlay, page.view, page.strength, page.parts, page.side]
     common = [page.session, *options, *page.sliders]
     raw = dict(preprocess=False)  # uploads are read by load_image: see upload_source
-
-    def rendered(event: Any) -> None:  # the PNG for the download is made after the preview is shown
-        event.success(
-            handlers.prepare_download,
-            page.session,
-            page.download,
-            show_progress="hidden",
-            api_visibility="private",
-            concurrency_id="files",
-            concurrency_limit=1,
-        )
-
-    # .change covers upload, webcam, clipboard, examples and clear (.input misses the webcam);
-    # gradio repeats it for an upload, and photo_key makes the repeat a no-op.
-    rendered(
-        page.image.change(
-            handlers.photo_changed,
-            [page.image, page.photo_key, *options, *page.sliders],
-            [page.image, page.photo_key, page.face, *views],
-            **raw,
-            **cpu,
-            **quiet,
-        )
-    )
-    rendered(
-        page.face.input(handlers.face_picked, [page.session, page.face, *options, *page.sliders], views, **cpu, **quiet)
-    )
-    # .input fires on a mouse drag, each arrow key and a typed value + Enter; "always_last" keeps
-    # one job waiting at most, so holding a key does not queue dozens.
-    for control in (*page.sliders, page.strength, page.style):
-        rendered(control.input(handlers.rerender, common, views, trigger_mode="always_last", **cpu, **quiet))
-    for control in (page.target, page.overlay, page.view, page.parts):
-        rendered(control.input(handlers.rerender, common, views, trigger_mode="always_last", **cpu, **quiet))
-    # Saying what the input is may change the target (a programmatic change: .input does not fire).
-    rendered(
-        page.source.input(
-            handlers.source_changed, [page.source, page.target], page.target, api_visibility="private"
-        ).then(handlers.rerender, common, views, **cpu, **quiet)
-    )
-    rendered(page.crop.select(handlers.crop_clicked, common, views, **cpu, **quiet))
-    rendered(page.undo.click(handlers.undo, common, views, **cpu, **quiet))
     driven = [page.drive.result, page.drive.download]
-    rendered(
-        page.reset.click(
-            handlers.reset,
-            [page.session, *options],
-            [
-                *page.sliders,
-                page.strength,
-                page.parts,
-                page.target,
-                page.style,
-                page.reference,
-                page.animation,
-                page.video,
-                *driven,
-                *views,
-            ],
-            **cpu,
-            **quiet,
-        )
+    rendered = wire_editor(
+        page.editor,
+        handlers,
+        download=page.download,
+        options=options,
+        reset_extras=[page.reference, page.animation, page.video, *driven],
+        concurrency=concurrency,
     )
     rendered(
         page.use_reference.click(
@@ -179,6 +128,111 @@ def _wire_page(demo: gr.Blocks, page: layout.Page, handlers: Handlers, concurren
     )
     demo.load(None, None, page.side, js=PREVIEW_SIDE_JS)
     demo.load(None, None, None, js=file_inputs.REFUSED_FILES_JS)
+
+
+def wire_editor(
+    editor: layout.Editor,
+    handlers: Handlers,
+    *,
+    download: Any,
+    options: Sequence[Any],
+    reset_extras: Sequence[Any],
+    concurrency: int = 1,
+    wrap: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
+) -> Callable[[Any], None]:
+    """The editing panel's events (``layout.build_editor``), under gradio 6, 4.40 and 3.41 alike
+    (``compat.listen``); returns the function that follows an event with the download's PNG.
+
+    ``download``: the component that gets the full-resolution PNG after each render (the app's
+    download button; the WebUI tab's full-size result). ``options``: the components of
+    ``handlers.OPTION_NAMES``, in order (the reference strength and parts and the preview side are
+    the caller's). ``reset_extras``: the five outputs of Reset between the style strength and the
+    views (the app's reference photo, animation GIF and MP4, driven video and its download; any
+    five ``gr.State`` where there are none). ``wrap``: put around every event function (the tab
+    takes the host's model lock there).
+    """
+    wrap = wrap or (lambda fn: fn)
+    cpu = dict(concurrency_id=CPU_GROUP, concurrency_limit=concurrency, api_visibility="private")
+    views = [editor.session, editor.before_after, editor.crop, download, editor.status]
+    quiet = dict(show_progress="minimal", show_progress_on=[editor.status])  # the old result stays; a timer only
+    common = [editor.session, *options, *editor.sliders]
+    raw = dict(preprocess=False)  # uploads are read by load_image: see upload_source
+
+    def rendered(event: Any) -> None:  # the PNG for the download is made after the preview is shown
+        compat.listen(
+            event.success,
+            wrap(handlers.prepare_download),
+            editor.session,
+            download,
+            show_progress="hidden",
+            api_visibility="private",
+            concurrency_id="files",
+            concurrency_limit=1,
+        )
+
+    def listen(trigger: Any, fn: Callable[..., Any], inputs: Any, outputs: Any, **kwargs: Any) -> Any:
+        return compat.listen(trigger, wrap(fn), inputs, outputs, **kwargs)
+
+    # .change covers upload, webcam, clipboard, examples and clear (.input misses the webcam);
+    # gradio repeats it for an upload, and photo_key makes the repeat a no-op.
+    rendered(
+        listen(
+            editor.image.change,
+            handlers.photo_changed,
+            [editor.image, editor.photo_key, *options, *editor.sliders],
+            [editor.image, editor.photo_key, editor.face, *views],
+            **raw,
+            **cpu,
+            **quiet,
+        )
+    )
+    rendered(
+        listen(
+            editor.face.input,
+            handlers.face_picked,
+            [editor.session, editor.face, *options, *editor.sliders],
+            views,
+            **cpu,
+            **quiet,
+        )
+    )
+    # .input fires on a mouse drag, each arrow key and a typed value + Enter; "always_last" keeps
+    # one job waiting at most, so holding a key does not queue dozens.
+    strength, parts = (None if isinstance(c, gr.State) else c for c in options[5:7])  # the caller's, if shown
+    for control in (*editor.sliders, strength, editor.style, editor.target, editor.overlay, editor.view, parts):
+        if control is not None:
+            always_last = dict(trigger_mode="always_last", **cpu, **quiet)
+            rendered(listen(control.input, handlers.rerender, common, views, **always_last))
+    # Saying what the input is may change the target (a programmatic change: .input does not fire).
+    rendered(
+        compat.listen(
+            listen(
+                editor.source.input,
+                handlers.source_changed,
+                [editor.source, editor.target],
+                editor.target,
+                api_visibility="private",
+            ).then,
+            wrap(handlers.rerender),
+            common,
+            views,
+            **cpu,
+            **quiet,
+        )
+    )
+    rendered(listen(editor.crop.select, handlers.crop_clicked, common, views, **cpu, **quiet))
+    rendered(listen(editor.undo.click, handlers.undo, common, views, **cpu, **quiet))
+    rendered(
+        listen(
+            editor.reset.click,
+            handlers.reset,
+            [editor.session, *options],
+            [*editor.sliders, options[5], options[6], editor.target, editor.style, *reset_extras, *views],
+            **cpu,
+            **quiet,
+        )
+    )
+    return rendered
 
 
 def _wire_api(api: layout.ApiComponents, page: layout.Page, handlers: Handlers, concurrency: int) -> None:

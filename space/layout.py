@@ -5,22 +5,29 @@ Inside :func:`blocks`, :func:`build_page` makes the page's components and return
 hidden components of :func:`build_api_components`. Every gradio component of the app is made here
 except those of ``driving.py`` (the driving-video accordion) and ``file_inputs.py`` (the hidden
 report of refused files).
+
+The editing panel (:func:`build_editor`, wired by ``app.wire_editor``) is made with ``compat``'s
+factories and builds under gradio 6, 4.40 and 3.41: the Stable Diffusion WebUI tab
+(``scripts/portraitgan_webui.py``) is that panel. The rest of the page is gradio 6 only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
 from portraitgan_hub.faces.expressions import EXPRESSION_NAMES
 
 if __package__:  # imported as a package: space.layout, or portraitgan_hub_space.layout
-    from . import driving, pipeline
+    from . import compat, driving, pipeline
     from . import session as state
     from .messages import READY, REFERENCE_ADDS, no_model_message
 else:  # imported by app.py run as a script, as a Hugging Face Space does
+    import compat  # type: ignore[no-redef]
     import driving  # type: ignore[no-redef]
     import pipeline  # type: ignore[no-redef]
     import session as state  # type: ignore[no-redef]
@@ -91,6 +98,29 @@ def blocks() -> gr.Blocks:
 
 
 @dataclass(frozen=True)
+class Editor:
+    """The editing panel (:func:`build_editor`): the components that the app's page and the WebUI tab
+    share, built from ``compat``'s factories so that gradio 6, 4.40 and 3.41 all build it."""
+
+    session: gr.State
+    photo_key: gr.State  # which upload the session is from
+    side: gr.Number  # the preview's size (the app sets it on page load with PREVIEW_SIDE_JS)
+    image: gr.Image
+    face: gr.Dropdown
+    source: gr.Radio
+    target: gr.Dropdown
+    style: gr.Slider
+    view: gr.Radio
+    overlay: gr.Checkbox
+    sliders: list[gr.Slider]  # in EXPRESSION_NAMES order
+    reset: gr.Button
+    before_after: Any  # gr.ImageSlider in gradio 6 (see compat.before_after)
+    status: gr.Markdown
+    crop: gr.Image
+    undo: gr.Button
+
+
+@dataclass(frozen=True)
 class Page:
     """The components of the page that its events read or write (see :func:`build_page`)."""
 
@@ -124,146 +154,104 @@ class Page:
     animation: gr.Image
     video: gr.Video
 
+    @property
+    def editor(self) -> Editor:
+        """The page's editing panel."""
+        return Editor(**{name: getattr(self, name) for name in Editor.__dataclass_fields__})
 
-def build_page(modalities: list[str], no_model: str | None = None) -> Page:
-    """The page's components, made inside the Blocks. ``modalities``: the model's, in its order;
-    ``no_model``: why no model is loaded (the page then says how to give one), None when one is."""
+
+def build_editor(
+    modalities: list[str],
+    *,
+    elem_prefix: str = "",
+    above: Callable[[gr.Image], None] | None = None,
+    below_result: Callable[[], None] | None = None,
+    beside_landmarks: Callable[[], None] | None = None,
+    landmarks_open: bool = False,
+    image_sources: Sequence[str] = ("upload", "webcam", "clipboard"),
+    inline_photo: bool = False,
+) -> Editor:
+    """The editing panel, made inside the Blocks: the photo, the face picker, "Input is" and "Turn
+    into", the style strength, the result options, the expression sliders and Reset beside the
+    before/after view and the status line; below, the crop view to click points on, with Undo.
+
+    ``elem_prefix`` goes before every elem_id (the WebUI tab's, so as not to meet the host's). The
+    callers add their own parts inside the panel: ``above(image)`` before it (the image is not yet
+    rendered: the app puts its examples there), ``below_result()`` under the status line,
+    ``beside_landmarks()`` in the column beside the crop view. ``inline_photo``: see
+    ``compat.image_input``.
+    """
+    ids = lambda name: f"{elem_prefix}{name}"  # noqa: E731
     default_target = state.target_for_source("photo", None, modalities)
-
-    session = gr.State(None, time_to_live=SESSION_TTL_S)
-    photo_key = gr.State(None, time_to_live=SESSION_TTL_S)  # which upload the session is from
-    side = gr.Number(value=state.DEFAULT_PREVIEW_SIDE, visible=False, elem_id="preview-side")
-    gr.Markdown(
-        "# PortraitGAN Hub\nChange a portrait's **expression** and its **modality** (photo, sketch, "
-        "cartoon, ...) in one step: *PortraitGAN for Simultaneous Emotion and Modality Manipulation* "
-        "(Duan et al.)."
-    )
-    if no_model is not None:
-        gr.Markdown(no_model_message(no_model), elem_id="model-missing")
-    image = gr.Image(
+    session = compat.state(None, time_to_live=SESSION_TTL_S)
+    photo_key = compat.state(None, time_to_live=SESSION_TTL_S)  # which upload the session is from
+    side = gr.Number(value=state.DEFAULT_PREVIEW_SIDE, visible=False, elem_id=ids("preview-side"))
+    image = compat.image_input(
         label="Portrait",
         type="filepath",
         image_mode=None,
-        sources=["upload", "webcam", "clipboard"],
-        elem_id="input-image",
+        sources=list(image_sources),
+        inline=inline_photo,
+        elem_id=ids("input-image"),
         height=300,
         render=False,
     )
-    if EXAMPLES_DIR.is_dir():  # near the top; they fill the portrait box, whose change event runs the edit
-        gr.Examples(
-            sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg")),
-            inputs=[image],
-            label="Examples (Face Research Lab London Set, CC-BY 4.0)",
-            examples_per_page=8,
-        )
-    with gr.Row(elem_id="editor"):
-        with gr.Column(scale=1, elem_id="controls-col"):
+    if above is not None:
+        above(image)
+    with gr.Row(elem_id=ids("editor")):
+        with gr.Column(scale=1, elem_id=ids("controls-col")):
             image.render()
-            face = gr.Dropdown(label="Face", choices=[], visible=False, elem_id="face-picker")
+            face = compat.choice_dropdown(label="Face", choices=[], visible=False, elem_id=ids("face-picker"))
             with gr.Row():
                 source = gr.Radio(
                     modalities,
                     value=default_target,
                     label="Input is",
                     info="A stylized input defaults the target to photo.",
-                    elem_id="source",
+                    elem_id=ids("source"),
                 )
-                target = gr.Dropdown(modalities, value=default_target, label="Turn into", elem_id="target")
+                target = gr.Dropdown(modalities, value=default_target, label="Turn into", elem_id=ids("target"))
             style = gr.Slider(
                 *state.STYLE_STRENGTH,
                 value=1.0,
                 step=0.05,
                 label="Style strength",
                 info="How far towards the target modality: 0 keeps the input's, 1 is the full style.",
-                elem_id="style-strength",
+                elem_id=ids("style-strength"),
             )
-            with gr.Row(elem_id="result-options"):
+            with gr.Row(elem_id=ids("result-options")):
                 view = gr.Radio(
                     list(state.VIEW_CHOICES),
                     value=state.WHOLE_PICTURE,
                     label="Result",
                     info="Portrait only: the aligned face at twice the model's size.",
-                    elem_id="result-view",
+                    elem_id=ids("result-view"),
                 )
-                overlay = gr.Checkbox(label="Show the 68 landmarks", value=False, elem_id="overlay")
+                overlay = gr.Checkbox(label="Show the 68 landmarks", value=False, elem_id=ids("overlay"))
             with gr.Accordion("Expression (arrow keys and typed values apply too)", open=True):
-                sliders = _expression_sliders()
-            reset = gr.Button("Reset: back to the uploaded photo", elem_id="reset")
-        with gr.Column(scale=1, elem_id="result-col"):
-            before_after = gr.ImageSlider(
-                label="Before / after",
-                type="pil",
-                format="jpeg",
-                interactive=False,
-                elem_id="before-after",
-                max_height=600,
-            )
-            status = gr.Markdown(READY, elem_id="status")
-            download = gr.DownloadButton("Download PNG (full resolution)", interactive=False, elem_id="download")
+                sliders = _expression_sliders(elem_prefix)
+            reset = gr.Button("Reset: back to the uploaded photo", elem_id=ids("reset"))
+        with gr.Column(scale=1, elem_id=ids("result-col")):
+            before_after = compat.before_after(label="Before / after", elem_id=ids("before-after"), max_height=600)
+            status = gr.Markdown(READY, elem_id=ids("status"))
+            if below_result is not None:
+                below_result()
     with gr.Row():
         with gr.Column():
-            with gr.Accordion("Move single landmarks", open=False):
-                crop = gr.Image(
+            with gr.Accordion("Move single landmarks", open=landmarks_open):
+                crop = compat.image_view(
                     label="Aligned face: click a point, then where it should go",
                     type="pil",
                     format="jpeg",
                     interactive=False,
-                    elem_id="crop-view",
+                    elem_id=ids("crop-view"),
                     height=420,
                 )
-                undo = gr.Button("Undo")
-        with gr.Column():
-            with gr.Accordion("Reference expression", open=False):
-                reference = gr.Image(
-                    label="Reference photo",
-                    type="filepath",
-                    image_mode=None,
-                    sources=["upload", "webcam", "clipboard"],
-                    height=240,
-                    elem_id="reference",
-                )
-                gr.Markdown(REFERENCE_ADDS, elem_id="reference-adds")
-                zero = gr.Checkbox(
-                    label="Set the expression sliders to 0 when taking it", value=True, elem_id="reference-zero"
-                )
-                with gr.Row():
-                    strength = gr.Slider(
-                        *state.REFERENCE_STRENGTH,
-                        value=1.0,
-                        step=0.05,
-                        label="Reference strength",
-                        elem_id="reference-strength",
-                    )
-                    parts = gr.Radio(
-                        list(state.REFERENCE_PART_CHOICES),
-                        value="all",
-                        label="Parts to take",
-                        elem_id="reference-parts",
-                    )
-                use_reference = gr.Button("Take its expression", elem_id="use-reference")
-            drive = driving.driving_video_box()
-            with gr.Accordion("Animation", open=False):
-                with gr.Row():
-                    fmt = gr.Radio(list(pipeline.ANIMATION_FORMATS), value="MP4", label="Format")
-                    fps = gr.Slider(*pipeline.FPS_RANGE, value=12, step=1, label="Frame rate (fps)")
-                    seconds = gr.Slider(*pipeline.LENGTH_RANGE, value=2.0, step=0.5, label="Length (s)")
-                animate = gr.Button("Animate: current \u2192 edited expression", elem_id="animate")
-                animation = gr.Image(
-                    label="Animation (GIF)",
-                    type="filepath",
-                    interactive=False,
-                    visible=False,
-                    elem_id="animation-gif",
-                )
-                video = gr.Video(
-                    label="Animation (MP4)",
-                    interactive=False,
-                    visible=False,
-                    autoplay=True,
-                    loop=True,
-                    elem_id="animation-mp4",
-                )
-    return Page(
+                undo = gr.Button("Undo", elem_id=ids("undo") if elem_prefix else None)
+        if beside_landmarks is not None:
+            with gr.Column():
+                beside_landmarks()
+    return Editor(
         session=session,
         photo_key=photo_key,
         side=side,
@@ -278,9 +266,98 @@ def build_page(modalities: list[str], no_model: str | None = None) -> Page:
         reset=reset,
         before_after=before_after,
         status=status,
-        download=download,
         crop=crop,
         undo=undo,
+    )
+
+
+def build_page(modalities: list[str], no_model: str | None = None) -> Page:
+    """The page's components, made inside the Blocks. ``modalities``: the model's, in its order;
+    ``no_model``: why no model is loaded (the page then says how to give one), None when one is.
+
+    The editing panel is :func:`build_editor`'s; the page adds the title, the examples, the
+    download, the reference expression, the driving video and the animation (gradio 6 only)."""
+    extra: dict[str, Any] = {}
+
+    def above(image: gr.Image) -> None:
+        gr.Markdown(
+            "# PortraitGAN Hub\nChange a portrait's **expression** and its **modality** (photo, sketch, "
+            "cartoon, ...) in one step: *PortraitGAN for Simultaneous Emotion and Modality Manipulation* "
+            "(Duan et al.)."
+        )
+        if no_model is not None:
+            gr.Markdown(no_model_message(no_model), elem_id="model-missing")
+        if EXAMPLES_DIR.is_dir():  # near the top; they fill the portrait box, whose change event runs the edit
+            gr.Examples(
+                sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg")),
+                inputs=[image],
+                label="Examples (Face Research Lab London Set, CC-BY 4.0)",
+                examples_per_page=8,
+            )
+
+    def below_result() -> None:
+        extra["download"] = gr.DownloadButton("Download PNG (full resolution)", interactive=False, elem_id="download")
+
+    def beside_landmarks() -> None:
+        extra.update(_reference_driving_animation())
+
+    editor = build_editor(modalities, above=above, below_result=below_result, beside_landmarks=beside_landmarks)
+    fields = {name: getattr(editor, name) for name in Editor.__dataclass_fields__}
+    return Page(**fields, **extra)
+
+
+def _reference_driving_animation() -> dict[str, Any]:
+    """The app's accordions beside the crop view: the reference expression, the driving video, the
+    animation (their components, by the :class:`Page` field names)."""
+    with gr.Accordion("Reference expression", open=False):
+        reference = gr.Image(
+            label="Reference photo",
+            type="filepath",
+            image_mode=None,
+            sources=["upload", "webcam", "clipboard"],
+            height=240,
+            elem_id="reference",
+        )
+        gr.Markdown(REFERENCE_ADDS, elem_id="reference-adds")
+        zero = gr.Checkbox(label="Set the expression sliders to 0 when taking it", value=True, elem_id="reference-zero")
+        with gr.Row():
+            strength = gr.Slider(
+                *state.REFERENCE_STRENGTH,
+                value=1.0,
+                step=0.05,
+                label="Reference strength",
+                elem_id="reference-strength",
+            )
+            parts = gr.Radio(
+                list(state.REFERENCE_PART_CHOICES),
+                value="all",
+                label="Parts to take",
+                elem_id="reference-parts",
+            )
+        use_reference = gr.Button("Take its expression", elem_id="use-reference")
+    drive = driving.driving_video_box()
+    with gr.Accordion("Animation", open=False):
+        with gr.Row():
+            fmt = gr.Radio(list(pipeline.ANIMATION_FORMATS), value="MP4", label="Format")
+            fps = gr.Slider(*pipeline.FPS_RANGE, value=12, step=1, label="Frame rate (fps)")
+            seconds = gr.Slider(*pipeline.LENGTH_RANGE, value=2.0, step=0.5, label="Length (s)")
+        animate = gr.Button("Animate: current \u2192 edited expression", elem_id="animate")
+        animation = gr.Image(
+            label="Animation (GIF)",
+            type="filepath",
+            interactive=False,
+            visible=False,
+            elem_id="animation-gif",
+        )
+        video = gr.Video(
+            label="Animation (MP4)",
+            interactive=False,
+            visible=False,
+            autoplay=True,
+            loop=True,
+            elem_id="animation-mp4",
+        )
+    return dict(
         reference=reference,
         zero=zero,
         strength=strength,
@@ -321,7 +398,7 @@ def build_api_components() -> ApiComponents:
     return ApiComponents(api_image, api_face, api_portrait, api_result, api_faces, api_edit, api_landmarks)
 
 
-def _expression_sliders() -> list[gr.Slider]:
+def _expression_sliders(elem_prefix: str = "") -> list[gr.Slider]:
     """One slider per expression control, grouped (:data:`SLIDER_GROUPS`), returned in EXPRESSION_NAMES order.
 
     Two to a row on a wide screen; each slider is at least 280 px wide, so on a phone they stack
@@ -345,7 +422,7 @@ def _expression_sliders() -> list[gr.Slider]:
                         value=0.0,
                         step=step,
                         label=state.control_label(name),
-                        elem_id=f"slider-{name}",
+                        elem_id=f"{elem_prefix}slider-{name}",
                         min_width=280,
                     )
     return [by_name[name] for name in EXPRESSION_NAMES]

@@ -16,8 +16,12 @@ import os
 from typing import Any
 
 import gradio as gr
-from gradio.context import LocalContext
-from gradio.utils import get_upload_folder
+
+try:
+    from gradio.context import LocalContext
+    from gradio.utils import get_upload_folder
+except ImportError:  # gradio 3 (the WebUI's 3.41): its image boxes send no paths, see compat.image_input
+    LocalContext = get_upload_folder = None
 
 from portraitgan_hub.faces.image_io import is_url
 
@@ -50,7 +54,7 @@ def check_upload(path: str | os.PathLike[str]) -> str:
     that is not accepted, the same message whether or not the file exists.
     """
     text = os.fspath(path)
-    blocks = LocalContext.blocks.get(None)
+    blocks = LocalContext.blocks.get(None) if LocalContext is not None else None
     if blocks is None:
         return text
     if is_url(text):
