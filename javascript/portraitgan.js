@@ -4,10 +4,9 @@
 // with the host's paste-params module (modules/infotext_utils.py) calls the JS function
 // switch_to_<tabname> after copying the image; the host defines those of its own tabs
 // (switch_to_img2img, switch_to_inpaint, switch_to_extras in javascript/ui.js), an extension defines
-// its own. This one selects the top-level tab labelled "PortraitGAN".
-//
-// Not used yet: the PortraitGAN tab and its "Send to PortraitGAN" buttons are still to be built
-// (docs/webui-extension.md, "Not done yet"), and this has not run in a browser.
+// its own. This one selects the top-level tab labelled "PortraitGAN": the "Send to PortraitGAN"
+// buttons beside the txt2img and img2img galleries call it (scripts/portraitgan_webui.py,
+// on_after_component). tests/test_webui_browser.py runs it in Chromium under gradio 3.41 and 4.40.
 
 function switch_to_portraitgan() {
     const tabs = gradioApp().querySelector('#tabs');

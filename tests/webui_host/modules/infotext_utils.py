@@ -11,8 +11,11 @@ host calls ``connect_paste_params_buttons()``: each button then copies the sourc
 selected image, through the JS ``extract_image_from_gallery``) into the target tab's ``init_img`` and
 calls the JS function ``switch_to_<tabname>`` (``switch_to_img2img``, ``switch_to_inpaint``,
 ``switch_to_extras`` are the host's; an extension's own tab needs its own function in ``javascript/``).
-Here ``connect_paste_params_buttons`` does not wire gradio events: it checks each binding against the
-registered tabs and returns ``(binding, js function name)`` for a test to inspect.
+Here ``connect_paste_params_buttons`` checks each binding against the registered tabs and returns
+``(binding, js function name)`` for a test to inspect; called inside a ``gr.Blocks`` (as the host calls
+it, in its main Blocks before the tabs are rendered) it also wires the buttons as the host does: one
+click event copying the image (``image_from_url_text`` for a gallery, after the JS
+``extract_image_from_gallery``; the value as it is otherwise), one calling the JS tab switch.
 """
 
 from __future__ import annotations
@@ -88,14 +91,58 @@ def bind_buttons(buttons: dict[str, Any], send_image: Any, send_generate_info: A
         )
 
 
+def image_from_url_text(filedata: Any) -> Any:
+    """The image a gallery's selected item names: gradio 3.41 sends ``[{"name": path, "is_file": True}]``,
+    gradio 4.x a list of ``(image, caption)``; a ``data:`` URL is decoded. As the host's, but without its
+    check that the file is in its temp folder."""
+    from PIL import Image
+
+    if filedata is None:
+        return None
+    if isinstance(filedata, list):
+        if not filedata:
+            return None
+        filedata = filedata[0]
+    if isinstance(filedata, (tuple, list)) and len(filedata) == 2:
+        return filedata[0]
+    if isinstance(filedata, dict) and filedata.get("is_file", False):
+        return Image.open(filedata["name"].rsplit("?", 1)[0])
+    if isinstance(filedata, str):
+        import base64
+        import io
+
+        return Image.open(io.BytesIO(base64.b64decode(filedata.split(",", 1)[-1])))
+    return None
+
+
 def connect_paste_params_buttons() -> list[tuple[ParamBinding, str]]:
     """Check each binding (its target tab must be registered, as the host looks it up) and name the JS
-    tab switch each button calls."""
+    tab switch each button calls; inside a ``gr.Blocks``, wire the buttons as the host does."""
+    import gradio as gr
+    from gradio.context import Context
+
+    wire = Context.block is not None
+    js = "_js" if int(gr.__version__.split(".")[0]) < 4 else "js"  # Forge accepts _js too; plain 4.40 does not
     connected = []
     for binding in registered_param_bindings:
         if binding.tabname not in paste_fields:
             raise KeyError(binding.tabname)  # what the host raises for an unknown target tab
         connected.append((binding, f"switch_to_{binding.tabname}"))
+        if not wire:
+            continue
+        destination = paste_fields[binding.tabname]["init_img"]
+        if binding.source_image_component is not None and not isinstance(destination, str):
+            gallery = isinstance(binding.source_image_component, gr.Gallery)
+            binding.paste_button.click(
+                fn=image_from_url_text if gallery else (lambda x: x),
+                inputs=[binding.source_image_component],
+                outputs=[destination],
+                show_progress="hidden",  # the host says False, which gradio reads as "hidden"
+                **{js: "extract_image_from_gallery" if gallery else None},
+            )
+        binding.paste_button.click(
+            fn=None, inputs=None, outputs=None, show_progress="hidden", **{js: f"switch_to_{binding.tabname}"}
+        )
     return connected
 
 

@@ -1,12 +1,14 @@
 """Fake of the WebUI's ``modules/script_callbacks.py``: registering callbacks and the host calling them.
 
 Written by us from the hosts' behaviour, not copied. As in the hosts: ``on_app_started(fn)``,
-``on_ui_tabs(fn)``, ``on_ui_settings(fn)`` (and the other ``on_*``) append to a list in
-:data:`callback_map`, remembering the file that registered them; the host then calls
-``app_started_callback(demo, app)`` with the gradio Blocks and the FastAPI app after the server
+``on_ui_tabs(fn)``, ``on_ui_settings(fn)``, ``on_after_component(fn)`` (and the other ``on_*``)
+append to a list in :data:`callback_map`, remembering the file that registered them; the host then
+calls ``app_started_callback(demo, app)`` with the gradio Blocks and the FastAPI app after the server
 starts, ``ui_tabs_callback()`` while building the UI (each callback returns ``None`` or a list of
-``(gradio component, title, elem_id)``), and ``ui_settings_callback()`` before the settings page is
-built. The host catches an exception from any callback and reports it (``errors.report``) instead of
+``(gradio component, title, elem_id)``), ``after_component_callback(component, **kwargs)`` after
+making each component (the hosts patch gradio's ``Component.__init__`` for it; the fake UI of
+``modules/ui.py`` calls it for the components it makes), and ``ui_settings_callback()`` before the
+settings page is built. The host catches an exception from any callback and reports it (``errors.report``) instead of
 stopping; here each report is kept in :data:`reported`, so a test can assert that nothing reached
 the host. ``clear_callbacks()`` is what the host does before (re)loading the scripts.
 """
@@ -93,6 +95,18 @@ def on_image_saved(callback: Callable[[Any], None], *, name: str | None = None) 
     _add("image_saved", callback, name)
 
 
+def on_before_component(callback: Callable[..., None], *, name: str | None = None) -> None:
+    """Called with ``(component, **kwargs)`` before each gradio component is made: ``kwargs`` are the
+    arguments given to it (``elem_id``, ``label``, ...), by which a callback tells which one it is."""
+    _add("before_component", callback, name)
+
+
+def on_after_component(callback: Callable[..., None], *, name: str | None = None) -> None:
+    """Called with ``(component, **kwargs)`` after each gradio component is made, still inside the
+    layout it was made in: a component made by the callback goes beside it."""
+    _add("after_component", callback, name)
+
+
 def on_infotext_pasted(callback: Callable[[str, dict], None], *, name: str | None = None) -> None:
     _add("infotext_pasted", callback, name)
 
@@ -107,6 +121,22 @@ def on_before_ui(callback: Callable[[], None], *, name: str | None = None) -> No
 
 def on_before_reload(callback: Callable[[], None], *, name: str | None = None) -> None:
     _add("on_reload", callback, name)
+
+
+def before_component_callback(component: Any, **kwargs: Any) -> None:
+    for c in callback_map["callbacks_before_component"]:
+        try:
+            c.callback(component, **kwargs)
+        except Exception as error:
+            _report(c, "before_component_callback", error)
+
+
+def after_component_callback(component: Any, **kwargs: Any) -> None:
+    for c in callback_map["callbacks_after_component"]:
+        try:
+            c.callback(component, **kwargs)
+        except Exception as error:
+            _report(c, "after_component_callback", error)
 
 
 def app_started_callback(demo: Any, app: Any) -> None:
