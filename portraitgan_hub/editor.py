@@ -56,11 +56,11 @@ from portraitgan_hub.stages import (
     Rendering,
     align_face,
     changes_modality,
+    edited_landmarks,
     input_index,
     is_no_op,
     modality_condition,
     render,
-    target_landmarks,
 )
 
 if TYPE_CHECKING:
@@ -69,6 +69,8 @@ if TYPE_CHECKING:
 #: Face sizes, as a share of the picture's shorter side, at which :meth:`FaceEditor.faces_via_cycle`
 #: converts a stylized picture to a photo to find its face (portraits first).
 CYCLE_FACE_SHARES = (0.45, 0.25)
+#: The warning when the expression controls together reach ``stages.EXPRESSION_LIMIT``.
+LIMIT_REACHED = "the expression controls together move the face further than it can follow: scaled back to the limit"
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,7 +232,7 @@ class FaceEditor:
         reference = None
         if request.reference is not None:
             reference = self.reference_landmarks(request.reference, request.min_face)
-        target = target_landmarks(
+        target, limited = edited_landmarks(
             prepared.aligned,
             request.controls,
             reference=reference,
@@ -239,6 +241,8 @@ class FaceEditor:
             reference_strength=request.reference_strength,
             reference_parts=request.reference_parts,
         )
+        if limited:
+            warnings.warn(LIMIT_REACHED, UserWarning, stacklevel=2)
         no_op = is_no_op(prepared.aligned, target, condition, model, source)
         return EditPlan(target, condition, source, changes_modality(condition, source), no_op)
 

@@ -26,7 +26,7 @@ from portraitgan_hub.faces.alignment import DEFAULT_MARGIN, Alignment, estimate_
 from portraitgan_hub.faces.expressions import ExpressionControls, move_points, transfer_expression
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
 from portraitgan_hub.faces.landmarks import NUM_LANDMARKS, Face, check_landmarks
-from portraitgan_hub.flow_falloff import flow_falloff
+from portraitgan_hub.flow_falloff import faded_flow, flow_falloff, neighbour_falloff
 from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
 
 if TYPE_CHECKING:
@@ -60,7 +60,24 @@ def target_landmarks(
     reference_strength: float = 1.0,
     reference_parts: str | Sequence[str] = "all",
 ) -> np.ndarray:
-    """Stage 3: the edited landmarks, in crop pixels.
+    """Stage 3: the edited landmarks, (68, 2) float32 in crop pixels: :func:`edited_landmarks`
+    without its flag (the same arguments, the same errors)."""
+    options = dict(reference_strength=reference_strength, reference_parts=reference_parts)
+    return edited_landmarks(aligned, controls, reference=reference, landmarks=landmarks, moves=moves, **options)[0]
+
+
+def edited_landmarks(
+    aligned: AlignedFace,
+    controls: ExpressionControls | None = None,
+    *,
+    reference: np.ndarray | None = None,
+    landmarks: np.ndarray | None = None,
+    moves: Mapping[int, tuple[float, float]] | None = None,
+    reference_strength: float = 1.0,
+    reference_parts: str | Sequence[str] = "all",
+) -> tuple[np.ndarray, bool]:
+    """Stage 3: the edited landmarks, (68, 2) float32 in crop pixels, and whether the expression
+    controls reached their combined limit (:func:`limit_expression`).
 
     Start from ``landmarks`` (explicit target points in photo pixels) if given, else from the face's
     own; take on the expression of ``reference`` (a reference face's landmarks in crop pixels) if
@@ -69,18 +86,49 @@ def target_landmarks(
     expression ``controls``; then move single points (``moves`` in crop pixels). Raises ValueError
     for a strength out of range or an unknown part. Explicit ``landmarks`` that lie mostly outside
     this face's crop are a ``ValueError`` (they were found on another face or another photo).
+    The controls together may move the points only so far (:func:`limit_expression`); the
+    reference and the single moves are the user's own points and are not limited.
     """
-    points = aligned.landmarks
+    points, limited = aligned.landmarks, False
     if landmarks is not None:
         points = aligned.alignment.to_crop(check_landmarks(landmarks, "target"))
         check_inside_crop(points, aligned)
     if reference is not None:
         points = transfer_expression(points, reference, strength=reference_strength, parts=reference_parts)
     if controls is not None:
-        points = controls.apply(points)
+        points, limited = limit_expression(points, controls.apply(points))
     if moves:
         points = move_points(points, moves)
-    return np.asarray(points, dtype=np.float32)
+    return np.asarray(points, dtype=np.float32), limited
+
+
+#: How far the expression controls together may move any landmark beyond a similarity transform
+#: (rotation, scale, shift: ``roll`` is free), as a share of the landmark box's longer side. Each
+#: control alone stays under it at the end of its range (the largest, ``mouth_open=1.5``, moves the
+#: inner lip 0.143; measured on London 001); every control at its maximum asks for 0.65, which tears
+#: the face (a lip into the nose, the neck cut).
+EXPRESSION_LIMIT = 0.18
+
+
+def limit_expression(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``after`` (68, 2) with its non-rigid move from ``before`` scaled down, if need be, so that no
+    point moves more than :data:`EXPRESSION_LIMIT` of the landmark box beyond the similarity transform
+    that best maps ``before`` onto ``after`` (Umeyama's least squares; the rigid part, e.g. a head
+    roll, is kept whole). Returns the points and whether they were scaled. Both in the same frame."""
+    before, after = np.asarray(before, np.float64), np.asarray(after, np.float64)
+    centre_b, centre_a = before.mean(axis=0), after.mean(axis=0)
+    b, a = before - centre_b, after - centre_a
+    u, singular, vt = np.linalg.svd(a.T @ b)
+    reflect = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    rotation = u @ reflect @ vt
+    scale = (singular * np.diag(reflect)).sum() / max((b**2).sum(), 1e-12)
+    rigid = scale * b @ rotation.T + centre_a
+    residual = after - rigid
+    largest = float(np.linalg.norm(residual, axis=1).max())
+    allowed = EXPRESSION_LIMIT * float(np.ptp(before, axis=0).max())
+    if largest <= allowed:
+        return after, False
+    return rigid + residual * (allowed / largest), True
 
 
 #: Explicit target landmarks are refused when fewer than this share of them fall inside the crop.
@@ -188,8 +236,9 @@ def render(
     displacement = None
     if result.guidance is not None and result.guidance.displacement is not None:
         displacement = result.guidance.displacement.float().cpu()
-        falloff = flow_falloff(aligned.landmarks, landmarks, size, displacement.shape[-1], others)
-        displacement = displacement * falloff
+        grid = displacement.shape[-1]
+        falloff = flow_falloff(aligned.landmarks, landmarks, size, grid)
+        displacement = faded_flow(displacement, falloff, neighbour_falloff(others, size, grid))
     return Rendering(tensor_to_pil(image)[0], result.colour.float().cpu(), mask, displacement)
 
 

