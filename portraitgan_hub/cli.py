@@ -10,7 +10,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -149,13 +149,11 @@ def _edit_batch(model: PortraitGAN, inputs: list[Path], out_dir: Path, request: 
     failed: list[tuple[Path, str]] = []
     progress = tqdm(total=len(inputs), desc="edit", unit="photo", file=sys.stderr)
     for source, output, outcome in zip(inputs, outputs, outcomes):
-        for note in outcome.warnings:
-            tqdm.write(f"portraitgan edit: warning: {note}", file=sys.stderr)
+        _warn(outcome.warnings, tqdm.write)
         reason = None if outcome.ok else str(outcome.error)
         if outcome.ok:
             try:
-                for note in save_photo(outcome.image, output, quality=quality):
-                    tqdm.write(f"portraitgan edit: warning: {note}", file=sys.stderr)
+                _warn(save_photo(outcome.image, output, quality=quality), tqdm.write)
             except (ValueError, OSError) as error:
                 reason = str(error)
         if reason is not None:
@@ -218,9 +216,12 @@ def _same_file(a: Path, b: Path) -> bool:
     return _resolved(a) == _resolved(b)
 
 
-def _warn(notes: Iterable[str]) -> None:
+def _warn(notes: Iterable[str], write: Callable[..., object] = print) -> None:
+    """Each note on stderr (``write``: print, or tqdm.write beside a progress bar), in the CLI's option names."""
+    from portraitgan_hub.edit_warnings import cli_wording
+
     for note in notes:
-        print(f"portraitgan edit: warning: {note}", file=sys.stderr)
+        write(f"portraitgan edit: warning: {cli_wording(note)}", file=sys.stderr)
 
 
 def _read_landmarks(path: Path, face: int = 0) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from portraitgan_hub.faces.expressions import (
 )
 from portraitgan_hub.faces.image_io import ImageSource, check_image_source
 from portraitgan_hub.faces.landmarks import check_landmarks, check_min_face
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: What an edit returns: the whole picture at its own size, the edited aligned crop at the model's
 #: size, or the aligned portrait at twice the model's size (the paper's 512 px square for ``lite``).
@@ -158,3 +161,30 @@ def select_target_landmarks(landmarks: object, face: int) -> np.ndarray:
             raise ValueError(f"landmarks hold {points.shape[0]} face(s), so there are no points for face {face}")
         points = points[face]
     return check_landmarks(points, "target")
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    """One photo of :meth:`~portraitgan_hub.editor.FaceEditor.edit_many`: ``image`` on success, else the
+    ``error``; ``warnings``: the text of each ``UserWarning`` the edit of this photo emitted."""
+
+    source: ImageSource
+    image: Image.Image | None
+    error: Exception | None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether the photo was edited."""
+        return self.error is None
+
+
+def as_request(request: EditRequest | None, options: dict[str, Any]) -> EditRequest:
+    """``request``, or one built from keyword ``options``; ``TypeError`` when both or a non-request is given."""
+    if request is None:
+        return EditRequest.from_options(**options)
+    if not isinstance(request, EditRequest):
+        raise TypeError(f"request must be an EditRequest, got {type(request).__name__}")
+    if options:
+        raise TypeError(f"give the edit as request= or as options, not both (got {', '.join(sorted(options))})")
+    return request

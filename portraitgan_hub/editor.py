@@ -36,9 +36,10 @@ from portraitgan_hub.composition import (
     scaled_alignment,
 )
 from portraitgan_hub.conversion import convert_picture
-from portraitgan_hub.edit_request import EditRequest
+from portraitgan_hub.edit_request import EditOutcome, EditRequest, as_request
+from portraitgan_hub.edit_warnings import PoorResultWarning, draws_on, face_side_px, plan_notes, warp_only
 from portraitgan_hub.errors import PortraitGANError
-from portraitgan_hub.faces.alignment import DEFAULT_FEATHER, DEFAULT_MARGIN, Alignment
+from portraitgan_hub.faces.alignment import DEFAULT_FEATHER, DEFAULT_MARGIN, Alignment, warp_to_crop
 from portraitgan_hub.faces.expressions import interpolate
 from portraitgan_hub.faces.image_io import (
     ImageSource,
@@ -91,27 +92,16 @@ class EditPlan:
     """Stage 2: what G is asked for. ``target``: (68, 2) landmarks in crop pixels; ``condition``: c,
     (1, n) float32; ``source``: the input's modality index; ``converts``: c asks for another modality
     than the input's (the whole picture is converted under the face); ``no_op``: the face's own
-    landmarks and the input's modality, so the photo itself is the result."""
+    landmarks and the input's modality, so the photo itself is the result; ``warp_only``: the face is
+    too small to draw on, G's colour is not used (``edit_warnings``); ``warnings``: what it warned of."""
 
     target: np.ndarray
     condition: torch.Tensor
     source: int
     converts: bool
     no_op: bool
-
-
-@dataclass(frozen=True)
-class EditOutcome:
-    """One photo of :meth:`FaceEditor.edit_many`: ``image`` on success, else the ``error``."""
-
-    source: ImageSource
-    image: Image.Image | None
-    error: Exception | None
+    warp_only: bool = False
     warnings: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 class FaceEditor:
@@ -213,25 +203,32 @@ class FaceEditor:
                 return found
         return []
 
-    def reference_landmarks(self, reference: ImageSource, min_face: int | None = None) -> np.ndarray:
-        """The (68, 2) landmarks of the largest face of a reference photo, in crop pixels."""
+    def reference_face(self, reference: ImageSource, min_face: int | None = None) -> AlignedFace:
+        """The largest face of a reference photo, aligned; ``NoFaceError`` naming the reference."""
         picture = load_image(reference)
         chosen = select_face(self.faces(picture, min_face), 0, f"the reference photo {source_name(reference)}")
-        return align_face(picture, chosen, self.model.config.image_size, self.margin).landmarks
+        return align_face(picture, chosen, self.model.config.image_size, self.margin)
+
+    def reference_landmarks(self, reference: ImageSource, min_face: int | None = None) -> np.ndarray:
+        """The (68, 2) landmarks of the largest face of a reference photo, in crop pixels."""
+        return self.reference_face(reference, min_face).landmarks
 
     # --- stages 2 and 3 ----------------------------------------------------------------------------
     def plan(self, prepared: PreparedPhoto, request: EditRequest) -> EditPlan:
         """Stage 2: the target landmarks (reference, then explicit points, then controls, then moves;
         :func:`~portraitgan_hub.stages.target_landmarks`) and G's condition c. Raises ``ValueError``
         for an unknown modality or explicit landmarks of another face, and what :meth:`prepare`
-        raises for the reference photo."""
+        raises for the reference photo. Where the result will be poor, a ``PoorResultWarning`` each
+        (:func:`~portraitgan_hub.edit_warnings.plan_notes`); a face too small to draw on is edited by
+        the warp alone."""
         model = self.model
         request.check_modalities(model.config)
         condition = modality_condition(model, request.modality, request.input_modality, request.modality_strength)
         source = input_index(model, request.input_modality)
-        reference = None
+        reference = reference_face = None
         if request.reference is not None:
-            reference = self.reference_landmarks(request.reference, request.min_face)
+            reference_face = self.reference_face(request.reference, request.min_face)
+            reference = reference_face.landmarks
         target, limited = edited_landmarks(
             prepared.aligned,
             request.controls,
@@ -244,7 +241,12 @@ class FaceEditor:
         if limited:
             warnings.warn(LIMIT_REACHED, UserWarning, stacklevel=2)
         no_op = is_no_op(prepared.aligned, target, condition, model, source)
-        return EditPlan(target, condition, source, changes_modality(condition, source), no_op)
+        converts = changes_modality(condition, source)
+        notes = plan_notes(model.config, prepared, request, self.margin, target, converts, no_op, reference_face)
+        for note in notes:
+            warnings.warn(note, PoorResultWarning, stacklevel=2)
+        warp_alone = not draws_on(face_side_px(prepared.aligned.alignment, self.margin))
+        return EditPlan(target, condition, source, converts, no_op, warp_alone, (LIMIT_REACHED,) * limited + notes)
 
     def in_between(self, prepared: PreparedPhoto, plan: EditPlan, t: float) -> EditPlan:
         """An animation's frame at ``t`` in [0, 1]: the landmarks interpolated linearly from the face's
@@ -253,12 +255,14 @@ class FaceEditor:
         return dataclasses.replace(plan, target=np.asarray(target, np.float32), no_op=False)
 
     def render(self, prepared: PreparedPhoto, plan: EditPlan) -> Rendering | None:
-        """Stage 3: G on the aligned face (map, flow, G at the model's size); None for a no-op."""
+        """Stage 3: G on the aligned face (map, flow, G at the model's size); None for a no-op. With
+        ``plan.warp_only`` G's colour is not used (:func:`~portraitgan_hub.edit_warnings.warp_only`)."""
         if plan.no_op:
             return None
         to_crop = prepared.aligned.alignment.to_crop
         others = [to_crop(face.landmarks) for index, face in enumerate(prepared.faces) if index != prepared.face]
-        return render(self.model, prepared.aligned, plan.target, plan.condition, plan.source, others=others)
+        rendering = render(self.model, prepared.aligned, plan.target, plan.condition, plan.source, others=others)
+        return warp_only(rendering, prepared.aligned.crop, self.feather) if plan.warp_only else rendering
 
     # --- stage 4 -----------------------------------------------------------------------------------
     def compose(
@@ -281,7 +285,8 @@ class FaceEditor:
         if output == "crop":
             if rendering is None:
                 return aligned.crop.copy()
-            return remove_achromatic_share(rendering.crop, self.model, plan.condition)
+            if not (plan.warp_only and plan.converts):  # else cut from the converted picture below
+                return remove_achromatic_share(rendering.crop, self.model, plan.condition)
         if max_side is not None and output == "portrait":
             max_side = self._portrait_side(prepared)
         picture, alignment = self.at_size(prepared, max_side)
@@ -289,8 +294,13 @@ class FaceEditor:
             result = picture.copy()
         else:
             background = self.converted_picture(prepared, plan, picture, alignment)
-            result = compose(picture, alignment, rendering, self.feather, background)
+            if plan.warp_only and background is not None:  # a small face: the converted picture is warped
+                result = compose(background, alignment, rendering, self.feather)
+            else:
+                result = compose(picture, alignment, rendering, self.feather, background)
         result = finish_colours(result, picture, self.model, plan.condition, plan.converts)
+        if output == "crop":
+            return warp_to_crop(result, alignment)
         if output == "portrait":
             portrait = portrait_crop(result, alignment)
             if prepared.info.icc_profile:
@@ -385,14 +395,3 @@ class FaceEditor:
                         caught_warning.message, caught_warning.category, caught_warning.filename, caught_warning.lineno
                     )
             yield EditOutcome(photo, image, failure, tuple(notes))
-
-
-def as_request(request: EditRequest | None, options: dict[str, Any]) -> EditRequest:
-    """``request``, or one built from keyword ``options``; ``TypeError`` when both or a non-request is given."""
-    if request is None:
-        return EditRequest.from_options(**options)
-    if not isinstance(request, EditRequest):
-        raise TypeError(f"request must be an EditRequest, got {type(request).__name__}")
-    if options:
-        raise TypeError(f"give the edit as request= or as options, not both (got {', '.join(sorted(options))})")
-    return request

@@ -16,6 +16,7 @@ import gradio as gr
 
 from portraitgan_hub.config import DEFAULT_MODALITIES
 from portraitgan_hub.edit_request import EditRequest
+from portraitgan_hub.edit_warnings import app_wording
 from portraitgan_hub.editor import FaceEditor
 from portraitgan_hub.errors import PortraitGANError
 from portraitgan_hub.faces.expressions import EXPRESSION_NAMES
@@ -94,10 +95,14 @@ class Handlers:
         """(session, before/after, crop view, download, status) after running the edit.
 
         The before/after is a preview sized to the browser; the download button is disabled until
-        :meth:`prepare_download` has written the full-resolution PNG of this render.
+        :meth:`prepare_download` has written the full-resolution PNG of this render. The status line
+        says ``note``, then each of the plan's warnings (``EditPlan.warnings``, in the app's words),
+        one line each; they are read from the plan, not caught, as catching warnings is not
+        thread-safe and the app serves several sessions at once.
         """
         editor = self._editor()
         rendered = pipeline.plan_and_render(editor, session, self._request(session, options, values))
+        note = "  \n".join([*([note] if note else []), *map(app_wording, rendered.plan.warnings)])
         session = session.with_last(rendered)
         side = state.preview_side(options.preview_side)
         return (
