@@ -445,6 +445,11 @@ TAB_TITLE = "PortraitGAN"
 #: The host tabs our result is sent to, and those whose galleries get a "Send to PortraitGAN" button.
 SEND_TO = ("img2img", "inpaint", "extras")
 SEND_FROM = ("txt2img", "img2img")
+#: The tab's status line before the first photo.
+TAB_READY = (
+    "Send an image here with the \U0001f642 PortraitGAN button beside the txt2img or img2img gallery, "
+    "or drop, paste or pick a photo above."
+)
 #: Every elem_id of the tab starts with this, so as not to meet the host's.
 ELEM_PREFIX = "portraitgan-"
 #: ``elem_id -> component`` of the host's galleries seen by ``on_after_component``.
@@ -540,6 +545,7 @@ def build_tab(space, infotext_utils):
             below_result=below_result,
             landmarks_open=True,
             inline_photo=True,
+            ready=TAB_READY,
         )
         reference = [gr_.State(1.0), gr_.State("all")]  # the app's reference strength and parts: not in the tab
         options = [editor.source, editor.target, editor.style, editor.overlay, editor.view, *reference, editor.side]

@@ -170,6 +170,7 @@ def build_editor(
     landmarks_open: bool = False,
     image_sources: Sequence[str] = ("upload", "webcam", "clipboard"),
     inline_photo: bool = False,
+    ready: str = READY,
 ) -> Editor:
     """The editing panel, made inside the Blocks: the photo, the face picker, "Input is" and "Turn
     into", the style strength, the result options, the expression sliders and Reset beside the
@@ -179,7 +180,7 @@ def build_editor(
     callers add their own parts inside the panel: ``above(image)`` before it (the image is not yet
     rendered: the app puts its examples there), ``below_result()`` under the status line,
     ``beside_landmarks()`` in the column beside the crop view. ``inline_photo``: see
-    ``compat.image_input``.
+    ``compat.image_input``; ``ready``: the status line before the first photo.
     """
     ids = lambda name: f"{elem_prefix}{name}"  # noqa: E731
     default_target = state.target_for_source("photo", None, modalities)
@@ -233,7 +234,7 @@ def build_editor(
             reset = gr.Button("Reset: back to the uploaded photo", elem_id=ids("reset"))
         with gr.Column(scale=1, elem_id=ids("result-col")):
             before_after = compat.before_after(label="Before / after", elem_id=ids("before-after"), max_height=600)
-            status = gr.Markdown(READY, elem_id=ids("status"))
+            status = gr.Markdown(ready, elem_id=ids("status"))
             if below_result is not None:
                 below_result()
     with gr.Row():

@@ -565,3 +565,23 @@ def test_a_tab_that_cannot_be_built_says_why_and_the_host_goes_on(host, monkeypa
     [(blocks, title, _)] = host.module.on_ui_tabs()
     [note] = [b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "portraitgan-unavailable"]
     assert title == "PortraitGAN" and "no gradio_client" in note.value
+
+
+def test_the_face_picker_of_the_tab_under_each_gradio(host, tab, three_faces_photo):
+    """Several faces: the picker shows one label per face (gradio 3's dropdown takes labels only, the
+    event function still gets the face's index) and picking one renders that face."""
+    blocks, image, _, _, _ = tab
+    photo = event_function(blocks, image, "change")
+    _, _, picker, session, *_, status = call(photo, by_component={id(image): photo_payload(three_faces_photo)})
+    assert status.startswith("Face 1 of 3"), status
+    labels = picker["choices"]
+    if gradio_major() < 4:
+        assert labels[0] == "face 1 (largest)" and picker["value"] == "face 1 (largest)"
+    else:
+        assert [value for _, value in labels] == [0, 1, 2] and picker["value"] == 0
+    face = photo.outputs[2]
+    picked = event_function(blocks, face, "input")
+    choice = labels[2] if gradio_major() < 4 else labels[2][1]
+    session_state = photo.outputs[3]
+    session, *_, status = call(picked, by_component={id(session_state): session, id(face): choice})
+    assert status.startswith("Face 3 of 3") and session.face == 2, status
