@@ -12,7 +12,8 @@ WebUI tab under 4.40 and 3.41. What differs:
 - **event options** (:func:`event_options`): ``api_visibility=`` (6) is ``api_name=False`` /
   ``show_api=False`` before; ``show_progress_on=`` is 6 only; ``concurrency_id=``,
   ``concurrency_limit=`` and ``trigger_mode=`` are 4 and 6 (3 has the queue's ``concurrency_count``);
-  ``js=`` is ``_js=`` in 3;
+  ``js=`` is ``_js=`` in 3; ``preprocess=False`` gives the event ``None`` for every ``gr.State`` in
+  3, so there the event is preprocessed and the image boxes made here pass their payload on;
 - **what the browser sends and what an event returns** (:func:`listen`): a component made here may
   carry converters, which :func:`listen` puts around the event function. An image box sends a
   ``FileData`` dict from 4 and a base64 data URL in 3 (with ``preprocess=False``); the hosts' copies
@@ -103,6 +104,9 @@ def image_input(*, sources: Sequence[str], inline: bool = False, **kwargs: Any) 
     if kwargs.get("image_mode", "RGB") is None:  # events read the payload, never gradio 3's conversion
         del kwargs["image_mode"]
     box = gr.Image(source=list(sources)[0], **kwargs)
+    # gradio 3 hands an event with preprocess=False what the browser sent for every input, None for
+    # each gr.State: such events run preprocessed (event_options), and this box passes its payload on.
+    box.preprocess = lambda payload: payload
     return _convert(box, _inline_data_url, None)
 
 
@@ -169,7 +173,7 @@ def before_after(*, label: str, elem_id: str, max_height: int | None = None, **k
             pass
         else:
             return ImageSlider(label=label, type="pil", interactive=False, elem_id=elem_id, height=max_height, **kwargs)
-    gallery = gr.Gallery(label=label, columns=2, height=max_height, elem_id=elem_id, object_fit="contain", **kwargs)
+    gallery = gr.Gallery(label=label, columns=2, elem_id=elem_id, object_fit="contain", **kwargs)  # its own height
     return _convert(gallery, None, _values(_captioned))
 
 
@@ -226,6 +230,8 @@ def event_options(**options: Any) -> dict[str, Any]:
     if GRADIO_MAJOR <= 3:
         for name in _NOT_IN_3:
             options.pop(name, None)
+        if options.get("preprocess") is False:  # gr.State inputs would be None: see image_input
+            options["preprocess"] = True
         if "js" in options:
             options["_js"] = options.pop("js")
     return options
