@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from portraitgan_hub.eyelids import lid_positions
 from portraitgan_hub.faces.alignment import DEFAULT_FEATHER, Alignment, feather_mask, warp_to_crop
 from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
 from portraitgan_hub.thin_plate_spline import normalized_to_pixels, pixels_to_normalized, sample_displacement
@@ -112,13 +113,22 @@ def compose(
         mask = F.grid_sample(rendering.mask, at, "bilinear", "border", align_corners=False)
         warped = before
         if rendering.displacement is not None:
-            warped = _warp_photo(photo, alignment, at + sample_displacement(rendering.displacement, at))
+            taken = _lid_positions(at, rendering.lids, size) if rendering.lids else at
+            warped = _warp_photo(photo, alignment, taken + sample_displacement(rendering.displacement, taken))
         edited = blend(mask, warped, colour)
     blended = base + (edited - base) * weight
     result = canvas.copy()
     pixels = blended[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
     result.paste(Image.fromarray(pixels), box[:2])
     return result
+
+
+def _lid_positions(at: torch.Tensor, lids: tuple, size: int) -> torch.Tensor:
+    """Normalised crop positions ``at`` (1, h, w, 2) moved by the closing eyes' lid warp
+    (:func:`portraitgan_hub.eyelids.lid_positions`, in crop pixels of a ``size`` crop)."""
+    pixels = normalized_to_pixels(at[0].double(), size, size).numpy()
+    moved = torch.from_numpy(lid_positions(pixels, lids))
+    return pixels_to_normalized(moved, size, size).float()[None]
 
 
 #: How :func:`compose` resamples the photo along G's flow at full resolution (a ``grid_sample``

@@ -22,12 +22,14 @@ from portraitgan_hub.composition import blend
 from portraitgan_hub.condition import condition_vector, modality_change
 from portraitgan_hub.edit_region import limit_to_edit_region
 from portraitgan_hub.edit_request import check_modality_strength
+from portraitgan_hub.eyelids import LidClosing, closing_eyes, open_targets
 from portraitgan_hub.faces.alignment import DEFAULT_MARGIN, Alignment, estimate_alignment, warp_to_crop
 from portraitgan_hub.faces.expressions import ExpressionControls, move_points, transfer_expression
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
 from portraitgan_hub.faces.landmarks import NUM_LANDMARKS, Face, check_landmarks
 from portraitgan_hub.flow_falloff import faded_flow, flow_falloff, neighbour_falloff
 from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
+from portraitgan_hub.thin_plate_spline import landmark_displacement
 
 if TYPE_CHECKING:
     from portraitgan_hub.model import PortraitGAN
@@ -154,13 +156,15 @@ class Rendering:
     ``crop``: G's output image at the model's size. ``colour``: its tanh colour C, (1, 3, S, S) in
     [-1, 1]. ``mask``: the blend mask A, (1, 1, S, S) in [0, 1], or None for a G that draws every pixel.
     ``displacement``: the warp's coarse flow, (1, 2, g, g) in normalised crop units (see
-    :mod:`portraitgan_hub.thin_plate_spline`), or None when G does not warp.
+    :mod:`portraitgan_hub.thin_plate_spline`), or None when G does not warp. ``lids``: the closing
+    eyes, whose lid warp (:mod:`portraitgan_hub.eyelids`) the composition applies before the flow.
     """
 
     crop: Image.Image
     colour: torch.Tensor
     mask: torch.Tensor | None
     displacement: torch.Tensor | None
+    lids: tuple[LidClosing, ...] = ()
 
 
 def input_index(model: PortraitGAN, input_modality: str | int | None = None) -> int:
@@ -233,13 +237,17 @@ def render(
         mask = limit_to_edit_region(mask, *points, change, result.guidance.hallucination)
         image = blend(mask, result.base, result.colour)
     mask = None if mask is None else mask.float().cpu()
-    displacement = None
+    displacement, lids = None, ()
     if result.guidance is not None and result.guidance.displacement is not None:
         displacement = result.guidance.displacement.float().cpu()
+        lids = closing_eyes(aligned.landmarks, landmarks)
+        if lids:  # the flow keeps the eyes open; the lid warp closes them (eyelids.py)
+            points = [torch.from_numpy(np.float32(p))[None] for p in (aligned.landmarks, open_targets(landmarks, lids))]
+            displacement = landmark_displacement(*points, size, size, displacement.shape[-1])
         grid = displacement.shape[-1]
         falloff = flow_falloff(aligned.landmarks, landmarks, size, grid)
         displacement = faded_flow(displacement, falloff, neighbour_falloff(others, size, grid))
-    return Rendering(tensor_to_pil(image)[0], result.colour.float().cpu(), mask, displacement)
+    return Rendering(tensor_to_pil(image)[0], result.colour.float().cpu(), mask, displacement, lids)
 
 
 def changes_modality(condition: torch.Tensor, input_index: int) -> bool:
