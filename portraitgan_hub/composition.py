@@ -115,6 +115,8 @@ def compose(
         if rendering.displacement is not None:
             taken = _lid_positions(at, rendering.lids, size) if rendering.lids else at
             warped = _warp_photo(photo, alignment, taken + sample_displacement(rendering.displacement, taken))
+            for closing in rendering.lids:  # the closed lid's edge, antialiased
+                warped = _antialiased_lid(photo, alignment, at, affine, rendering, closing, box, warped)
         edited = blend(mask, warped, colour)
     blended = base + (edited - base) * weight
     result = canvas.copy()
@@ -129,6 +131,38 @@ def _lid_positions(at: torch.Tensor, lids: tuple, size: int) -> torch.Tensor:
     pixels = normalized_to_pixels(at[0].double(), size, size).numpy()
     moved = torch.from_numpy(lid_positions(pixels, lids))
     return pixels_to_normalized(moved, size, size).float()[None]
+
+
+#: Samples per pixel, each way, near a closing eye: its closed line is an edge inside the warp.
+LID_SUPERSAMPLING = 3
+
+
+def _antialiased_lid(photo, alignment, at, affine, rendering, closing, box, warped) -> torch.Tensor:
+    """``warped`` (1, 3, h, w) with the pixels around one closing eye re-sampled as the mean of
+    :data:`LID_SUPERSAMPLING` x :data:`LID_SUPERSAMPLING` sub-pixel positions, each through the lid
+    warp and the flow, so that the closed line is not a staircase. ``at``: the box's normalised
+    crop positions (1, h, w, 2); ``affine``: photo pixels -> them; ``box``: the box in photo pixels."""
+    size = alignment.crop_size
+    width = float(np.linalg.norm(closing.corners[1] - closing.corners[0]))
+    corners = np.concatenate([closing.corners - width, closing.corners + width])
+    spread = alignment.to_image(corners) - np.array(box[:2])
+    c0, r0 = np.maximum(np.floor(spread.min(axis=0)).astype(int), 0)
+    c1 = min(at.shape[2], int(np.ceil(spread[:, 0].max())) + 1)
+    r1 = min(at.shape[1], int(np.ceil(spread[:, 1].max())) + 1)
+    if c0 >= c1 or r0 >= r1:
+        return warped
+    region = at[:, r0:r1, c0:c1]
+    n = LID_SUPERSAMPLING
+    ticks = (torch.arange(n, dtype=torch.float32) + 0.5) / n - 0.5
+    total = 0.0
+    for dy in ticks:
+        for dx in ticks:
+            shifted = region + dx * affine[:, 0] + dy * affine[:, 1]
+            taken = _lid_positions(shifted, rendering.lids, size)
+            total = total + _warp_photo(photo, alignment, taken + sample_displacement(rendering.displacement, taken))
+    warped = warped.clone()
+    warped[..., r0:r1, c0:c1] = total / (n * n)
+    return warped
 
 
 #: How :func:`compose` resamples the photo along G's flow at full resolution (a ``grid_sample``
