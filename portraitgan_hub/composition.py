@@ -125,6 +125,28 @@ def compose(
     return result
 
 
+#: The band of the blend mask where G's colour meets the copied photo: A in this range.
+RING = (0.5, 0.99)
+
+
+def match_drawn_colour(colour: torch.Tensor, copied: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """G's colour C (1, 3, S, S) with one gain per channel, so that where it meets the copied photo
+    (the band of A in :data:`RING`) its mean is the photo's: what G draws in an expression edit (an
+    opened mouth) takes the photo's light and white balance, while keeping G's own contrast (a dark
+    mouth stays darker than its lips). The gain is the ratio of the band's mean intensities, in
+    [0, 1] units (Reinhard et al.'s colour transfer, "Color Transfer between Images", 2001, with a
+    gain only). C unchanged where no band is found. Values in [-1, 1]."""
+    band = (mask > RING[0]) & (mask < RING[1])
+    if int(band.sum()) < 16:
+        return colour
+    weights = band.to(colour)
+    count = weights.sum()
+    drawn_mean = (((colour + 1) / 2) * weights).sum(dim=(2, 3), keepdim=True) / count
+    photo_mean = (((copied + 1) / 2) * weights).sum(dim=(2, 3), keepdim=True) / count
+    gain = photo_mean / drawn_mean.clamp_min(1e-3)
+    return (((colour + 1) / 2) * gain * 2 - 1).clamp(-1, 1)
+
+
 def _lid_positions(at: torch.Tensor, lids: tuple, size: int) -> torch.Tensor:
     """Normalised crop positions ``at`` (1, h, w, 2) moved by the closing eyes' lid warp
     (:func:`portraitgan_hub.eyelids.lid_positions`, in crop pixels of a ``size`` crop)."""

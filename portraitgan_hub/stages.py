@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from portraitgan_hub.composition import blend
+from portraitgan_hub.composition import blend, match_drawn_colour
 from portraitgan_hub.condition import condition_vector, modality_change
 from portraitgan_hub.edit_region import limit_to_edit_region
 from portraitgan_hub.edit_request import check_modality_strength
@@ -228,14 +228,18 @@ def render(
         source_modality=source_index,
     )
     mask, image = result.mask, result.images[0]
+    source = torch.tensor([source_index])
+    change = modality_change(source, model._modality_indices(modality, 1).cpu(), model.config.num_modalities)
+    change = change if mask is None else change.to(mask.device)
     if limit_region and mask is not None and result.guidance is not None and not model.config.edit_region:
         # A warp-guided G trained without the edit region gets its limit here (edit_region.py).
-        source = torch.tensor([source_index])
-        change = modality_change(source, model._modality_indices(modality, 1).cpu(), model.config.num_modalities)
-        change = change.to(mask.device)
         points = [torch.from_numpy(np.float32(p))[None].to(mask.device) for p in (aligned.landmarks, landmarks)]
         mask = limit_to_edit_region(mask, *points, change, result.guidance.hallucination)
         image = blend(mask, result.base, result.colour)
+    colour = result.colour
+    if limit_region and mask is not None and float(change.max()) == 0.0:  # an expression edit
+        colour = match_drawn_colour(colour, result.base, mask)  # what G draws, in the photo's light
+        image = blend(mask, result.base, colour)
     mask = None if mask is None else mask.float().cpu()
     displacement, lids = None, ()
     if result.guidance is not None and result.guidance.displacement is not None:
@@ -247,7 +251,7 @@ def render(
         grid = displacement.shape[-1]
         falloff = flow_falloff(aligned.landmarks, landmarks, size, grid)
         displacement = faded_flow(displacement, falloff, neighbour_falloff(others, size, grid))
-    return Rendering(tensor_to_pil(image)[0], result.colour.float().cpu(), mask, displacement, lids)
+    return Rendering(tensor_to_pil(image)[0], colour.float().cpu(), mask, displacement, lids)
 
 
 def changes_modality(condition: torch.Tensor, input_index: int) -> bool:

@@ -69,3 +69,16 @@ def test_outside_the_opened_mouth_the_demo_only_warps(demo: PortraitGAN, casual:
         hole = landmark_hallucination(*points, size, size)
         region = edit_region(*points, size, size, hole, features=False)
         assert torch.all(rendering.mask[region == 0] == 1), controls
+
+
+def test_an_opened_mouth_takes_the_photos_light(demo: PortraitGAN, casual: Image.Image) -> None:
+    """G draws the mouth in its studio light: on the dim photo it was a glowing patch, 106 grey levels
+    above the lips around it. Its colour now takes the light of the photo where they meet
+    (``composition.match_drawn_colour``), keeping G's own contrast: the mouth stays darker than its lips."""
+    aligned = align_face(casual, default_detector().detect(casual)[0], demo.config.image_size)
+    target = target_landmarks(aligned, ExpressionControls(mouth_open=1.0))
+    rendering = render(demo, aligned, target, "photo")
+    grey = np.asarray(rendering.crop.convert("L"), np.float32)
+    mask = rendering.mask[0, 0].numpy()
+    drawn, ring = grey[mask < 0.5].mean(), grey[(mask > 0.95) & (mask < 0.999)].mean()
+    assert drawn < ring + 10, f"the opened mouth is {drawn - ring:.0f} levels lighter than its lips"
