@@ -9,16 +9,34 @@
 # forge: Forge / Forge Neo / reForge's gradio-4 branch: gradio 4.40.0 and its neighbours (the other
 #        pins of Forge's requirements_versions.txt that our package shares: numpy, safetensors, httpx, tqdm).
 #
-# Each venv: torch==2.13.0 first (the on-disk CPU wheel; pip must never pick another torch), then the
-# host's pins, then this checkout with `pip install --no-deps -e .`, then only the dependencies of
-# ours that the host lacks, constrained to what the host resolved (nothing of the host is upgraded).
-# `pip freeze` of each lands in $VENV_ROOT/<name>/freeze.txt.
+# Each venv: torch first (pip must never pick another torch), then the host's pins, then this checkout
+# with `pip install --no-deps -e .`, then only the dependencies of ours that the host lacks, constrained
+# to what the host resolved (nothing of the host is upgraded). `pip freeze` of each lands in
+# $VENV_ROOT/<name>/freeze.txt.
 #
-# Environment: PYTHON (default python3.11), VENV_ROOT (default /tmp/portraitgan-host-venvs).
+# torch: by default 2.13.0, the on-disk CPU wheel (fast, small). With HOST_TORCH=1 each venv gets its
+# host's own torch from PyPI instead, the one the host's launch_utils.py installs: torch==2.1.2 (A1111
+# 1.10) and torch==2.3.1 (Forge). Those are CUDA builds with their nvidia-* wheels (about 5.3 GB per
+# venv on disk); they run on the CPU. This proves the package's torch floor (pyproject.toml):
+#
+#   HOST_TORCH=1 tests/webui_host/make_venvs.sh all && HOST_TORCH=1 tests/webui_host/make_venvs.sh test
+#
+# Environment: PYTHON (default python3.11), VENV_ROOT (default /tmp/portraitgan-host-venvs, or
+# /tmp/portraitgan-host-torch with HOST_TORCH=1), HOST_TORCH (0 or 1), A1111_TORCH / FORGE_TORCH (the
+# torch version of each venv, to try another one), PYTEST_ARGS (extra pytest arguments, e.g. "-x").
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 PYTHON="${PYTHON:-python3.11}"
-VENV_ROOT="${VENV_ROOT:-/tmp/portraitgan-host-venvs}"
+HOST_TORCH="${HOST_TORCH:-0}"
+if [ "$HOST_TORCH" = "1" ]; then
+    VENV_ROOT="${VENV_ROOT:-/tmp/portraitgan-host-torch}"
+    A1111_TORCH="${A1111_TORCH:-2.1.2}"
+    FORGE_TORCH="${FORGE_TORCH:-2.3.1}"
+else
+    VENV_ROOT="${VENV_ROOT:-/tmp/portraitgan-host-venvs}"
+    A1111_TORCH="${A1111_TORCH:-2.13.0}"
+    FORGE_TORCH="${FORGE_TORCH:-2.13.0}"
+fi
 
 # The host's own pins (what the host's requirements_versions.txt and launch step install).
 A1111_PINS=(
@@ -37,16 +55,17 @@ TEST_TOOLS=(pytest)
 
 make_venv() {
     local name="$1"
-    shift
+    local torch_version="$2"
+    shift 2
     local venv="$VENV_ROOT/$name"
     echo "== $name: $venv"
     rm -rf "$venv"
     mkdir -p "$VENV_ROOT"
     "$PYTHON" -m venv "$venv"
     local pip=("$venv/bin/python" -m pip --quiet --disable-pip-version-check)
-    "${pip[@]}" install torch==2.13.0
+    "${pip[@]}" install "torch==$torch_version"
     # torch stays pinned through every later step.
-    "${pip[@]}" install torch==2.13.0 "$@"
+    "${pip[@]}" install "torch==$torch_version" "$@"
     "$venv/bin/python" -m pip freeze --exclude-editable >"$venv/host-freeze.txt"
     "${pip[@]}" install --no-deps -e "$ROOT"
     # Only what is missing: a package the host already has is held at its version by the constraint.
@@ -82,8 +101,9 @@ run_tests() {
     local name="$1"
     local venv="$VENV_ROOT/$name"
     echo "== tests in $name"
-    (cd "$ROOT" && OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" "$venv/bin/python" -m pytest -q -p no:cacheprovider -x \
-        "${WEBUI_TESTS[@]}" "${CORE_TESTS[@]}")
+    # shellcheck disable=SC2086  # PYTEST_ARGS is a list of words
+    (cd "$ROOT" && OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+        -o addopts="" -m "not slow" ${PYTEST_ARGS:-} "${WEBUI_TESTS[@]}" "${CORE_TESTS[@]}")
 }
 
 which_venvs() {
@@ -104,7 +124,7 @@ if [ "${1:-}" = "test" ]; then
 fi
 for name in $(which_venvs "${1:-all}"); do
     case "$name" in
-    a1111) make_venv a1111 "${A1111_PINS[@]}" ;;
-    forge) make_venv forge "${FORGE_PINS[@]}" ;;
+    a1111) make_venv a1111 "$A1111_TORCH" "${A1111_PINS[@]}" ;;
+    forge) make_venv forge "$FORGE_TORCH" "${FORGE_PINS[@]}" ;;
     esac
 done
