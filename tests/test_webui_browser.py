@@ -13,9 +13,10 @@ tests/test_app_browser.py does) then:
 3. clicks a landmark in the crop view and then where it should go: "1 point(s) moved";
 4. clicks "Send to img2img" under the full-size result: the img2img tab shows it.
 
-Leaves ``docs/webui_tab_gradio3.png`` and ``docs/webui_tab_gradio4.png`` (the tab after the edit),
-``test-artifacts/webui_tab_gradio*_img2img.png`` (img2img after "Send to img2img") and
-``test-artifacts/webui-tab-latency.txt`` (the browser's and the server's times of each step).
+Leaves in ``test-artifacts/``: ``webui_tab_gradio3.png`` and ``webui_tab_gradio4.png`` (the tab after
+the edit; with ``PORTRAITGAN_UPDATE_DOCS=1`` also written over ``docs/webui_tab_gradio*.png``, the
+pictures of docs/webui-extension.md), ``webui_tab_gradio*_img2img.png`` (img2img after "Send to
+img2img") and ``webui-tab-latency.txt`` (the browser's and the server's times of each step).
 
 Needs ``chromium``, ``chromedriver`` and selenium here, and the venvs (``VENV_ROOT``, default
 /tmp/portraitgan-host-venvs). A missing venv or browser skips, unless
@@ -252,7 +253,10 @@ def test_send_edit_and_send_back_in_the_tab(browser, gradio, full_size_photo):
         tab.wait.until(lambda b: tab.images("#portraitgan-result"))
         browser.execute_script("window.scrollTo(0, 0)")
         time.sleep(0.5)
-        assert browser.save_screenshot(str(DOCS / f"webui_tab_{gradio}.png"))
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / f"webui_tab_{gradio}.png"))
+        if os.environ.get("PORTRAITGAN_UPDATE_DOCS") == "1":
+            shutil.copyfile(ARTIFACTS / f"webui_tab_{gradio}.png", DOCS / f"webui_tab_{gradio}.png")
 
         # 4. Back to the host: Send to img2img.
         send = tab.button("Send to img2img", "#portraitgan-send")
@@ -260,7 +264,6 @@ def test_send_edit_and_send_back_in_the_tab(browser, gradio, full_size_photo):
         send.click()
         tab.wait.until(lambda b: tab.shown("#img2img_image"))
         tab.wait.until(lambda b: tab.images("#img2img_image"))
-        ARTIFACTS.mkdir(exist_ok=True)
         assert browser.save_screenshot(str(ARTIFACTS / f"webui_tab_{gradio}_img2img.png"))
 
         timings = server.timings()
