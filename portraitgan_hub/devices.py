@@ -32,7 +32,8 @@ def check_device(device: str | torch.device, *, fallback: str = "use --device cp
     if parsed.type == "cpu":
         return parsed
     name = _NAMES[parsed.type]
-    if parsed.type == "xpu" and not torch.xpu.is_available():  # torch does not say whether it was built with it
+    xpu = getattr(torch, "xpu", None)  # torch before 2.4 has no torch.xpu
+    if parsed.type == "xpu" and (xpu is None or not xpu.is_available()):  # nor says whether it was built with it
         raise DeviceError(f"XPU is not available; {fallback}")
     if not _built(parsed.type):
         raise DeviceError(f"{name} is not available in this torch build; {fallback}")
