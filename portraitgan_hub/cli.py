@@ -1,7 +1,5 @@
-"""The ``portraitgan`` command: ``edit`` a photo, print its ``landmarks``, ``animate`` it, or start the ``app``.
-
-Every failure a user can cause ends with exit status 2 and one line on stderr saying why.
-"""
+"""``portraitgan``: ``edit`` a photo, print its ``landmarks``, ``animate`` it, or start the ``app``; every
+failure a user can cause ends with exit status 2 and one line on stderr saying why."""
 
 from __future__ import annotations
 

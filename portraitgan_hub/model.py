@@ -1,9 +1,8 @@
 """``PortraitGAN``: the generator as a Hugging Face Hub model.
 
 ``save_pretrained`` writes ``config.json``, ``model.safetensors`` and a model card; ``from_pretrained``
-loads a local folder or a Hub id (also offline from the HF cache), strictly, and from safetensors only:
-a folder or repository that offers just a pickle checkpoint is refused, because unpickling a
-download can run arbitrary code.
+loads a local folder or a Hub id (also offline from the HF cache), strictly, and from safetensors only
+(``checkpoint_files``: a pickle checkpoint is refused, because unpickling a download can run code).
 """
 
 from __future__ import annotations
