@@ -5,7 +5,7 @@
 // switch_to_<tabname> after copying the image; the host defines those of its own tabs
 // (switch_to_img2img, switch_to_inpaint, switch_to_extras in javascript/ui.js), an extension defines
 // its own. This one selects the top-level tab labelled "PortraitGAN": the "Send to PortraitGAN"
-// buttons beside the txt2img and img2img galleries call it (scripts/portraitgan_webui.py,
+// buttons beside the txt2img and img2img galleries call it (portraitgan_hub_webui/tab.py,
 // on_after_component). tests/test_webui_browser.py runs it in Chromium under gradio 3.41 and 4.40.
 
 function switch_to_portraitgan() {

@@ -95,7 +95,8 @@ CORE_TESTS=(
     tests/test_clear_errors.py
     tests/test_cli.py
 )
-WEBUI_TESTS=(tests/test_webui_extension.py tests/test_webui_install.py)
+WEBUI_TESTS=(tests/test_webui_extension.py tests/test_webui_extras_routes.py tests/test_webui_tab.py
+    tests/test_webui_install.py)
 
 run_tests() {
     local name="$1"

@@ -1,0 +1,239 @@
+"""The PortraitGAN tab of the Stable Diffusion WebUI extension (``on_ui_tabs``), in the fake host.
+
+The tab is built by the host's UI callback and its event functions are called as gradio calls them
+(the functions the Blocks registered, with what the browser sends); the host's own page with the
+"Send to" buttons is the fake ``modules/ui.py``. A real browser drives the served tab in
+tests/test_webui_browser.py. The fixtures are in tests/webui_extension_fixtures.py.
+
+These run under gradio 6 here and under the hosts' gradio 3.41.2 and 4.40.0 in the venvs of
+tests/webui_host/make_venvs.sh.
+"""
+
+import base64
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import webui_extension_fixtures as fixtures
+from PIL import Image
+from webui_extension_fixtures import ROOT
+
+# The shared fixtures this module uses, bound here so that pytest finds them by name.
+host = fixtures.host
+settings = fixtures.settings
+
+# --- the PortraitGAN tab ---------------------------------------------------------------------------
+
+
+def gradio_major() -> int:
+    """The major version of the gradio these tests run under."""
+    import gradio as gr
+
+    return int(gr.__version__.split(".")[0])
+
+
+def event_function(blocks: Any, component: Any, event: str) -> Any:
+    """The function ``blocks`` runs on ``component``'s ``event`` (gradio 3 keeps the triggers apart)."""
+    fns = list(blocks.fns.values()) if isinstance(blocks.fns, dict) else list(blocks.fns)
+    for index, block_fn in enumerate(fns):
+        targets = getattr(block_fn, "targets", None)
+        if targets is None:  # gradio 3
+            dependency = blocks.dependencies[index]
+            targets = [(target, dependency["trigger"]) for target in dependency["targets"]]
+        if (component._id, event) in [tuple(target) for target in targets]:
+            return block_fn
+    raise LookupError(f"no {event} event on {component}")
+
+
+def named_function(blocks: Any, name: str) -> Any:
+    """The first of ``blocks``' functions named ``name``."""
+    fns = list(blocks.fns.values()) if isinstance(blocks.fns, dict) else list(blocks.fns)
+    return next(f for f in fns if getattr(f.fn, "__name__", "") == name)
+
+
+def photo_payload(path: Path) -> str | dict:
+    """What the browser sends for a photo in the tab's box: a base64 data URL (gradio 3), or the
+    ``FileData`` of the file gradio stored in its upload folder (gradio 4 and 6)."""
+    if gradio_major() < 4:
+        return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    import shutil
+    import tempfile
+
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder())
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = Path(tempfile.mkdtemp(dir=folder)) / path.name
+    shutil.copyfile(path, copy)
+    return {"path": str(copy), "url": None, "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+
+def call(block_fn: Any, by_component: dict) -> Any:
+    """``block_fn.fn`` with its inputs' values: each input component's own value, or the one
+    ``by_component`` gives (``{id(component): value}``)."""
+    values = [by_component.get(id(c), getattr(c, "value", None)) for c in block_fn.inputs]
+    return block_fn.fn(*values)
+
+
+@pytest.fixture(scope="module")
+def tab(host: fixtures.Host) -> tuple:
+    """The tab as the host builds it: ``(blocks, editor, result image, send buttons)``; the host's
+    paste-params registry filled."""
+    from modules import infotext_utils
+
+    infotext_utils.reset()
+    [(blocks, title, elem_id)] = host.callbacks.ui_tabs_callback()
+    assert (title, elem_id) == ("PortraitGAN", "portraitgan") and host.callbacks.reported == []
+    editor = infotext_utils.paste_fields["portraitgan"]["init_img"]
+    result = next(b.source_image_component for b in infotext_utils.registered_param_bindings)
+    return blocks, editor, result, dict(infotext_utils.paste_fields), list(infotext_utils.registered_param_bindings)
+
+
+def test_the_tab_is_the_apps_editing_panel_with_send_to_buttons(host, tab):
+    blocks, image, result, paste_fields, bindings = tab
+    import gradio as gr
+
+    elem_ids = {getattr(block, "elem_id", None) for block in blocks.blocks.values()}
+    for name in (
+        "input-image",
+        "face-picker",
+        "source",
+        "target",
+        "style-strength",
+        "result-view",
+        "overlay",
+        "slider-smile",
+        "slider-mouth_open",
+        "slider-eye_open",
+        "reset",
+        "before-after",
+        "status",
+        "crop-view",
+        "undo",
+        "result",
+    ):
+        assert f"portraitgan-{name}" in elem_ids, name
+    assert isinstance(image, gr.Image) and image.elem_id == "portraitgan-input-image"
+    before_after = next(b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "portraitgan-before-after")
+    # gr.ImageSlider (6), gradio_imageslider's (4.40, as Forge has it), a two-image gr.Gallery (3.41)
+    assert type(before_after).__name__ == ("Gallery" if gradio_major() < 4 else "ImageSlider")
+    # Send to img2img / inpaint / extras: the host's buttons, from the full-size result.
+    assert [(b.tabname, b.source_image_component) for b in bindings] == [
+        ("img2img", result),
+        ("inpaint", result),
+        ("extras", result),
+    ]
+    assert [b.paste_button.value for b in bindings] == ["Send to img2img", "Send to inpaint", "Send to extras"]
+    assert paste_fields["portraitgan"]["init_img"] is image
+    # Every event of the tab runs in the tab's own Blocks: nothing was added to the host's.
+    crop = next(b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "portraitgan-crop-view")
+    assert event_function(blocks, crop, "select").fn.__name__ == "crop_clicked"
+
+
+def test_send_to_portraitgan_from_the_txt2img_and_img2img_galleries(host, full_size_photo):
+    """The host's page (the fake ``modules/ui.py``): a "Send to PortraitGAN" button beside each
+    gallery's own, bound to the tab's photo box through the paste-params module, with the JS tab
+    switch that javascript/portraitgan.js defines."""
+    from modules import infotext_utils, ui
+
+    demo = ui.create_ui(full_size_photo)
+    assert host.callbacks.reported == []
+    ours = [b for b in infotext_utils.registered_param_bindings if b.tabname == "portraitgan"]
+    assert [b.source_image_component.elem_id for b in ours] == ["txt2img_gallery", "img2img_gallery"]
+    assert [b.paste_button.elem_id for b in ours] == ["txt2img_send_to_portraitgan", "img2img_send_to_portraitgan"]
+    assert all(b.paste_button.elem_id in {getattr(x, "elem_id", None) for x in demo.blocks.values()} for b in ours)
+    assert infotext_utils.paste_fields["portraitgan"]["init_img"].elem_id == "portraitgan-input-image"
+    connected = dict((id(b), js) for b, js in infotext_utils.connect_paste_params_buttons())
+    assert {connected[id(b)] for b in ours} == {"switch_to_portraitgan"}
+    script = (ROOT / "javascript" / "portraitgan.js").read_text()
+    assert "function switch_to_portraitgan(" in script and "'PortraitGAN'" in script
+    # The host's page has the extension's script in its <head>.
+    assert "function switch_to_portraitgan(" in ui.javascript_html([str(ROOT)])
+
+
+def test_the_tab_edits_a_full_size_photo_through_its_event_functions(host, tab, full_size_photo, settings):
+    blocks, image, result, _, _ = tab
+    module = host.module
+    photo = event_function(blocks, image, "change")
+    module.timings.clear()
+    started = time.perf_counter()
+    box, key, picker, session, pair, crop, download, status = call(
+        photo, by_component={id(image): photo_payload(full_size_photo)}
+    )
+    opened = time.perf_counter() - started
+    assert status.startswith("1 face"), status
+    assert session is not None and session.photo.size == (1350, 1350)
+    assert key is not None and crop is not None and download.get("value", "x") is None
+    before, after = _pair(pair)
+    assert before.size == after.size and max(after.size) <= 1024  # a preview, not the 1350 px photo
+
+    smile = next(b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "portraitgan-slider-smile")
+    session_state = photo.outputs[3]
+    rerender = event_function(blocks, smile, "input")
+    started = time.perf_counter()
+    session, pair, _, _, status = call(rerender, by_component={id(session_state): session, id(smile): 0.8})
+    smiled = time.perf_counter() - started
+    assert status.startswith("1 face") and "Error" not in status
+    assert np.asarray(_pair(pair)[1], np.int16).tolist() != np.asarray(after, np.int16).tolist()
+
+    full = named_function(blocks, "prepare_download").fn(session)
+    assert "interactive" not in full  # the full-size result stays an image, never an upload box
+    with Image.open(full["value"]) as png:
+        assert png.size == (1350, 1350)
+    timing = (
+        f"gradio {__import__('gradio').__version__}: the tab's photo event (face detection, first render) "
+        f"{opened:.2f} s, the smile slider {smiled:.2f} s on the 1350 px photo"
+    )
+    print(timing)
+    assert [name for name, _ in module.timings] == ["photo_changed", "rerender", "prepare_download"]
+
+
+def _pair(value: Any) -> tuple:
+    """(before, after) PIL images of the before/after view's value (a gallery's captioned list in gradio 3)."""
+    if isinstance(value, list):
+        value = [item[0] if isinstance(item, tuple) else item for item in value]
+    before, after = value
+    return before, after
+
+
+def test_an_edit_error_in_the_tab_is_one_line_on_its_status_line(host, tab, settings, tmp_path):
+    blocks, image, _, _, _ = tab
+    photo = event_function(blocks, image, "change")
+    blank = tmp_path
+    Image.new("RGB", (320, 240), (120, 120, 120)).save(blank / "blank.png")
+    *_, status = call(photo, by_component={id(image): photo_payload(blank / "blank.png")})
+    assert status.startswith("**Error:**") and "face" in status.lower() and "\n" not in status
+    settings.portraitgan_model = "/no/such/portraitgan-model"
+    *_, status = call(photo, by_component={id(image): photo_payload(blank / "blank.png")})
+    assert status.startswith("**Error:** the model setting '/no/such/portraitgan-model' does not load")
+    assert "Settings > PortraitGAN" in status and "\n" not in status
+    assert host.callbacks.reported == []
+
+
+def test_a_tab_that_cannot_be_built_says_why_and_the_host_goes_on(host, monkeypatch):
+    monkeypatch.setattr(host.module.tab, "load_space", lambda: (_ for _ in ()).throw(ImportError("no gradio_client")))
+    [(blocks, title, _)] = host.module.tab.on_ui_tabs()
+    [note] = [b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "portraitgan-unavailable"]
+    assert title == "PortraitGAN" and "no gradio_client" in note.value
+
+
+def test_the_face_picker_of_the_tab_under_each_gradio(host, tab, three_faces_photo):
+    """Several faces: the picker shows one label per face (gradio 3's dropdown takes labels only, the
+    event function still gets the face's index) and picking one renders that face."""
+    blocks, image, _, _, _ = tab
+    photo = event_function(blocks, image, "change")
+    _, _, picker, session, *_, status = call(photo, by_component={id(image): photo_payload(three_faces_photo)})
+    assert status.startswith("Face 1 of 3"), status
+    labels = picker["choices"]
+    if gradio_major() < 4:
+        assert labels[0] == "face 1 (largest)" and picker["value"] == "face 1 (largest)"
+    else:
+        assert [value for _, value in labels] == [0, 1, 2] and picker["value"] == 0
+    face = photo.outputs[2]
+    picked = event_function(blocks, face, "input")
+    choice = labels[2] if gradio_major() < 4 else labels[2][1]
+    session_state = photo.outputs[3]
+    session, *_, status = call(picked, by_component={id(session_state): session, id(face): choice})
+    assert status.startswith("Face 3 of 3") and session.face == 2, status
