@@ -25,14 +25,14 @@ from portraitgan_hub.model import PortraitGAN
 if __package__:  # imported as a package: space.app, or portraitgan_hub_space.app once installed
     from . import compat, file_inputs, layout, uploads
     from .handlers import Handlers
-    from .layout import CSS, PREVIEW_SIDE_JS, theme
+    from .style import CSS, PREVIEW_SIDE_JS, theme
 else:  # run as a script (`python app.py`), as a Hugging Face Space does
     import compat  # type: ignore[no-redef]
     import file_inputs  # type: ignore[no-redef]
     import layout  # type: ignore[no-redef]
     import uploads  # type: ignore[no-redef]
     from handlers import Handlers  # type: ignore[no-redef]
-    from layout import CSS, PREVIEW_SIDE_JS, theme  # type: ignore[no-redef]
+    from style import CSS, PREVIEW_SIDE_JS, theme  # type: ignore[no-redef]
 
 #: Uploads above this are refused by gradio before any decoding; pixels are limited by load_image.
 MAX_FILE_SIZE = "25mb"
@@ -82,7 +82,7 @@ def _wire_page(demo: gr.Blocks, page: layout.Page, handlers: Handlers, concurren
     views = [page.session, page.before_after, page.crop, page.download, page.status]
     quiet = dict(show_progress="minimal", show_progress_on=[page.status])  # the old result stays; a timer only
     options = [page.source, page.target, page.style, page.overlay, page.view, page.strength, page.parts, page.side]
-    common = [page.session, *options, *page.sliders]
+    common = [page.session, *options, page.zoom, *page.sliders]
     raw = dict(preprocess=False)  # uploads are read by load_image: see upload_source
     driven = [page.drive.result, page.drive.download]
     rendered = wire_editor(
@@ -122,12 +122,13 @@ def _wire_page(demo: gr.Blocks, page: layout.Page, handlers: Handlers, concurren
     file_inputs.add_refused_file_report(page.status)  # files the browser refuses: see REFUSED_FILES_JS
     page.animate.click(
         handlers.animate,
-        [page.session, page.fmt, page.fps, page.seconds, *options, *page.sliders],
+        [page.session, page.fmt, page.fps, page.seconds, *options, page.zoom, *page.sliders],
         [page.animation, page.video, page.status],
         **cpu,
     )
     demo.load(None, None, page.side, js=PREVIEW_SIDE_JS)
     demo.load(None, None, None, js=file_inputs.REFUSED_FILES_JS)
+    demo.load(None, None, None, js=compat.POINTER_JS)  # which slider drags to skip: see compat.slider_renders
 
 
 def wire_editor(
@@ -145,16 +146,18 @@ def wire_editor(
 
     ``download``: the component that gets the full-resolution PNG after each render (the app's
     download button; the WebUI tab's full-size result). ``options``: the components of
-    ``handlers.OPTION_NAMES``, in order (the reference strength and parts and the preview side are
-    the caller's). ``reset_extras``: the five outputs of Reset between the style strength and the
-    views (the app's reference photo, animation GIF and MP4, driven video and its download; any
-    five ``gr.State`` where there are none). ``wrap``: put around every event function (the tab
-    takes the host's model lock there).
+    ``handlers.OPTION_NAMES`` but the last, in order (the reference strength and parts and the
+    preview side are the caller's; the crop view's zoom, the last, is the editor's).
+    ``reset_extras``: the five outputs of Reset between the style strength and the views (the app's
+    reference photo, animation GIF and MP4, driven video and its download; any five ``gr.State``
+    where there are none). ``wrap``: put around every event function (the tab takes the host's
+    model lock there). A slider renders once per drag where gradio can (``compat.slider_renders``).
     """
     wrap = wrap or (lambda fn: fn)
     cpu = dict(concurrency_id=CPU_GROUP, concurrency_limit=concurrency, api_visibility="private")
     views = [editor.session, editor.before_after, editor.crop, download, editor.status]
     quiet = dict(show_progress="minimal", show_progress_on=[editor.status])  # the old result stays; a timer only
+    options = [*options, editor.zoom]
     common = [editor.session, *options, *editor.sliders]
     raw = dict(preprocess=False)  # uploads are read by load_image: see upload_source
 
@@ -196,13 +199,20 @@ def wire_editor(
             **quiet,
         )
     )
-    # .input fires on a mouse drag, each arrow key and a typed value + Enter; "always_last" keeps
-    # one job waiting at most, so holding a key does not queue dozens.
+    # A slider renders on release and on each arrow key or typed value (compat.slider_renders); an
+    # option on .input. "always_last" keeps one job waiting at most: a held key does not queue dozens.
     strength, parts = (None if isinstance(c, gr.State) else c for c in options[5:7])  # the caller's, if shown
-    for control in (*editor.sliders, strength, editor.style, editor.target, editor.overlay, editor.view, parts):
+    always_last = dict(trigger_mode="always_last", **cpu, **quiet)
+    for slider in (*editor.sliders, strength, editor.style):
+        if slider is not None:
+            fn = wrap(handlers.rerender)
+            for event in compat.slider_renders(slider, fn, common, views, dragging=editor.dragging, **always_last):
+                rendered(event)
+    for control in (editor.target, editor.overlay, editor.view, parts):
         if control is not None:
-            always_last = dict(trigger_mode="always_last", **cpu, **quiet)
             rendered(listen(control.input, handlers.rerender, common, views, **always_last))
+    # Another zoom of the crop view: no model run, after any render that is on (the CPU group).
+    listen(editor.zoom.input, handlers.zoom_changed, [editor.session, editor.zoom], [editor.crop, editor.status], **cpu)
     # Saying what the input is may change the target (a programmatic change: .input does not fire).
     rendered(
         compat.listen(

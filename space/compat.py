@@ -14,6 +14,9 @@ WebUI tab under 4.40 and 3.41. What differs:
   ``concurrency_limit=`` and ``trigger_mode=`` are 4 and 6 (3 has the queue's ``concurrency_count``);
   ``js=`` is ``_js=`` in 3; ``preprocess=False`` gives the event ``None`` for every ``gr.State`` in
   3, so there the event is preprocessed and the image boxes made here pass their payload on;
+- **a slider's drag** (:func:`slider_renders`): gradio 6 renders it once, on release, its input
+  events during the drag skipped (a page script says when a pointer is down: :data:`POINTER_JS`);
+  4.40 and 3.41 render on every input event, one job waiting at most;
 - **what the browser sends and what an event returns** (:func:`listen`): a component made here may
   carry converters, which :func:`listen` puts around the event function. An image box sends a
   ``FileData`` dict from 4 and a base64 data URL in 3 (with ``preprocess=False``); the hosts' copies
@@ -38,6 +41,24 @@ from typing import Any
 import gradio as gr
 
 GRADIO_MAJOR = int(gr.__version__.split(".")[0])
+#: A slider renders when it is released, not while it is dragged (:func:`slider_renders`): gradio 6.
+RENDER_ON_RELEASE = GRADIO_MAJOR >= 5
+#: Run once in the page (on load, and by :data:`DRAGGING_JS` if it was not): keeps in
+#: ``window.portraitganPointer.down`` whether a mouse button or a finger is down on a range slider.
+POINTER_JS = """() => {
+  if (window.portraitganPointer) return;
+  const pointer = window.portraitganPointer = {down: false};
+  addEventListener('pointerdown', e => {
+    if (e.target instanceof HTMLInputElement && e.target.type === 'range') pointer.down = true;
+  }, true);
+  for (const kind of ['pointerup', 'pointercancel']) addEventListener(kind, () => { pointer.down = false; }, true);
+}"""
+#: The ``js`` of a slider's input event: its inputs as they are, the last (the hidden "dragging"
+#: checkbox) set to whether a pointer is down on a slider.
+DRAGGING_JS = f"""(...args) => {{
+  ({POINTER_JS})();
+  return [...args.slice(0, -1), window.portraitganPointer.down];
+}}"""
 #: Event options that gradio 3 does not take (it has one queue with ``concurrency_count``).
 _NOT_IN_3 = ("concurrency_id", "concurrency_limit", "trigger_mode", "show_api")
 
@@ -132,12 +153,20 @@ def _inline_file(payload: Any) -> Any:
     return {"path": None, "url": f"data:{kind};base64,{data}"}
 
 
-def image_view(*, format: str | None = None, no_upload: bool = False, **kwargs: Any) -> gr.Image:
+def image_view(
+    *, format: str | None = None, no_upload: bool = False, no_buttons: bool = False, **kwargs: Any
+) -> gr.Image:
     """An image shown by the page (``interactive=False`` unless said): ``format`` where gradio takes
     it (4+; gradio 3 sends PNG). With ``no_upload``, an update never makes it an upload box (the
-    ``interactive`` of an update is dropped)."""
+    ``interactive`` of an update is dropped); with ``no_buttons``, no download, share or full-screen
+    button over its corner (``buttons=[]`` in 6, ``show_download_button`` / ``show_share_button``
+    before)."""
     if GRADIO_MAJOR >= 4 and format is not None:
         kwargs["format"] = format
+    if no_buttons and GRADIO_MAJOR >= 5:
+        kwargs["buttons"] = []
+    elif no_buttons:
+        kwargs.update(show_download_button=False, show_share_button=False)
     view = gr.Image(**kwargs)
     if no_upload:
         return _convert(view, None, _drop_interactive)
@@ -246,6 +275,35 @@ def listen(
     if fn is not None:
         fn = _converting(fn, _as_list(inputs), _as_list(outputs))
     return trigger(fn, inputs, outputs, **event_options(**options))
+
+
+def slider_renders(
+    slider: Any, fn: Callable[..., Any], inputs: Any, outputs: Any, *, dragging: Any, **options: Any
+) -> list[Any]:
+    """Wire ``fn`` to run when ``slider`` is moved; returns the events (for ``.success``).
+
+    gradio 6 (:data:`RENDER_ON_RELEASE`): on ``.release`` (the mouse button or the finger lifted,
+    the number box left), and on ``.input`` (arrow keys, a typed value) except during a drag: that
+    event also reads ``dragging`` (a hidden checkbox that :data:`DRAGGING_JS` sets in the browser)
+    and gives ``(gr.skip(), ...)`` while it is set, so one drag is one render and one new picture.
+    4.40 and 3.41: on ``.input``, as ever (a drag shows the pictures rendered during it).
+    """
+    if not RENDER_ON_RELEASE:
+        return [listen(slider.input, fn, inputs, outputs, **options)]
+    skipped = tuple(gr.skip() for _ in _as_list(outputs))
+
+    def unless_dragging(*args: Any) -> Any:
+        *args, dragged = args
+        return skipped if dragged else fn(*args)
+
+    # fn's name (the callers' timings name events by it); its signature and hints stay the wrapper's,
+    # which take the extra input.
+    unless_dragging.__name__ = unless_dragging.__qualname__ = getattr(fn, "__name__", "slider_moved")
+
+    return [
+        listen(slider.input, unless_dragging, [*_as_list(inputs), dragging], outputs, js=DRAGGING_JS, **options),
+        listen(slider.release, fn, inputs, outputs, **options),
+    ]
 
 
 def _as_list(components: Any) -> list[Any]:

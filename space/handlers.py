@@ -25,13 +25,15 @@ from portraitgan_hub.faces.landmarks import default_detector, no_face_message
 from portraitgan_hub.model import PortraitGAN
 
 if __package__:  # imported as a package: space.handlers, or portraitgan_hub_space.handlers
-    from . import driving, file_inputs, pipeline
+    from . import crop_zoom, driving, file_inputs, messages, pipeline
     from . import session as state
     from .file_inputs import error_status, payload_key, upload_source
     from .messages import READY, REFERENCE_ADDS, no_model_message, status_errors, user_errors
 else:  # imported by app.py run as a script, as a Hugging Face Space does
+    import crop_zoom  # type: ignore[no-redef]
     import driving  # type: ignore[no-redef]
     import file_inputs  # type: ignore[no-redef]
+    import messages  # type: ignore[no-redef]
     import pipeline  # type: ignore[no-redef]
     import session as state  # type: ignore[no-redef]
     from file_inputs import error_status, payload_key, upload_source  # type: ignore[no-redef]
@@ -50,6 +52,7 @@ class ViewOptions:
     reference_strength: float = 1.0
     reference_parts: str = "all"
     preview_side: float | None = None
+    zoom: str | None = state.WHOLE_FACE  # what the crop view shows, one of state.ZOOM_CHOICES
 
 
 #: The order of the option inputs after ``session`` in every render event; then one value per slider.
@@ -80,13 +83,14 @@ class Handlers:
 
     @staticmethod
     def _split(args: Sequence[Any]) -> tuple[ViewOptions, tuple[float, ...]]:
-        if len(args) != len(OPTION_NAMES) + len(EXPRESSION_NAMES):
+        """(options, slider values) of a render event's inputs; the last option, the zoom, may be left out."""
+        count = len(args) - len(EXPRESSION_NAMES)
+        if count not in (len(OPTION_NAMES), len(OPTION_NAMES) - 1):
             raise ValueError(
                 f"expected {len(OPTION_NAMES)} options and {len(EXPRESSION_NAMES)} slider values, "
                 f"got {len(args)} values"
             )
-        options = ViewOptions(*args[: len(OPTION_NAMES)])
-        return options, tuple(args[len(OPTION_NAMES) :])
+        return ViewOptions(*args[:count]), tuple(args[count:])
 
     # --- views ------------------------------------------------------------------------------
     def _views(
@@ -103,15 +107,23 @@ class Handlers:
         editor = self._editor()
         rendered = pipeline.plan_and_render(editor, session, self._request(session, options, values))
         note = "  \n".join([*([note] if note else []), *map(app_wording, rendered.plan.warnings)])
-        session = session.with_last(rendered)
         side = state.preview_side(options.preview_side)
+        pair, shown = pipeline.preview_views(editor, session, rendered, bool(options.overlay), side)
+        key = self._screen_key(session, options, values)
+        session = session.with_last(dataclasses.replace(rendered, shown=shown, key=key))
         return (
             session,
-            pipeline.preview_pair(editor, session, rendered, bool(options.overlay), side),
-            pipeline.crop_view(session, rendered.target),
+            pair,
+            pipeline.crop_view(session, rendered.target, options.zoom),
             gr.update(value=None, interactive=False),
             self._status(session, options, note),
         )
+
+    @staticmethod
+    def _screen_key(session: state.Session, options: ViewOptions, values: Sequence[float | None]) -> tuple:
+        """What the screen asks for: the options, the sliders, the face, reference and moved points."""
+        moves = tuple(sorted(session.edits.moves.items()))
+        return (dataclasses.astuple(options), tuple(values), session.face, id(session.reference), moves)
 
     def _editor(self) -> FaceEditor:
         return self._model().face_editor
@@ -138,25 +150,8 @@ class Handlers:
         )
 
     def _status(self, session: state.Session, options: ViewOptions, note: str = "") -> str:
-        faces = len(session.faces)
-        source, target = options.source, options.target
-        strength = self._strength(options)
-        parts = [f"Face {session.face + 1} of {faces}" if faces > 1 else "1 face"]
-        if source == target:
-            parts.append(f"{target}, expression only")
-        elif strength <= 0:
-            parts.append(f"{source}, expression only (style strength 0)")
-        else:
-            style = "" if strength >= 1 else f" at {strength:.0%} style"
-            parts.append(f"{source} \u2192 {target}{style}, whole picture converted")
-        if session.edits.moves:
-            parts.append(f"{len(session.edits.moves)} point(s) moved")
-        if session.reference is not None:
-            parts.append("expression from the reference")
-        if state.portrait_view(options.view):
-            side = 2 * session.aligned.alignment.crop_size
-            parts.append(f"portrait only ({side} px)")
-        return " \u00b7 ".join(parts) + (f"  \n{note}" if note else "")
+        strength, portrait = self._strength(options), state.portrait_view(options.view)
+        return messages.status_line(session, options.source, options.target, strength, portrait, note)
 
     # --- UI events ------------------------------------------------------------------------------
     def photo_changed(self, image: Any, photo_key: str | None, *args: Any) -> tuple:
@@ -206,10 +201,13 @@ class Handlers:
 
     @status_errors(_SKIP_VIEWS)
     def rerender(self, session: state.Session | None, *args: Any) -> tuple:
-        """A slider moved (mouse, keys or typed value), an option changed: same face, no detection."""
+        """A slider moved (mouse, keys or typed value), an option changed: same face, no detection.
+        What is on the screen already (a slider's release after its last input event) renders nothing."""
         if session is None:
             return (gr.skip(),) * 5
         options, values = self._split(args)
+        if session.last is not None and session.last.key == self._screen_key(session, options, values):
+            return (gr.skip(),) * 5
         return self._views(session, options, values)
 
     def source_changed(self, source: str, target: str) -> str:
@@ -217,27 +215,43 @@ class Handlers:
 
     @status_errors(_SKIP_VIEWS)
     def crop_clicked(self, event: gr.SelectData, session: state.Session | None, *args: Any) -> tuple:
-        """First click picks the nearest landmark, the second moves it there (view pixels -> crop pixels)."""
+        """First click picks the landmark whose dot is nearest, the second moves it there (view pixels
+        -> crop pixels, through the zoom the view shows)."""
         if session is None:
             return (gr.skip(),) * 5
         options, values = self._split(args)
-        crop_size = session.aligned.alignment.crop_size
-        xy = state.view_to_crop(event.index, state.crop_view_scale(crop_size))
         points = self._editor().plan(session.prepared, self._request(session, options, values)).target
-        edits, note = session.edits.click(points, xy, state.PICK_RADIUS * crop_size)
+        zoom = pipeline.crop_zoom_of(session, points, options.zoom)
+        dots, radius = crop_zoom.pick_points(zoom, points)
+        edits, note = session.edits.click(dots, zoom.to_crop(event.index), radius)
         moved = len(edits.undo_stack) > len(session.edits.undo_stack)
         session = session.with_edits(edits)
         if not moved:  # a point picked (or a miss): only the crop view changes, no model run
-            view = pipeline.crop_view(session, points)
-            return session, gr.skip(), view, gr.skip(), self._status(session, options, note)
+            return self._crop_only(session, options, points, note)
         return self._views(session, options, values, note)
+
+    def _crop_only(self, session: state.Session, options: ViewOptions, target: Any, note: str) -> tuple:
+        """The views when only the crop view changes (a pick, a miss, a pick cancelled): no model run."""
+        view = pipeline.crop_view(session, target, options.zoom)
+        return session, gr.skip(), view, gr.skip(), self._status(session, options, note)
+
+    @status_errors(lambda self, status: (gr.skip(), status))
+    def zoom_changed(self, session: state.Session | None, zoom: str | None) -> tuple:
+        """The crop view shows another part (``state.ZOOM_CHOICES``) of the result on screen; no model
+        run. Returns ``(crop view, status)``."""
+        if session is None or session.last is None:
+            return gr.skip(), gr.skip()
+        return pipeline.crop_view(session, session.last.target, zoom), gr.skip()
 
     @status_errors(_SKIP_VIEWS)
     def undo(self, session: state.Session | None, *args: Any) -> tuple:
+        """The last move undone (a render), or a pending pick cancelled (only the crop view changes)."""
         if session is None:
             return (gr.skip(),) * 5
         options, values = self._split(args)
         edits, note = session.edits.undo()
+        if session.edits.picked is not None and session.last is not None:
+            return self._crop_only(session.with_edits(edits), options, session.last.target, note)
         return self._views(session.with_edits(edits), options, values, note)
 
     def _reset_failed(self, status: str) -> tuple:

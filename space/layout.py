@@ -1,4 +1,4 @@
-"""The app's page: every component in page order, and its look (theme, CSS, the preview-size script).
+"""The app's page: every component in page order (its look, theme and CSS, is ``style.py``'s).
 
 Inside :func:`blocks`, :func:`build_page` makes the page's components and returns them as a
 :class:`Page`; ``app.py`` then wires their events to the handlers and adds the API endpoints on the
@@ -8,7 +8,7 @@ report of refused files).
 
 The editing panel (:func:`build_editor`, wired by ``app.wire_editor``) is made with ``compat``'s
 factories and builds under gradio 6, 4.40 and 3.41: the Stable Diffusion WebUI tab
-(``scripts/portraitgan_webui.py``) is that panel. The rest of the page is gradio 6 only.
+(``portraitgan_hub_webui/tab.py``) is that panel. The rest of the page is gradio 6 only.
 """
 
 from __future__ import annotations
@@ -53,42 +53,6 @@ SLIDER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("Head", ("roll", "face_slim")),
 )
-#: A system font stack: the theme's web font is not loaded offline, and its fallback drew "E" as "Ɛ".
-FONT = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif")
-MONO_FONT = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace")
-
-CSS = """
-#crop-view img { image-rendering: pixelated; cursor: crosshair; }
-#model-missing { border: 2px solid #d97706; border-radius: 8px; padding: 0.5em 1em; }
-#status { min-height: 2.6em; }
-#status p { margin: 0; }
-/* The result stays in view beside the controls while they scroll. The page container clips instead
-   of hiding overflow: "hidden" makes it a scroll container, and sticky would stick to it, not the page. */
-.gradio-container { overflow: clip !important; }
-#result-col { position: sticky; top: 0; align-self: flex-start; z-index: 200; }
-/* Phones: the result comes first and stays at the top, the controls scroll beneath it. */
-@media (max-width: 720px) {
-  #result-col { order: -1; background: var(--body-background-fill); padding-bottom: 4px; gap: 4px;
-                box-shadow: 0 6px 8px -6px rgba(0, 0, 0, 0.25); }
-  #before-after { height: 36vh !important; max-height: 36vh; }
-  #before-after img { max-height: 36vh; object-fit: contain; }
-  #download { padding: 4px; }
-}
-/* Slider end labels on every width. */
-.slider_input_container .min_value, .slider_input_container .max_value { display: inline !important; }
-"""
-
-#: Run in the browser on page load: the before/after view's size in device pixels, for the preview.
-PREVIEW_SIDE_JS = """() => {
-  const view = document.querySelector('#before-after');
-  const css = view ? Math.max(view.clientWidth, 480) : Math.min(window.innerWidth, 1024);
-  return Math.round(css * (window.devicePixelRatio || 1));
-}"""
-
-
-def theme() -> gr.themes.Base:
-    """The app's theme: Soft, with system fonts."""
-    return gr.themes.Soft(font=list(FONT), font_mono=list(MONO_FONT))
 
 
 def blocks() -> gr.Blocks:
@@ -116,31 +80,18 @@ class Editor:
     reset: gr.Button
     before_after: Any  # gr.ImageSlider in gradio 6 (see compat.before_after)
     status: gr.Markdown
+    zoom: gr.Radio  # what the crop view shows: state.ZOOM_CHOICES
     crop: gr.Image
     undo: gr.Button
+    dragging: gr.Checkbox  # hidden: set by the browser while a slider is dragged (compat.slider_renders)
 
 
 @dataclass(frozen=True)
-class Page:
-    """The components of the page that its events read or write (see :func:`build_page`)."""
+class Page(Editor):
+    """The components of the page that its events read or write (see :func:`build_page`): the
+    editing panel's, then the app's own."""
 
-    session: gr.State
-    photo_key: gr.State  # which upload the session is from
-    side: gr.Number  # the preview's size, set on page load by PREVIEW_SIDE_JS
-    image: gr.Image
-    face: gr.Dropdown
-    source: gr.Radio
-    target: gr.Dropdown
-    style: gr.Slider
-    view: gr.Radio
-    overlay: gr.Checkbox
-    sliders: list[gr.Slider]  # in EXPRESSION_NAMES order
-    reset: gr.Button
-    before_after: gr.ImageSlider
-    status: gr.Markdown
     download: gr.DownloadButton
-    crop: gr.Image
-    undo: gr.Button
     reference: gr.Image
     zero: gr.Checkbox
     strength: gr.Slider
@@ -166,20 +117,21 @@ def build_editor(
     elem_prefix: str = "",
     above: Callable[[gr.Image], None] | None = None,
     below_result: Callable[[], None] | None = None,
-    beside_landmarks: Callable[[], None] | None = None,
+    below_controls: Callable[[], None] | None = None,
     landmarks_open: bool = False,
     image_sources: Sequence[str] = ("upload", "webcam", "clipboard"),
     inline_photo: bool = False,
     ready: str = READY,
 ) -> Editor:
-    """The editing panel, made inside the Blocks: the photo, the face picker, "Input is" and "Turn
-    into", the style strength, the result options, the expression sliders and Reset beside the
-    before/after view and the status line; below, the crop view to click points on, with Undo.
+    """The editing panel, made inside the Blocks: in one column the photo, the face picker, "Input
+    is" and "Turn into", the style strength, the result options, the expression sliders, Reset and
+    the crop view to click points on (with its zoom and Undo); in the other the before/after view
+    and the status line, which the app's page keeps in view beside the controls (``style.CSS``).
 
     ``elem_prefix`` goes before every elem_id (the WebUI tab's, so as not to meet the host's). The
     callers add their own parts inside the panel: ``above(image)`` before it (the image is not yet
     rendered: the app puts its examples there), ``below_result()`` under the status line,
-    ``beside_landmarks()`` in the column beside the crop view. ``inline_photo``: see
+    ``below_controls()`` at the end of the controls' column. ``inline_photo``: see
     ``compat.image_input``; ``ready``: the status line before the first photo.
     """
     ids = lambda name: f"{elem_prefix}{name}"  # noqa: E731
@@ -187,6 +139,7 @@ def build_editor(
     session = compat.state(None, time_to_live=SESSION_TTL_S)
     photo_key = compat.state(None, time_to_live=SESSION_TTL_S)  # which upload the session is from
     side = gr.Number(value=state.DEFAULT_PREVIEW_SIDE, visible=False, elem_id=ids("preview-side"))
+    dragging = gr.Checkbox(value=False, visible=False, elem_id=ids("dragging"))
     image = compat.image_input(
         label="Portrait",
         type="filepath",
@@ -232,16 +185,19 @@ def build_editor(
             with gr.Accordion("Expression (arrow keys and typed values apply too)", open=True):
                 sliders = _expression_sliders(elem_prefix)
             reset = gr.Button("Reset: back to the uploaded photo", elem_id=ids("reset"))
-        with gr.Column(scale=1, elem_id=ids("result-col")):
-            before_after = compat.before_after(label="Before / after", elem_id=ids("before-after"), max_height=600)
-            status = gr.Markdown(ready, elem_id=ids("status"))
-            if below_result is not None:
-                below_result()
-    with gr.Row():
-        with gr.Column():
-            with gr.Accordion("Move single landmarks", open=landmarks_open):
+            with gr.Accordion("Move single landmarks", open=landmarks_open, elem_id=ids("landmarks")):
+                zoom = gr.Radio(
+                    list(state.ZOOM_CHOICES),
+                    value=state.WHOLE_FACE,
+                    label="Zoom",
+                    info="Click a point on the result's face, then where it should go. "
+                    "A part enlarged has every point large enough to tap.",
+                    elem_id=ids("crop-zoom"),
+                )
                 crop = compat.image_view(
-                    label="Aligned face: click a point, then where it should go",
+                    label="The result's face: click a point, then where it should go",
+                    show_label=False,
+                    no_buttons=True,  # nothing over the picture's corner, where a point may be
                     type="pil",
                     format="jpeg",
                     interactive=False,
@@ -249,9 +205,13 @@ def build_editor(
                     height=420,
                 )
                 undo = gr.Button("Undo", elem_id=ids("undo") if elem_prefix else None)
-        if beside_landmarks is not None:
-            with gr.Column():
-                beside_landmarks()
+            if below_controls is not None:
+                below_controls()
+        with gr.Column(scale=1, elem_id=ids("result-col")):
+            before_after = compat.before_after(label="Before / after", elem_id=ids("before-after"), max_height=600)
+            status = gr.Markdown(ready, elem_id=ids("status"))
+            if below_result is not None:
+                below_result()
     return Editor(
         session=session,
         photo_key=photo_key,
@@ -267,8 +227,10 @@ def build_editor(
         reset=reset,
         before_after=before_after,
         status=status,
+        zoom=zoom,
         crop=crop,
         undo=undo,
+        dragging=dragging,
     )
 
 
@@ -299,16 +261,16 @@ def build_page(modalities: list[str], no_model: str | None = None) -> Page:
     def below_result() -> None:
         extra["download"] = gr.DownloadButton("Download PNG (full resolution)", interactive=False, elem_id="download")
 
-    def beside_landmarks() -> None:
+    def below_controls() -> None:
         extra.update(_reference_driving_animation())
 
-    editor = build_editor(modalities, above=above, below_result=below_result, beside_landmarks=beside_landmarks)
+    editor = build_editor(modalities, above=above, below_result=below_result, below_controls=below_controls)
     fields = {name: getattr(editor, name) for name in Editor.__dataclass_fields__}
     return Page(**fields, **extra)
 
 
 def _reference_driving_animation() -> dict[str, Any]:
-    """The app's accordions beside the crop view: the reference expression, the driving video, the
+    """The app's accordions below the crop view: the reference expression, the driving video, the
     animation (their components, by the :class:`Page` field names)."""
     with gr.Accordion("Reference expression", open=False):
         reference = gr.Image(

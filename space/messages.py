@@ -1,4 +1,5 @@
-"""What the app says to its user: the page's fixed messages, and a failure a user can cause as one message.
+"""What the app says to its user: the page's fixed messages, the status line after an edit
+(:func:`status_line`), and a failure a user can cause as one message.
 
 A failure a user can cause (a bad file, no face, an option out of range) is never a traceback:
 :func:`status_errors` makes it the status line of a UI event, :func:`user_errors` a ``gr.Error`` of
@@ -22,6 +23,29 @@ else:  # imported by app.py run as a script, as a Hugging Face Space does
     from file_inputs import error_status  # type: ignore[no-redef]
 
 READY = "Upload a portrait, use the webcam, or pick an example above."
+
+
+def status_line(session: Any, source: str, target: str, strength: float, portrait: bool, note: str = "") -> str:
+    """The status line after an edit of ``session`` (a ``session.Session``) from ``source`` to
+    ``target`` at a style ``strength``, shown whole or as the ``portrait`` only; then ``note``."""
+    faces = len(session.faces)
+    parts = [f"Face {session.face + 1} of {faces}" if faces > 1 else "1 face"]
+    if source == target:
+        parts.append(f"{target}, expression only")
+    elif strength <= 0:
+        parts.append(f"{source}, expression only (style strength 0)")
+    else:
+        style = "" if strength >= 1 else f" at {strength:.0%} style"
+        parts.append(f"{source} \u2192 {target}{style}, whole picture converted")
+    if session.edits.moves:
+        parts.append(f"{len(session.edits.moves)} point(s) moved")
+    if session.reference is not None:
+        parts.append("expression from the reference")
+    if portrait:
+        parts.append(f"portrait only ({2 * session.aligned.alignment.crop_size} px)")
+    return " \u00b7 ".join(parts) + (f"  \n{note}" if note else "")
+
+
 #: Beside the reference photo, and on the status line when it is taken with sliders away from 0.
 REFERENCE_ADDS = (
     "The reference's expression and the expression sliders **add up**: a smiling reference with Smile "

@@ -28,21 +28,22 @@ from PIL import Image, ImageDraw
 from portraitgan_hub.edit_request import EditRequest
 from portraitgan_hub.editor import EditPlan, FaceEditor
 from portraitgan_hub.errors import NoFaceError
-from portraitgan_hub.faces.landmarks import FACE_PARTS
+from portraitgan_hub.faces.alignment import Alignment
 from portraitgan_hub.io_utils import atomic_path, atomic_save_image, save_photo
 
 if TYPE_CHECKING:
     from portraitgan_hub.stages import Rendering
 
 if __package__:  # imported as a package: space.pipeline, or portraitgan_hub_space.pipeline
-    from .session import Session, crop_to_view, crop_view_scale
+    from . import crop_zoom
+    from .crop_zoom import TARGET_COLOUR, CropZoom, ShownResult
+    from .session import Session
 else:  # imported by app.py run as a script, as a Hugging Face Space does
-    from session import Session, crop_to_view, crop_view_scale  # type: ignore[no-redef]
+    import crop_zoom  # type: ignore[no-redef]
+    from crop_zoom import TARGET_COLOUR, CropZoom, ShownResult  # type: ignore[no-redef]
+    from session import Session  # type: ignore[no-redef]
 
 DETECTED_COLOUR = (0, 200, 255)
-TARGET_COLOUR = (255, 70, 70)
-MOVED_COLOUR = (255, 220, 0)
-PICKED_COLOUR = (255, 0, 255)
 OTHER_FACE_COLOUR = (255, 255, 255)
 #: Animations are rendered on a copy of the photo whose longest side is at most this.
 GIF_MAX_SIDE = 512
@@ -87,11 +88,15 @@ def _safe_stem(stem: str) -> str:
 @dataclass(frozen=True, eq=False)
 class ScreenEdit:
     """One edit of the session's face: the request, the editor's plan (target landmarks in crop
-    pixels, condition) and what G made of it (None for a no-op)."""
+    pixels, condition) and what G made of it (None for a no-op); once shown, the result as the
+    before/after view shows it (for the crop view) and what the screen asked for (``key``: the
+    handlers render nothing for a repeat of it)."""
 
     request: EditRequest
     plan: EditPlan
     rendering: Rendering | None
+    shown: ShownResult | None = None
+    key: tuple | None = None
 
     @property
     def target(self) -> np.ndarray:
@@ -130,7 +135,16 @@ def dot_radius(image: Image.Image) -> float:
 def preview_pair(
     editor: FaceEditor, session: Session, rendered: ScreenEdit, overlay: bool, max_side: int = 1024
 ) -> tuple[Image.Image, Image.Image]:
-    """(before, after) for the before/after view, longest side at most ``max_side`` pixels.
+    """(before, after) for the before/after view, longest side at most ``max_side`` pixels: the
+    pair of :func:`preview_views`."""
+    return preview_views(editor, session, rendered, overlay, max_side)[0]
+
+
+def preview_views(
+    editor: FaceEditor, session: Session, rendered: ScreenEdit, overlay: bool, max_side: int = 1024
+) -> tuple[tuple[Image.Image, Image.Image], ShownResult]:
+    """((before, after), the result shown) for the before/after view, longest side at most
+    ``max_side`` pixels; the result shown is "after" without the overlay, for the crop view.
 
     The editor composes into a downscaled copy of the photo (``FaceEditor.compose`` with
     ``max_side``), so a preview costs a fraction of a full-resolution one. "Before" is the input as
@@ -142,18 +156,22 @@ def preview_pair(
     prepared, output = session.prepared, rendered.request.output
     before = editor.unedited(prepared, output, max_side)
     after = editor.compose(prepared, rendered.plan, rendered.rendering, output, max_side)
+    crop_size = session.aligned.alignment.crop_size
+    if output == "portrait":  # twice the crop's size, the crop's framing: portrait p is crop (p + 0.5) / 2 - 0.5
+        shown = ShownResult(after, Alignment(np.array([[0.5, 0.0, -0.25], [0.0, 0.5, -0.25]]), crop_size))
+    else:
+        shown = ShownResult(after, editor.at_size(prepared, max_side)[1])
     if not overlay:
-        return before, after
+        return (before, after), shown
     radius = dot_radius(before)
     if output == "portrait":
         to_portrait = lambda points: (np.asarray(points, np.float64) + 0.5) * 2 - 0.5  # noqa: E731
         before = draw_points(before, to_portrait(session.aligned.landmarks), DETECTED_COLOUR, radius)
-        return before, draw_points(after, to_portrait(rendered.target), TARGET_COLOUR, radius)
-    _, alignment = editor.at_size(prepared, max_side)
+        return (before, draw_points(after, to_portrait(rendered.target), TARGET_COLOUR, radius)), shown
     factor = before.width / session.photo.width
     to_preview = lambda points: (np.asarray(points, np.float64) + 0.5) * factor - 0.5  # noqa: E731
     before = draw_points(before, to_preview(session.aligned.face.landmarks), DETECTED_COLOUR, radius)
-    after = draw_points(after, alignment.to_image(rendered.target), TARGET_COLOUR, radius)
+    after = draw_points(after, shown.alignment.to_image(rendered.target), TARGET_COLOUR, radius)
     if len(session.faces) > 1:
         draw = ImageDraw.Draw(before)
         for index, face in enumerate(session.faces):
@@ -162,32 +180,29 @@ def preview_pair(
                 right, bottom = to_preview(face.box[2:])
                 draw.rectangle((left, top, right, bottom), outline=OTHER_FACE_COLOUR, width=max(2, int(radius)))
                 draw.text((left + 4, top + 4), str(index + 1), fill=OTHER_FACE_COLOUR)
-    return before, after
+    return (before, after), shown
 
 
-def crop_view(session: Session, target: np.ndarray) -> Image.Image:
-    """The aligned input crop, zoomed, with the target landmarks drawn for clicking.
+def crop_zoom_of(session: Session, target: np.ndarray, zoom: str | None = None) -> CropZoom:
+    """What the crop view ``zoom`` (one of ``session.ZOOM_CHOICES``; None: the whole face) shows of
+    the session's face with the ``target`` landmarks (crop pixels)."""
+    return crop_zoom.zoom_for(zoom, session.aligned.alignment.crop_size, (session.aligned.landmarks, target))
 
-    Parts are outlined as in the landmark map the generator sees; moved points are yellow and a
-    picked point is ringed in magenta.
+
+def crop_view(session: Session, target: np.ndarray, zoom: str | None = None) -> Image.Image:
+    """The current result's aligned face, the whole of it or a part enlarged (``zoom``), with the
+    target landmarks drawn for clicking (``crop_zoom.draw``).
+
+    The result is the one the before/after view shows (the session's last render); before any, the
+    aligned input crop. Parts are outlined as in the landmark map the generator sees; moved points
+    are yellow and a picked point is ringed in magenta.
     """
-    crop = session.aligned.crop
-    scale = crop_view_scale(crop.width)
-    view = crop.resize((crop.width * scale, crop.height * scale), Image.Resampling.BICUBIC)
-    points = crop_to_view(target, scale)
-    draw = ImageDraw.Draw(view)
-    for _name, indices, closed in FACE_PARTS:
-        part = [tuple(points[i]) for i in indices]
-        draw.line(part + part[:1] if closed else part, fill=TARGET_COLOUR, width=1)
-    radius = 2.5 * scale / 2 + 1
-    for index, (x, y) in enumerate(points):
-        colour = MOVED_COLOUR if index in session.edits.moves else TARGET_COLOUR
-        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
-    if session.edits.picked is not None:
-        x, y = points[session.edits.picked]
-        ring = radius * 3
-        draw.ellipse((x - ring, y - ring, x + ring, y + ring), outline=PICKED_COLOUR, width=2)
-    return view
+    shown = session.last.shown if session.last is not None else None
+    if shown is None:
+        crop = session.aligned.crop
+        shown = ShownResult(crop, Alignment(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), crop.width))
+    geometry = crop_zoom_of(session, target, zoom)
+    return crop_zoom.draw(shown, geometry, target, tuple(session.edits.moves), session.edits.picked)
 
 
 # --- motion -----------------------------------------------------------------------------------------

@@ -53,6 +53,11 @@ DEFAULT_PREVIEW_SIDE = 1024
 PICK_RADIUS = 0.06
 #: The crop view is shown at least this many pixels wide, so that single points can be clicked.
 CROP_VIEW_MIN_SIZE = 512
+#: What the crop view shows: the whole aligned face, or its mouth or one eye with its brow enlarged,
+#: so that every point of that part can be tapped on a phone (``crop_zoom.zoom_for``). The eyes are
+#: the subject's, as the eye sliders' are.
+WHOLE_FACE = "whole face"
+ZOOM_CHOICES: tuple[str, ...] = (WHOLE_FACE, "mouth", "left eye", "right eye")
 
 
 # --- expression sliders -------------------------------------------------------------------------
@@ -151,18 +156,25 @@ def nearest_landmark(points: np.ndarray, xy: Point, radius: float) -> int | None
 
 
 def crop_view_scale(crop_size: int) -> int:
-    """Integer zoom of the crop view: a 256 px crop is shown at 512 px."""
+    """Integer zoom of the whole-face crop view: a 256 px crop is shown at 512 px."""
     return max(1, -(-CROP_VIEW_MIN_SIZE // crop_size))
 
 
-def view_to_crop(xy: Sequence[float], scale: int) -> Point:
-    """A click on the zoomed crop view (pixel indices) -> crop pixels (integer = pixel centre)."""
-    return ((xy[0] + 0.5) / scale - 0.5, (xy[1] + 0.5) / scale - 0.5)
+def view_to_crop(xy: Sequence[float], scale: float, offset: Sequence[float] = (0.0, 0.0)) -> Point:
+    """A click on the crop view (pixel indices) -> crop pixels (integer = pixel centre).
+
+    The view shows the crop from ``offset`` (crop pixels: the left and top edge of the part shown,
+    ``(0, 0)`` for the whole crop) enlarged ``scale`` times (view pixels per crop pixel).
+    """
+    return (
+        (xy[0] + 0.5) / scale - 0.5 + offset[0],
+        (xy[1] + 0.5) / scale - 0.5 + offset[1],
+    )
 
 
-def crop_to_view(points: np.ndarray, scale: int) -> np.ndarray:
-    """Inverse of :func:`view_to_crop`, for drawing crop-pixel points on the zoomed view."""
-    return (np.asarray(points, dtype=np.float64) + 0.5) * scale - 0.5
+def crop_to_view(points: np.ndarray, scale: float, offset: Sequence[float] = (0.0, 0.0)) -> np.ndarray:
+    """Inverse of :func:`view_to_crop`, for drawing crop-pixel points (``(N, 2)``) on the view."""
+    return (np.asarray(points, dtype=np.float64) - np.asarray(offset, dtype=np.float64) + 0.5) * scale - 0.5
 
 
 def portrait_view(view: str | None) -> bool:

@@ -46,9 +46,10 @@ def opts(
     strength=1.0,
     parts="all",
     side=1024,
+    zoom="whole face",
 ):
     """The option inputs of a render event, in handlers.OPTION_NAMES order."""
-    return (source, target, style, overlay, view, strength, parts, side)
+    return (source, target, style, overlay, view, strength, parts, side, zoom)
 
 
 SKIP = type(gr.skip())
@@ -266,7 +267,8 @@ def test_taking_a_reference_zeroes_the_sliders_or_says_that_they_add_up(handlers
     n = len(ZEROS)
     zeroed = handlers.use_reference(smiling, True, session, *opts(), *SMILE)
     assert zeroed[1 : n + 1] == ZEROS and "Expression sliders set to 0." in zeroed[-1]
-    alone = handlers.rerender(zeroed[n + 1], *opts(), *ZEROS)  # the reference's expression alone
+    assert all(isinstance(out, SKIP) for out in handlers.rerender(zeroed[n + 1], *opts(), *ZEROS))  # on screen
+    alone = handlers.rerender(zeroed[n + 1].with_last(None), *opts(), *ZEROS)  # the reference's expression alone
     assert np.array_equal(_pixels(zeroed[n + 2][1]), _pixels(alone[1][1]))
     added = handlers.use_reference(smiling, False, session, *opts(), *SMILE)
     assert all(isinstance(value, SKIP) for value in added[1 : n + 1])  # the sliders stay

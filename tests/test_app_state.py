@@ -172,6 +172,16 @@ def test_crop_view_coordinates_round_trip():
     assert view_to_crop((0, 0), 2) == (-0.25, -0.25) and view_to_crop((1, 1), 2) == (0.25, 0.25)  # pixel 0
 
 
+def test_a_zoomed_crop_view_maps_clicks_back_through_its_offset_and_scale():
+    points = np.array([[100.0, 150.0], [127.5, 170.25], [160.0, 181.0]])
+    for scale, offset in ((6.7, (93.2, 140.8)), (3.25, (60.0, 70.5)), (2.0, (0.0, 0.0))):
+        view = crop_to_view(points, scale, offset)
+        assert np.allclose([view_to_crop(xy, scale, offset) for xy in view], points)
+    # The view's top-left edge is the crop's ``offset`` as a pixel edge: crop pixel i spans i - 0.5 .. i + 0.5.
+    assert np.allclose(view_to_crop((-0.5, -0.5), 6.7, (93.2, 140.8)), (92.7, 140.3))
+    assert np.allclose(crop_to_view(np.array([[92.7, 140.3]]), 6.7, (93.2, 140.8)), [[-0.5, -0.5]])
+
+
 # --- session --------------------------------------------------------------------------------------
 def _face(offset: float, size: float = 200.0) -> Face:
     points = mean_face() * size / 2 + np.array([offset + 150.0, 200.0])

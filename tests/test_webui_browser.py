@@ -30,13 +30,13 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from app_browser_page import chromium, unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVE = ROOT / "tests" / "webui_host" / "serve.py"
@@ -45,53 +45,18 @@ ARTIFACTS = ROOT / "test-artifacts"
 VENV_ROOT = Path(os.environ.get("VENV_ROOT", "/tmp/portraitgan-host-venvs"))
 HOSTS = {"gradio3": VENV_ROOT / "a1111" / "bin" / "python", "gradio4": VENV_ROOT / "forge" / "bin" / "python"}
 SIZE = (1400, 1700)
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    f"--window-size={SIZE[0]},{SIZE[1]}",
-)
+REQUIRED_BY = "PORTRAITGAN_WEBUI_BROWSER_TESTS"
 REPORT: list[str] = []
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("PORTRAITGAN_WEBUI_BROWSER_TESTS") == "required":
-        pytest.fail(f"WebUI browser test required but {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _unavailable("selenium is not installed (pip install -e '.[dev]')")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not chromium or not driver:
-        _unavailable("chromium / chromedriver not found (apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        options.add_argument(f"--user-data-dir={profile}")
-        session = webdriver.Chrome(service=Service(driver), options=options)
+    with chromium(SIZE, REQUIRED_BY) as session:  # as tests/test_app_browser.py's, in app_browser_page.py
         session.execute_cdp_cmd(
             "Emulation.setDeviceMetricsOverride",
             {"width": SIZE[0], "height": SIZE[1], "deviceScaleFactor": 1, "mobile": False},
         )
-        try:
-            yield session
-        finally:
-            session.quit()
+        yield session
     if REPORT:
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "webui-tab-latency.txt").write_text("\n".join(REPORT) + "\n")
@@ -210,7 +175,7 @@ def test_send_edit_and_send_back_in_the_tab(browser, gradio, full_size_photo):
 
     python = str(HOSTS[gradio])
     if not Path(python).exists():
-        _unavailable(f"no host venv at {python} (bash tests/webui_host/make_venvs.sh)")
+        unavailable(f"no host venv at {python} (bash tests/webui_host/make_venvs.sh)", REQUIRED_BY)
     server = Server(python, full_size_photo)
     try:
         tab = Tab(browser)
