@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -52,20 +52,10 @@ def align_face(photo: Image.Image, face: Face, crop_size: int, margin: float = D
     return AlignedFace(photo, face, alignment, warp_to_crop(photo, alignment), alignment.to_crop(face.landmarks))
 
 
-def target_landmarks(
-    aligned: AlignedFace,
-    controls: ExpressionControls | None = None,
-    *,
-    reference: np.ndarray | None = None,
-    landmarks: np.ndarray | None = None,
-    moves: Mapping[int, tuple[float, float]] | None = None,
-    reference_strength: float = 1.0,
-    reference_parts: str | Sequence[str] = "all",
-) -> np.ndarray:
-    """Stage 3: the edited landmarks, (68, 2) float32 in crop pixels: :func:`edited_landmarks`
-    without its flag (the same arguments, the same errors)."""
-    options = dict(reference_strength=reference_strength, reference_parts=reference_parts)
-    return edited_landmarks(aligned, controls, reference=reference, landmarks=landmarks, moves=moves, **options)[0]
+def target_landmarks(aligned: AlignedFace, controls: ExpressionControls | None = None, **options: Any) -> np.ndarray:
+    """Stage 3: the edited landmarks, (68, 2) float32 in crop pixels: :func:`edited_landmarks` without
+    its flag (the same keyword ``options``, the same errors)."""
+    return edited_landmarks(aligned, controls, **options)[0]
 
 
 def edited_landmarks(
