@@ -196,7 +196,10 @@ def animate(
     if output.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"output must end in one of {', '.join(VIDEO_SUFFIXES)}, got {output.name!r}")
     smooth(np.zeros((1, 1)), smoothing)  # checks the value before the slow part
-    request = (request or EditRequest()).replace(output="photo", controls=ExpressionControls())
+    # Each frame's expression is the video's alone: no controls, reference or single moves on top.
+    request = (request or EditRequest()).replace(
+        output="photo", controls=ExpressionControls(), reference=None, moves={}
+    )
     editor = model.face_editor
     prepared = editor.prepare(photo, request)  # the photo's face, detected and aligned once
     track = read_driving(driving, progress=progress)

@@ -62,7 +62,7 @@ def compose(
     feather: float = DEFAULT_FEATHER,
     background: Image.Image | None = None,
 ) -> Image.Image:
-    """Stage 6: the photo with G's result put in at the photo's own resolution.
+    """The editor's stage 4 (``FaceEditor.compose``): the photo with G's result put in at the photo's own resolution.
 
     Inside the crop's footprint each photo pixel p becomes ``A * photo(warp(p)) + (1 - A) * C``, with
     A and C bilinearly upsampled from the crop and the warp's flow sampled at p (the photo is never

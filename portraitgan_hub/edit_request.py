@@ -19,6 +19,7 @@ from portraitgan_hub.config import PortraitGANConfig
 from portraitgan_hub.faces.expressions import (
     ExpressionControls,
     check_reference_strength,
+    move_points,
     reference_part_indices,
 )
 from portraitgan_hub.faces.image_io import ImageSource, check_image_source
@@ -89,15 +90,17 @@ class EditRequest:
         if self.reference is not None:
             check_image_source(self.reference, "reference")
         object.__setattr__(self, "reference_strength", check_reference_strength(self.reference_strength))
-        parts = self.reference_parts
+        parts = self.reference_parts if isinstance(self.reference_parts, str) else tuple(self.reference_parts)
         reference_part_indices(parts)
-        object.__setattr__(self, "reference_parts", parts if isinstance(parts, str) else tuple(parts))
-        if self.landmarks is not None:
-            object.__setattr__(self, "landmarks", select_target_landmarks(self.landmarks, self.face))
+        object.__setattr__(self, "reference_parts", parts)
+        if self.landmarks is not None:  # kept whole: replace(face=...) takes another face's points
+            select_target_landmarks(self.landmarks, self.face)
+            object.__setattr__(self, "landmarks", np.asarray(self.landmarks, np.float64))
         if self.moves is None:
             object.__setattr__(self, "moves", {})
         if not isinstance(self.moves, Mapping):
             raise TypeError(f"moves must be a mapping {{index: (x, y)}}, got {type(self.moves).__name__}")
+        move_points(np.zeros((68, 2)), self.moves)  # indices 0..67, finite positions: ValueError
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
 
@@ -118,6 +121,10 @@ class EditRequest:
             raise ValueError("give the expression either as controls= or by name, not both")
         if "controls" not in options:
             options["controls"] = ExpressionControls.from_dict(controls)
+        if "output" in options and (portrait or not paste_back):
+            raise ValueError("give output= or the older paste_back= / portrait=, not both")
+        if portrait and not paste_back:
+            raise ValueError("portrait=True and paste_back=False ask for two outputs: give output='portrait' or 'crop'")
         if "output" not in options:
             options["output"] = "portrait" if portrait else "photo" if paste_back else "crop"
         return cls(**options)

@@ -37,8 +37,8 @@ from portraitgan_hub.faces.image_io import source_name
 
 if TYPE_CHECKING:
     from portraitgan_hub.config import PortraitGANConfig
+    from portraitgan_hub.edit_plan import PreparedPhoto
     from portraitgan_hub.edit_request import EditRequest
-    from portraitgan_hub.editor import PreparedPhoto
     from portraitgan_hub.stages import AlignedFace, Rendering
 
 

@@ -17,14 +17,13 @@ the same calls at another size.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from portraitgan_hub.composition import (
@@ -36,14 +35,14 @@ from portraitgan_hub.composition import (
     scaled_alignment,
 )
 from portraitgan_hub.conversion import convert_picture
-from portraitgan_hub.edit_request import EditOutcome, EditRequest, as_request
+from portraitgan_hub.edit_plan import EditPlan, PreparedPhoto
+from portraitgan_hub.edit_request import EditOutcome, EditRequest, as_request, select_target_landmarks
 from portraitgan_hub.edit_warnings import PoorResultWarning, draws_on, face_side_px, plan_notes, warp_only
 from portraitgan_hub.errors import PortraitGANError
 from portraitgan_hub.faces.alignment import DEFAULT_FEATHER, DEFAULT_MARGIN, Alignment, warp_to_crop
 from portraitgan_hub.faces.expressions import interpolate
 from portraitgan_hub.faces.image_io import (
     ImageSource,
-    PhotoInfo,
     check_image_source,
     load_image,
     load_photo,
@@ -74,36 +73,6 @@ CYCLE_FACE_SHARES = (0.45, 0.25)
 LIMIT_REACHED = "the expression controls together move the face further than it can follow: scaled back to the limit"
 
 
-@dataclass(frozen=True, eq=False)
-class PreparedPhoto:
-    """Stage 1: one photo, its faces (largest first, photo pixels) and the chosen face aligned."""
-
-    picture: Image.Image  # the full-resolution RGB working copy
-    info: PhotoInfo  # what the result gets back: alpha, ICC profile, EXIF
-    name: str  # for messages
-    key: str  # a digest of the pixels, for the editor's caches
-    faces: tuple[Face, ...]
-    face: int  # which of ``faces`` is aligned
-    aligned: AlignedFace
-
-
-@dataclass(frozen=True, eq=False)
-class EditPlan:
-    """Stage 2: what G is asked for. ``target``: (68, 2) landmarks in crop pixels; ``condition``: c,
-    (1, n) float32; ``source``: the input's modality index; ``converts``: c asks for another modality
-    than the input's (the whole picture is converted under the face); ``no_op``: the face's own
-    landmarks and the input's modality, so the photo itself is the result; ``warp_only``: the face is
-    too small to draw on, G's colour is not used (``edit_warnings``); ``warnings``: what it warned of."""
-
-    target: np.ndarray
-    condition: torch.Tensor
-    source: int
-    converts: bool
-    no_op: bool
-    warp_only: bool = False
-    warnings: tuple[str, ...] = ()
-
-
 class FaceEditor:
     """Edits faces in photos with one model; remembers the faces of the last few photos it saw."""
 
@@ -121,6 +90,7 @@ class FaceEditor:
         self.feather = feather
         self.cache_size = cache_size
         self._faces: OrderedDict[str, list[Face]] = OrderedDict()
+        self._lock = threading.Lock()
         self.detections = 0  # how many times a detector actually ran (cache misses)
         self.converted = PictureCache(keep=4)  # whole photos converted to another modality
         self._copies = PictureCache(keep=4)  # photos downscaled for previews
@@ -134,14 +104,16 @@ class FaceEditor:
     def _detect(self, photo: Image.Image, digest: str, min_face: int | None) -> list[Face]:
         min_face = check_min_face(min_face)
         key = f"{digest}/{min_face}"
-        if key in self._faces:
-            self._faces.move_to_end(key)
-            return self._faces[key]
-        found = (self.detector or default_detector()).detect(photo, min_face)
-        self.detections += 1
-        self._faces[key] = found
-        while len(self._faces) > self.cache_size:
-            self._faces.popitem(last=False)
+        with self._lock:  # the app and the WebUI's routes call one editor from several threads
+            if key in self._faces:
+                self._faces.move_to_end(key)
+                return self._faces[key]
+        found = (self.detector or default_detector()).detect(photo, min_face)  # a list that knows its search
+        with self._lock:
+            self.detections += 1
+            self._faces[key] = found
+            while len(self._faces) > self.cache_size:
+                self._faces.popitem(last=False)
         return found
 
     def prepare(self, photo: ImageSource, request: EditRequest | None = None) -> PreparedPhoto:
@@ -215,7 +187,7 @@ class FaceEditor:
 
     # --- stages 2 and 3 ----------------------------------------------------------------------------
     def plan(self, prepared: PreparedPhoto, request: EditRequest) -> EditPlan:
-        """Stage 2: the target landmarks (reference, then explicit points, then controls, then moves;
+        """Stage 2: the target landmarks (explicit points, then reference, then controls, then moves;
         :func:`~portraitgan_hub.stages.target_landmarks`) and G's condition c. Raises ``ValueError``
         for an unknown modality or explicit landmarks of another face, and what :meth:`prepare`
         raises for the reference photo. Where the result will be poor, a ``PoorResultWarning`` each
@@ -233,7 +205,7 @@ class FaceEditor:
             prepared.aligned,
             request.controls,
             reference=reference,
-            landmarks=request.landmarks,
+            landmarks=None if request.landmarks is None else select_target_landmarks(request.landmarks, request.face),
             moves=request.moves,
             reference_strength=request.reference_strength,
             reference_parts=request.reference_parts,
@@ -261,7 +233,9 @@ class FaceEditor:
             return None
         to_crop = prepared.aligned.alignment.to_crop
         others = [to_crop(face.landmarks) for index, face in enumerate(prepared.faces) if index != prepared.face]
-        rendering = render(self.model, prepared.aligned, plan.target, plan.condition, plan.source, others=others)
+        rendering = render(
+            self.model, prepared.aligned, plan.target, plan.condition, plan.source, others=others, feather=self.feather
+        )
         return warp_only(rendering, prepared.aligned.crop, self.feather) if plan.warp_only else rendering
 
     # --- stage 4 -----------------------------------------------------------------------------------
@@ -279,14 +253,17 @@ class FaceEditor:
         converted whole for a change of modality), in the input's mode with its alpha, ICC profile
         and EXIF; with ``max_side``, an RGB preview whose longest side is at most that many pixels.
         ``portrait``: the aligned portrait at twice the model's size (with ``max_side``, composed on
-        a copy just large enough for it). ``crop``: G's output at the model's size.
+        a copy just large enough for it). ``crop``: the edited aligned crop at the model's size (for a
+        warp-guided G, cut from the composed picture).
         """
         aligned = prepared.aligned
         if output == "crop":
             if rendering is None:
                 return aligned.crop.copy()
-            if not (plan.warp_only and plan.converts):  # else cut from the converted picture below
+            if rendering.displacement is None and not (plan.warp_only and plan.converts):
                 return remove_achromatic_share(rendering.crop, self.model, plan.condition)
+            # A warp-guided G's crop is cut from the composition below: the lid warp and the flow's
+            # falloff are there, not in G's own crop.
         if max_side is not None and output == "portrait":
             max_side = self._portrait_side(prepared)
         picture, alignment = self.at_size(prepared, max_side)
@@ -343,7 +320,7 @@ class FaceEditor:
         if not plan.converts:
             return None
         condition = tuple(round(float(v), 6) for v in plan.condition.flatten())
-        key = (prepared.key, picture.size, prepared.face, plan.source, condition)
+        key = (prepared.key, picture.size, prepared.aligned.alignment.matrix.tobytes(), plan.source, condition)
         landmarks = alignment.to_image(prepared.aligned.landmarks)
         return self.converted.get(
             key,

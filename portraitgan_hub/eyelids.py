@@ -41,8 +41,8 @@ CLOSED_GAP = 0.03
 
 @dataclass(frozen=True)
 class LidClosing:
-    """One closing eye, in crop pixels: its corners in the output (``corners``: (2, 2), outer then
-    inner as dlib numbers them) and its lid curves in that frame, ``(u, v)`` points (4, 2) from
+    """One closing eye, in crop pixels: its corners in the output (``corners``: (2, 2), points 36
+    and 39 or 42 and 45, dlib's first corner first) and its lid curves in that frame, ``(u, v)`` points (4, 2) from
     corner to corner: the photo's lids (``upper_open``/``lower_open``) and the edit's (``upper``/``lower``).
     ``eye``: its landmark indices (``faces.landmarks.RIGHT_EYE`` or ``LEFT_EYE``)."""
 

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from portraitgan_hub.faces.alignment import DEFAULT_FEATHER
+from portraitgan_hub.faces.alignment import _MASK_BORDER_PX, DEFAULT_FEATHER  # the feather mask's hard border
 from portraitgan_hub.thin_plate_spline import MIN_JACOBIAN, _min_jacobian
 
 #: Where the flow reaches 1 inside the feather ramp, as a share of the crop's side.
@@ -40,8 +40,6 @@ BORDER_FADE = 0.06
 NECK_FADE = (0.05, 0.4)
 #: The flow is 0 on another face's outline and 1 this share of the crop's side away from it.
 NEIGHBOUR_FADE = 0.08
-#: Pixels of the feather mask's hard border (``faces.alignment._MASK_BORDER_PX``).
-_MASK_BORDER_PX = 2.0
 
 
 def _smoothstep(t: np.ndarray) -> np.ndarray:

@@ -164,7 +164,7 @@ class Generator(nn.Module):
         gate and edit region (None: the model's first modality, usually ``photo``).
         Returns the generated images of every level, full resolution first; with ``return_mask``
         also the level-0 mask A (None without mask heads), for the training's mask penalty. (The
-        training step calls ``forward`` rather than :meth:`render` so that DDP sees the pass.)
+        training step calls ``forward`` rather than :meth:`infer` so that DDP sees the pass.)
         """
         rendering = self.infer(
             image, landmark_map, modality, source_landmarks, target_landmarks, source_modality=source_modality

@@ -167,7 +167,7 @@ class PortraitGAN(
         *,
         source_modality: str | int | list[str | int] | torch.Tensor | None = None,
     ) -> GeneratorOutput:
-        """One pass of G without gradients, with its colour, mask and warp (see :meth:`Generator.render`).
+        """One pass of G without gradients, with its colour, mask and warp (see :meth:`Generator.infer`).
 
         ``images`` (B,3,H,W) in [-1, 1] and ``landmark_maps`` (B,1,H,W) in [0, 1] at the model's size;
         landmarks and ``source_modality`` as in :meth:`generate`.

@@ -23,7 +23,7 @@ from portraitgan_hub.condition import condition_vector, modality_change
 from portraitgan_hub.edit_region import limit_to_edit_region
 from portraitgan_hub.edit_request import check_modality_strength
 from portraitgan_hub.eyelids import LidClosing, closing_eyes, open_targets
-from portraitgan_hub.faces.alignment import DEFAULT_MARGIN, Alignment, estimate_alignment, warp_to_crop
+from portraitgan_hub.faces.alignment import DEFAULT_FEATHER, DEFAULT_MARGIN, Alignment, estimate_alignment, warp_to_crop
 from portraitgan_hub.faces.expressions import ExpressionControls, move_points, transfer_expression
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
 from portraitgan_hub.faces.landmarks import NUM_LANDMARKS, Face, check_landmarks
@@ -47,13 +47,13 @@ class AlignedFace:
 
 
 def align_face(photo: Image.Image, face: Face, crop_size: int, margin: float = DEFAULT_MARGIN) -> AlignedFace:
-    """Stage 2: the canonical crop of one detected face, and its landmarks in crop pixels."""
+    """Of the editor's stage 1: the canonical crop of one detected face, and its landmarks in crop pixels."""
     alignment = estimate_alignment(face.landmarks, crop_size, margin)
     return AlignedFace(photo, face, alignment, warp_to_crop(photo, alignment), alignment.to_crop(face.landmarks))
 
 
 def target_landmarks(aligned: AlignedFace, controls: ExpressionControls | None = None, **options: Any) -> np.ndarray:
-    """Stage 3: the edited landmarks, (68, 2) float32 in crop pixels: :func:`edited_landmarks` without
+    """Of stage 2 (plan): the edited landmarks, (68, 2) float32 in crop pixels: :func:`edited_landmarks` without
     its flag (the same keyword ``options``, the same errors)."""
     return edited_landmarks(aligned, controls, **options)[0]
 
@@ -68,7 +68,7 @@ def edited_landmarks(
     reference_strength: float = 1.0,
     reference_parts: str | Sequence[str] = "all",
 ) -> tuple[np.ndarray, bool]:
-    """Stage 3: the edited landmarks, (68, 2) float32 in crop pixels, and whether the expression
+    """Of stage 2 (plan): the edited landmarks, (68, 2) float32 in crop pixels, and whether the expression
     controls reached their combined limit (:func:`limit_expression`).
 
     Start from ``landmarks`` (explicit target points in photo pixels) if given, else from the face's
@@ -141,7 +141,7 @@ def check_inside_crop(points: np.ndarray, aligned: AlignedFace) -> None:
 
 @dataclass(frozen=True)
 class Rendering:
-    """What G made of one aligned face (stages 4-5), everything in the crop's frame.
+    """What G made of one aligned face (stage 3), everything in the crop's frame.
 
     ``crop``: G's output image at the model's size. ``colour``: its tanh colour C, (1, 3, S, S) in
     [-1, 1]. ``mask``: the blend mask A, (1, 1, S, S) in [0, 1], or None for a G that draws every pixel.
@@ -193,8 +193,9 @@ def render(
     input_modality: str | int | None = None,
     limit_region: bool = True,
     others: Sequence[np.ndarray] = (),
+    feather: float = DEFAULT_FEATHER,
 ) -> Rendering:
-    """Stages 4-5: the landmark map L and (warp-guided G) the source -> target flow, then G(crop | L, c).
+    """Stage 3 (render): the landmark map L and (warp-guided G) the source -> target flow, then G(crop | L, c).
 
     ``landmarks``: the (68, 2) target points in crop pixels (:func:`target_landmarks`). ``modality``:
     the target modality's name or index, or a (1, n) condition from :func:`modality_condition`.
@@ -204,7 +205,7 @@ def render(
     (the evaluation's no-op fidelity, which measures G's re-rendering of an unchanged face).
     ``others``: the (68, 2) landmarks of the photo's other faces, in this crop's pixels. The flow the
     composition applies is weighted by :func:`~portraitgan_hub.flow_falloff.flow_falloff`: it stays
-    off the neck, the feather ramp and those faces.
+    off the neck, the composition's ``feather`` ramp (a share of the crop's side) and those faces.
     """
     size = model.config.image_size
     landmark_map = torch.from_numpy(draw_landmark_map(landmarks, size, model.config.landmark_line_width))
@@ -239,7 +240,7 @@ def render(
             points = [torch.from_numpy(np.float32(p))[None] for p in (aligned.landmarks, open_targets(landmarks, lids))]
             displacement = landmark_displacement(*points, size, size, displacement.shape[-1])
         grid = displacement.shape[-1]
-        falloff = flow_falloff(aligned.landmarks, landmarks, size, grid)
+        falloff = flow_falloff(aligned.landmarks, landmarks, size, grid, feather)
         displacement = faded_flow(displacement, falloff, neighbour_falloff(others, size, grid))
     return Rendering(tensor_to_pil(image)[0], colour.float().cpu(), mask, displacement, lids)
 

@@ -87,3 +87,30 @@ def test_a_request_checks_itself_once_with_the_users_errors():
     assert request.controls.smile == 0.5 and request.reference_parts == ("eyes", "mouth")
     with pytest.raises(ValueError, match="modality_strength"):
         request.replace(modality_strength=-1)
+
+
+def test_a_request_keeps_every_faces_points_and_checks_moves_parts_and_outputs_at_once():
+    points = np.ones((2, 68, 2)) * [[[1.0]], [[2.0]]]
+    request = EditRequest(landmarks=points, face=0)
+    assert request.replace(face=1).landmarks.shape == (2, 68, 2)  # face 1's points are still there
+    assert EditRequest(reference_parts=(p for p in ["eyes", "mouth"])).reference_parts == ("eyes", "mouth")
+    with pytest.raises(ValueError, match="landmark index must be an integer in 0..67"):
+        EditRequest(moves={99: (1.0, 2.0)})
+    with pytest.raises(ValueError, match="two finite numbers"):
+        EditRequest(moves={30: (float("nan"), 2.0)})
+    with pytest.raises(ValueError, match="not both"):
+        EditRequest.from_options(output="photo", portrait=True)
+    with pytest.raises(ValueError, match="two outputs"):
+        EditRequest.from_options(portrait=True, paste_back=False)
+
+
+def test_the_crop_output_of_a_warp_guided_model_closes_the_eyes_too(demo, london_photo):
+    photo = london_photo("005", "neutral")
+    crop = np.asarray(demo.edit(photo, eye_open=-1, output="crop"), np.int16)
+    portrait = demo.edit(photo, eye_open=-1, output="portrait").resize((256, 256), Image.Resampling.LANCZOS)
+    assert crop.shape == (256, 256, 3)
+    eyes = demo.face_editor.align(photo).landmarks[36:48]
+    (x0, y0), (x1, y1) = np.floor(eyes.min(0)).astype(int) - 4, np.ceil(eyes.max(0)).astype(int) + 4
+    box = (slice(y0, y1), slice(x0, x1))
+    # G's own crop keeps the eyes open: 13 levels from the portrait there; the composed crop 1.3.
+    assert np.abs(crop[box] - np.asarray(portrait, np.int16)[box]).mean() < 4
