@@ -175,3 +175,26 @@ def test_pillow_decompression_bomb_becomes_image_load_error():
     with pytest.raises(ImageLoadError) as error:
         load_image(warned)
     _assert_one_line(error, "<bytes>", "pixels")
+
+
+def test_half_transparent_pixels_keep_their_own_colour_through_an_edit():
+    """The working copy is composited on white; the result is taken back off it: an unchanged pixel
+    gets the input's colour exactly, a changed one the inverse of the compositing at its alpha."""
+    import numpy as np
+    from PIL import Image
+
+    from portraitgan_hub.faces.image_io import load_photo, restore_photo_info
+
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, (40, 60, 4), dtype=np.uint8)
+    rgba[:, :20, 3] = 64  # half transparent
+    rgba[:, 20:40, 3] = 0  # invisible
+    rgba[:, 40:, 3] = 255
+    picture, info = load_photo(Image.fromarray(rgba, "RGBA"))
+    unchanged = np.asarray(restore_photo_info(picture, info))
+    assert np.array_equal(unchanged[..., 3], rgba[..., 3])
+    assert np.array_equal(unchanged[:, :20], rgba[:, :20]) and np.array_equal(unchanged[:, 40:], rgba[:, 40:])
+    edited = np.asarray(picture).copy()
+    edited[:, :20] = np.clip(edited[:, :20].astype(int) - 20, 0, 255)  # darker where half transparent
+    lifted = np.asarray(restore_photo_info(Image.fromarray(edited), info)).astype(int)
+    assert (lifted[:, :20, :3] <= rgba[:, :20, :3].astype(int)).mean() > 0.95  # darker in its own colours

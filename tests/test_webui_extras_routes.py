@@ -54,12 +54,6 @@ def test_extras_edits_a_full_size_photo_and_keeps_its_alpha(host, extras, rgba_p
     assert "smile 0.8" in pp.info["PortraitGAN"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the library composites alpha on white (faces.image_io.load_image) and puts the input's alpha "
-    "back on that: half-transparent pixels far from the face come back lighter (by 57 levels at alpha 64 "
-    "on this photo); the fix belongs in the editor, which should keep the input's colours outside the face",
-)
 def test_extras_keeps_the_colour_of_half_transparent_pixels_far_from_the_face(host, extras, rgba_photo):
     pp = host.postprocessing.PostprocessedImage(rgba_photo)
     extras.run(pp, extras_args(extras, enable=True, smile=0.8))

@@ -57,7 +57,9 @@ class PhotoInfo:
 
     ``mode``: ``"RGBA"`` or ``"LA"`` when the input had an alpha channel, ``"L"`` for a grayscale
     input (``L``, ``1``, ``I``, ``I;16``, ``F``), else ``"RGB"``.
-    ``alpha``: the upright input's alpha channel (mode ``L``), untouched, or None.
+    ``alpha``: the upright input's alpha channel (mode ``L``), untouched, or None. ``colour``: an
+    ``RGBA`` input's own colours under that alpha (mode ``RGB``), before the working copy composited
+    them on white, or None.
     ``icc_profile`` and ``exif``: the input's colour profile and EXIF block (the orientation tag
     removed, since the pixels are returned upright), or None. ``frames``: frames in the file
     (animated GIF, WebP, ...); only frame 0 is edited.
@@ -65,6 +67,7 @@ class PhotoInfo:
 
     mode: str = "RGB"
     alpha: Image.Image | None = None
+    colour: Image.Image | None = None
     icc_profile: bytes | None = None
     exif: bytes | None = None
     frames: int = 1
@@ -109,12 +112,28 @@ def restore_photo_info(result: Image.Image, info: PhotoInfo) -> Image.Image:
         out = out.convert("L")
         out.putalpha(info.alpha)
     elif info.mode == "RGBA" and info.alpha is not None:
+        if info.colour is not None:
+            out = _uncomposited(out, info.colour, info.alpha)
         out.putalpha(info.alpha)
     if info.icc_profile and icc_colour_space(info.icc_profile) == ("GRAY" if out.mode in ("L", "LA") else "RGB"):
         out.info["icc_profile"] = info.icc_profile  # a CMYK or grey profile would mislabel RGB pixels
     if info.exif:
         out.info["exif"] = info.exif
     return out
+
+
+def _uncomposited(result: Image.Image, colour: Image.Image, alpha: Image.Image) -> Image.Image:
+    """``result`` (RGB, composited on white as the working copy was) taken back off the white: a pixel
+    the edit left as it was gets the input's own ``colour`` exactly, any other ``(result - (1 - a)
+    255) / a``, the inverse of compositing at the input's alpha a (0 stays as it is, unseen)."""
+    a = np.asarray(alpha, np.float32)[..., None] / 255.0
+    edited = np.asarray(result, np.float32)
+    own = np.asarray(colour, np.float32)
+    flattened = np.round(own * a + 255.0 * (1.0 - a))
+    lifted = np.where(a > 0, (edited - 255.0 * (1.0 - a)) / np.maximum(a, 1e-6), edited)
+    kept = np.abs(edited - flattened).max(axis=-1, keepdims=True) <= 1.0
+    pixels = np.where(kept, own, np.clip(np.round(lifted), 0, 255))
+    return Image.fromarray(pixels.astype(np.uint8), "RGB")
 
 
 def icc_colour_space(profile: bytes) -> str:
@@ -188,9 +207,11 @@ def _photo_info(image: Image.Image) -> PhotoInfo:
     if len(exif):
         exif.pop(ExifTags.Base.Orientation, None)
         exif_bytes = exif.tobytes() if len(exif) else None
+    colour = image.convert("RGBA").convert("RGB") if mode == "RGBA" else None
     return PhotoInfo(
         mode=mode,
         alpha=alpha,
+        colour=colour,
         icc_profile=image.info.get("icc_profile") or None,
         exif=exif_bytes,
         frames=int(getattr(image, "n_frames", 1) or 1),
