@@ -138,6 +138,10 @@ class Page:
     def open(self, url: str) -> None:
         self.b.get(url)
         self.wait.until(lambda b: b.find_elements(self.By.CSS_SELECTOR, "#slider-smile input[type=range]"))
+        # The page's load events (the preview size, the slider script) run once it is connected: an
+        # upload sent before that was seen to be lost once in CI. Wait for the status line and settle.
+        self.wait.until(lambda b: b.find_elements(self.By.CSS_SELECTOR, "#status") and self.status().strip())
+        time.sleep(0.5)
 
     def css(self, selector: str):
         return self.b.find_element(self.By.CSS_SELECTOR, selector)
