@@ -17,9 +17,7 @@ the same calls at another size.
 from __future__ import annotations
 
 import dataclasses
-import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -88,10 +86,7 @@ class FaceEditor:
         self.detector = detector
         self.margin = margin
         self.feather = feather
-        self.cache_size = cache_size
-        self._faces: OrderedDict[str, list[Face]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.detections = 0  # how many times a detector actually ran (cache misses)
+        self._faces = PictureCache(keep=cache_size)  # thread-safe: one editor serves several threads
         self.converted = PictureCache(keep=4)  # whole photos converted to another modality
         self._copies = PictureCache(keep=4)  # photos downscaled for previews
 
@@ -103,18 +98,13 @@ class FaceEditor:
 
     def _detect(self, photo: Image.Image, digest: str, min_face: int | None) -> list[Face]:
         min_face = check_min_face(min_face)
-        key = f"{digest}/{min_face}"
-        with self._lock:  # the app and the WebUI's routes call one editor from several threads
-            if key in self._faces:
-                self._faces.move_to_end(key)
-                return self._faces[key]
-        found = (self.detector or default_detector()).detect(photo, min_face)  # a list that knows its search
-        with self._lock:
-            self.detections += 1
-            self._faces[key] = found
-            while len(self._faces) > self.cache_size:
-                self._faces.popitem(last=False)
-        return found
+        detect = lambda: (self.detector or default_detector()).detect(photo, min_face)  # noqa: E731
+        return self._faces.get(f"{digest}/{min_face}", detect)  # a list that knows its search
+
+    @property
+    def detections(self) -> int:
+        """How many times a detector actually ran (cache misses)."""
+        return self._faces.made
 
     def prepare(self, photo: ImageSource, request: EditRequest | None = None) -> PreparedPhoto:
         """Stage 1: load ``photo`` (a path, bytes, file object, PIL image or uint8 array), find its

@@ -12,8 +12,8 @@ from PIL import Image
 
 
 class PictureCache:
-    """The last ``keep`` pictures made by key (thread-safe): downscaled copies of a photo and whole
-    photos converted to another modality, which an expression slider does not change."""
+    """The last ``keep`` things made by key (thread-safe): a photo's faces, downscaled copies of it and
+    whole photos converted to another modality, which an expression slider does not change."""
 
     def __init__(self, keep: int) -> None:
         self.keep = keep
