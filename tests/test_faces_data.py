@@ -7,7 +7,14 @@ import json
 import numpy as np
 
 from portraitgan_hub.faces.alignment import DATA_DIR, mean_face
-from portraitgan_hub.faces.derive_directions import mean_shape, mirror, smile_direction, to_eye_units
+from portraitgan_hub.faces.derive_directions import (
+    HELD_OUT_IDS,
+    mean_shape,
+    mirror,
+    smile_direction,
+    split_held_out,
+    to_eye_units,
+)
 
 
 def _random_similarity(rng: np.random.Generator, points: np.ndarray) -> np.ndarray:
@@ -21,7 +28,10 @@ def test_shipped_data_files_are_consistent():
     directions = json.loads((DATA_DIR / "expression_directions.json").read_text())
     for data in (template, directions):
         assert "CC-BY 4.0" in data["source"] and "DeBruine" in data["source"]
-    assert template["num_faces"] == 80
+    # fitted on the 72 training people: the 8 held-out ones the evaluation scores are left out
+    assert template["num_faces"] == 72 and directions["directions"]["smile"]["num_pairs"] == 72
+    smile_held_out = directions["directions"]["smile"]["held_out_identities"]
+    assert set(template["held_out_identities"]) == set(HELD_OUT_IDS) == set(smile_held_out)
     smile = np.array(directions["directions"]["smile"]["displacement"])
     assert smile.shape == (68, 2)
     assert np.allclose(mirror(smile), smile, atol=1e-4)
@@ -53,3 +63,9 @@ def test_smile_direction_recovers_a_known_displacement():
     assert np.abs(direction - amounts.mean() * true_direction).max() < 0.005
     assert np.isclose(coefficients.mean(), 1.0)
     assert np.corrcoef(coefficients, amounts)[0, 1] > 0.95
+
+
+def test_split_held_out_leaves_out_the_given_identities():
+    ids = ["001", "019", "020", "131"]
+    assert split_held_out(ids, HELD_OUT_IDS).tolist() == [True, False, True, False]
+    assert split_held_out(ids, []).all()

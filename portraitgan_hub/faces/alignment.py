@@ -3,7 +3,7 @@
 Coordinates are pixel-index coordinates everywhere: ``(0, 0)`` is the centre of the top-left
 pixel, so a crop of size ``S`` covers ``[-0.5, S - 0.5]`` on both axes.
 
-The canonical face is the mean neutral shape of the 80 London faces (``data/mean_face_68.json``),
+The canonical face is the mean neutral shape of the 72 London training faces (``data/mean_face_68.json``),
 stored in "eye units": origin between the two eye centres, x from the subject's right eye to the
 left eye, y down, 1 = the distance between the eye centres. It is fitted to a face with the points
 that expressions hardly move (eyes and nose), so a smile or an open mouth does not shift the crop.

@@ -10,10 +10,9 @@ about a minute for the search, plus the landmark detection of 160 photos.)
 The folder holds ``neutral/<id>.jpg`` and ``smiling/<id>.jpg`` of the same people (the Face
 Research Lab London Set). Steps:
 
-1. detect the 68 landmarks of every photo (``derive_directions.detect_pairs``);
-2. leave out the held-out people (``--exclude``; default the demo model's 8 validation identities,
-   ``train.prepare.split_identities(ids, 0.1, seed 0)`` as the model card lists them), so that
-   scores on them stay honest;
+1. detect the 68 landmarks of every photo (``derive_directions.load_or_detect_pairs``);
+2. leave out the held-out people (``--exclude``; default ``derive_directions.HELD_OUT_IDS``, the demo
+   model's 8 validation identities), so that scores on them stay honest;
 3. map each shape to the canonical frame (``expression_model.to_canonical``) and add each person's
    mirror image (the model is left-right symmetric);
 4. identity: PCA of the neutral shapes about their mean; expression: PCA about 0 of the
@@ -37,12 +36,17 @@ from pathlib import Path
 import numpy as np
 
 from portraitgan_hub.faces.alignment import DATA_DIR, mean_face
-from portraitgan_hub.faces.derive_directions import FRAME, SOURCE, _write_json, detect_pairs, mirror
+from portraitgan_hub.faces.derive_directions import (
+    FRAME,
+    HELD_OUT_IDS,
+    SOURCE,
+    _write_json,
+    load_or_detect_pairs,
+    mirror,
+    split_held_out,
+)
 from portraitgan_hub.faces.expression_model import ExpressionModel, to_canonical
-from portraitgan_hub.faces.landmarks import LandmarkDetector
 
-#: The demo model's validation identities (model card, "Split by identity (seed 0)").
-HELD_OUT_IDS = ("019", "038", "063", "092", "096", "104", "118", "131")
 EXPRESSION_PRIOR = 0.5
 GRID = {"identity_components": (10, 20, 30, 40), "expression_components": (2, 4, 8), "noise_scale": (1.0, 3.0, 10.0)}
 
@@ -100,17 +104,6 @@ def leave_one_out(
     return summary
 
 
-def _detections(folder: Path, cache: Path | None) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
-    """``detect_pairs`` of ``folder``, or the detections saved in ``cache`` by an earlier run."""
-    if cache is not None and cache.is_file():
-        saved = np.load(cache)
-        return [str(i) for i in saved["ids"]], list(saved["neutral"]), list(saved["smiling"])
-    ids, neutral, smiling = detect_pairs(folder, LandmarkDetector())
-    if cache is not None:
-        np.savez(cache, ids=np.array(ids), neutral=np.array(neutral), smiling=np.array(smiling))
-    return ids, neutral, smiling
-
-
 def _rounded(array: np.ndarray, decimals: int = 6) -> list:
     return np.round(array, decimals).tolist()
 
@@ -125,10 +118,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    ids, neutral_points, smiling_points = _detections(args.folder, args.cache)
+    ids, neutral_points, smiling_points = load_or_detect_pairs(args.folder, args.cache)
     canonical_n = np.array([to_canonical(p)[0] for p in neutral_points])
     canonical_s = np.array([to_canonical(p)[0] for p in smiling_points])
-    train = np.array([i not in set(args.exclude) for i in ids])
+    train = split_held_out(ids, args.exclude)
     if train.sum() < 10:
         raise SystemExit(f"need at least 10 training pairs with a face, found {int(train.sum())}")
     n_train, s_train = canonical_n[train], canonical_s[train]

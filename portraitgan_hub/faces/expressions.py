@@ -5,8 +5,8 @@ transform onto the mean face (fitted on the eyes and nose, in eye units where 1 
 between the eye centres, y down), edited there, and mapped back. So the same values give the same
 expression in a 256 px crop, a 1024 px crop or a tilted face in the full photo.
 
-* ``smile`` is learnt from data: the mean (smiling - neutral) displacement of the 80 London face
-  pairs (``data/expression_directions.json``); 1.0 is the average real smile of that set.
+* ``smile`` is learnt from data: the mean (smiling - neutral) displacement of the 72 London
+  training face pairs (``data/expression_directions.json``); 1.0 is the average real smile of that set.
 * The others are geometric, each measured against the face's own parts (eye height, mouth width,
   brow-to-eye gap, jaw-to-midline distance), never in pixels.
 
