@@ -160,3 +160,53 @@ def test_a_malformed_model_is_refused() -> None:
             model.noise_variance,
             1.0,
         )
+
+
+def _reference_benchmark():
+    """``benchmarks/reference_transfer.py`` as a module (the benchmarks folder is not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_transfer.py"
+    spec = importlib.util.spec_from_file_location("reference_transfer_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmarks_head_pose_fit_recovers_a_known_turn() -> None:
+    """The pose-free row of the benchmark: a weak-perspective fit finds a known yaw/pitch/roll of a 3D
+    shape, and taking out the turn between two images of the same shape gives the other image back."""
+    bench = _reference_benchmark()
+    flat = expression_model().mean
+    depth = 0.4 * (flat[:, 0] ** 2 + 0.3 * flat[:, 1] ** 2)  # a curved face: farther at the sides
+    depth[27:36] -= np.linspace(0.0, 0.3, 9)  # and a nose that comes forward
+    shape_3d = np.column_stack([flat, depth])
+    turned = np.array([np.radians(6.0), np.radians(-9.0), np.radians(4.0), 80.0, 300.0, 200.0])
+    frontal = np.array([0.0, 0.0, np.radians(4.0), 80.0, 300.0, 200.0])
+    found = bench.fit_pose(bench.project(turned, shape_3d), shape_3d)
+    assert np.allclose(np.degrees(found[:3]), [6.0, -9.0, 4.0], atol=0.01) and np.isclose(found[3], 80.0, rtol=1e-4)
+    back = bench.without_pose_change(bench.project(turned, shape_3d), bench.project(frontal, shape_3d), shape_3d)
+    from train.metrics import landmark_nme
+
+    target = bench.project(frontal, shape_3d)
+    # the same face at the other pose, up to the similarity that puts it back on the turned image's eyes and nose
+    assert landmark_nme(bench._similarity_onto(back.astype(np.float64), target), target) < 1e-4
+    assert landmark_nme(bench.project(turned, shape_3d), target) > 0.02  # the turn itself moves the points 0.027
+
+
+def test_the_benchmarks_breakdown_adds_up() -> None:
+    from train.metrics import landmark_nme
+
+    bench = _reference_benchmark()
+    rng = np.random.default_rng(3)
+    target = expression_model().mean * 60.0 + 128.0
+    found = target + rng.normal(scale=1.5, size=target.shape)
+    parts = bench.breakdown(found, target)
+    shares = sum(parts[name] for name in bench.GROUPS)
+    assert np.isclose(shares, landmark_nme(found, target)) and np.isclose(
+        parts["rigid_nme"] + parts["nonrigid_nme"], shares
+    )
+    angle = 0.1  # a rotated, scaled, shifted copy is all rigid
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    similar = bench.breakdown((target - 128.0) @ rotation.T * 1.05 + 131.0, target)
+    assert similar["nonrigid_nme"] < 1e-9 and similar["rigid_nme"] > 0.01
