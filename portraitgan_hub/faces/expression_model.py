@@ -25,13 +25,7 @@ A face shape alone cannot always say what is expression: a wide mouth may be a s
 mouth. The estimate is what the 72 training people's data make most likely, not the truth; the
 figures of the fit (leave-one-person-out and on the 8 held-out people) are in the data file.
 
-Tried and not kept (issue #25; ``benchmarks/reference_transfer.py --shifts``, the rule was a gap to the
-explicit-points path smaller by at least 0.003 NME): the jaw's observations left out of the estimate
-(gap -0.0011), the subject's jaw kept as it is (-0.0015, worse leave-one-out on the training people),
-the expression basis fitted on pairs with their head-pose change taken out (-0.0010), other numbers
-of components (leave-one-out flat within 0.0004). About 0.0075 of the 0.0127 gap is the head-pose
-change between the two photos of a pair (pitch 13.5 and 6 degrees for two of the 8 people), which a
-transfer that keeps the subject's pose does not copy.
+What it reaches as a reference transfer, and what was tried, is in the model card's Limits.
 """
 
 from __future__ import annotations
