@@ -7,7 +7,7 @@ batch 1 at 256 px. The variants take turns step by step, so a machine that gets 
 during the run slows them alike and the ratios stay comparable. Each variant sets its own torch
 thread count before its step.
 
-python benchmarks/train_step.py [--data data/london256_wide] [--steps 10] [--compile]
+python benchmarks/train_step.py [--data data/london256_wide] [--steps 10] [--compile] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -54,8 +54,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="also torch.compile (minutes of warm-up)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="run only the variants whose name contains one of these (the first one kept is the baseline)",
+    )
     args = parser.parse_args()
     variants = VARIANTS + ([COMPILED] if args.compile else [])
+    if args.only:
+        variants = [v for v in variants if any(part in v[0] for part in args.only)]
+        if not variants:
+            parser.error(f"--only {args.only} matches none of {[v[0] for v in VARIANTS + [COMPILED]]}")
     folder = tempfile.mkdtemp()
     runs = []
     for index, (name, path, overrides) in enumerate(variants):
