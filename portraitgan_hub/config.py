@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -73,6 +74,10 @@ class PortraitGANConfig:
     #: Off in the paper. On (needs ``conversion_gate``), in an expression edit A = 1 outside a
     #: feathered region around the features the edit moves: G's colour cannot re-draw the rest.
     edit_region: bool = False
+    #: How far the edit region reaches around what the edit moves, as a multiple of its margins
+    #: (edit_region.MOUTH_MARGIN, FEATURE_MARGIN): 1 as trained; above 1 G may draw further out (a
+    #: wider grin's creases, a G trained wider). Training uses the same value. Not in the paper.
+    edit_region_margin: float = 1.0
     #: Modalities whose training images are grey (a pencil sketch): the editor returns grey pixels for
     #: them (scaled by the modality strength) instead of G's faint colour fringes. Not an architecture
     #: field; ``train/train.py --export`` fills it from the training data. Not in the paper.
@@ -96,6 +101,8 @@ class PortraitGANConfig:
             raise ValueError("conversion_gate needs warp_guided (it gates the warp-guided blend mask)")
         if self.edit_region and not self.conversion_gate:
             raise ValueError("edit_region needs conversion_gate (the region grows with the modality change)")
+        if not (math.isfinite(self.edit_region_margin) and self.edit_region_margin >= 0):
+            raise ValueError(f"edit_region_margin must be a finite number >= 0, got {self.edit_region_margin!r}")
         if self.normalization not in ("instance", "batch", "none"):
             raise ValueError(f"unknown normalization {self.normalization!r}")
 

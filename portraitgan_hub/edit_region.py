@@ -69,6 +69,7 @@ def edit_region(
     width: int,
     hallucination: torch.Tensor | None = None,
     features: bool = True,
+    margin: float = 1.0,
 ) -> torch.Tensor:
     """The feathered edit region R, (B, 1, H, W) in [0, 1]: 1 where G's colour may replace the warped
     photo in an expression edit, exactly 0 beyond the feather.
@@ -77,8 +78,9 @@ def edit_region(
     ``hallucination``: (B, 1, H, W) in {0, 1} (:func:`~portraitgan_hub.warp_guidance.hallucination_mask`),
     always inside R. R covers, at the target positions: the outer lips' polygon widened by
     :data:`MOUTH_MARGIN` once any mouth point moves; a moved eye's polygon and every moved point,
-    widened by :data:`FEATURE_MARGIN`; then a :data:`FEATHER` ramp outwards. No moved point and no
-    hallucination gives R = 0 everywhere (a no-op or a pure head roll is the warp alone).
+    widened by :data:`FEATURE_MARGIN`; then a :data:`FEATHER` ramp outwards. ``margin`` (>= 0)
+    multiplies both margins (``PortraitGANConfig.edit_region_margin``; 1 as trained). No moved point
+    and no hallucination gives R = 0 everywhere (a no-op or a pure head roll is the warp alone).
     """
     source = source_landmarks.detach().float()
     target = target_landmarks.detach().float()
@@ -104,8 +106,8 @@ def edit_region(
     rest.view(batch, -1).scatter_reduce_(1, rows * cols_low + columns, moved.float(), reduce="amax")
     feather = max(1, round(FEATHER * side / 2))  # two box blurs of this radius make the ramp
     hard = torch.maximum(
-        _dilate(mouth, round(MOUTH_MARGIN * side) + 2 * feather),
-        _dilate(rest, round(FEATURE_MARGIN * side) + 2 * feather),
+        _dilate(mouth, round(margin * MOUTH_MARGIN * side) + 2 * feather),
+        _dilate(rest, round(margin * FEATURE_MARGIN * side) + 2 * feather),
     )
     if hallucination is not None:  # alone (features=False) the ramp straddles its edge: no halo
         hole = F.adaptive_max_pool2d(hallucination.float(), (rows_low, cols_low))

@@ -259,7 +259,12 @@ class Generator(nn.Module):
         if source_landmarks is None or target_landmarks is None:  # no warp: nothing moves
             return change, condition.new_zeros(batch, 1, height, width)
         region = edit_region(
-            source_landmarks.to(condition.device), target_landmarks.to(condition.device), height, width, hallucination
+            source_landmarks.to(condition.device),
+            target_landmarks.to(condition.device),
+            height,
+            width,
+            hallucination,
+            margin=config.edit_region_margin,
         )
         return change, region
 

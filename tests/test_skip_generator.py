@@ -97,6 +97,34 @@ def test_region_limit_keeps_the_warped_photo_outside_the_edit_whatever_the_weigh
     assert edit_region(source, source, SIZE, SIZE).max() == 0
 
 
+def test_a_wider_edit_region_margin_lets_g_draw_further_out_and_training_and_editing_share_it():
+    source, target = _points(), _points(smile=1.0)
+    default = edit_region(source, target, SIZE, SIZE)
+    assert torch.equal(edit_region(source, target, SIZE, SIZE, margin=1.0), default)
+    wide = edit_region(source, target, SIZE, SIZE, margin=2.0)
+    assert torch.all(wide >= default) and float((wide > 0).sum()) > 1.3 * float((default > 0).sum())
+    # G reads the margin from its config: more of the output may leave the warped photo
+    image = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
+    warped = warp_by_landmarks(image, source, target)
+    changed = []
+    for margin in (1.0, 2.0):
+        generator = _randomised(Generator(_config(edit_region_margin=margin)), 0)
+        with torch.no_grad():
+            output = generator(
+                image,
+                torch.zeros(1, 1, SIZE, SIZE),
+                torch.tensor([0]),
+                source,
+                target,
+                source_modality=torch.tensor([0]),
+            )[0]
+        changed.append(int(((output - warped).abs() > 0).any(dim=1).sum()))
+    assert changed[1] > 1.3 * changed[0]
+    for bad in (-0.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="edit_region_margin"):
+            _config(edit_region_margin=bad)
+
+
 def test_edit_region_covers_the_moved_eye_and_is_feathered():
     source = _points(128)
     closed = _points(128, left_eye_open=-1.0)
