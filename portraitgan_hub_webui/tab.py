@@ -35,6 +35,14 @@ TAB_READY = (
 )
 #: Every elem_id of the tab starts with this, so as not to meet the host's.
 ELEM_PREFIX = "portraitgan-"
+#: Run in the browser on page load: the size of the tab's before/after view in device pixels, for the
+#: preview (the app's own is ``space/style.py``'s PREVIEW_SIDE_JS). The tab is not the one shown then,
+#: so its view has no width yet: half the window's (the view is the second of two equal columns).
+PREVIEW_SIDE_JS = f"""() => {{
+  const view = document.querySelector('#{ELEM_PREFIX}before-after');
+  const css = view && view.clientWidth > 0 ? view.clientWidth : Math.min(innerWidth, 2048) / 2;
+  return Math.round(Math.max(css, 480) * (window.devicePixelRatio || 1));
+}}"""
 #: ``elem_id -> component`` of the host's galleries seen by ``on_after_component``.
 _galleries: dict = {}
 #: ``(event, seconds)`` of the tab's last edits (read by the tests and the docs' timing).
@@ -140,6 +148,8 @@ def build_tab(space: ModuleType, infotext_utils: ModuleType) -> tuple[Any, Any, 
             reset_extras=[gr_.State(None) for _ in range(5)],
             wrap=functools.partial(guarded, space),
         )
+        # The preview at the view's size, not build_editor's default (1024 px): fewer pixels to render and send.
+        space.compat.listen(blocks.load, None, None, editor.side, js=PREVIEW_SIDE_JS)
     infotext_utils.add_paste_fields(TAB_ID, editor.image, None)
     for tabname, button in made["send"].items():
         infotext_utils.register_paste_params_button(

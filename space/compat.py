@@ -16,7 +16,9 @@ WebUI tab under 4.40 and 3.41. What differs:
   3, so there the event is preprocessed and the image boxes made here pass their payload on;
 - **a slider's drag** (:func:`slider_renders`): gradio 6 renders it once, on release, its input
   events during the drag skipped (a page script says when a pointer is down: :data:`POINTER_JS`);
-  4.40 and 3.41 render on every input event, one job waiting at most;
+  4.40 and 3.41 render on its input events (the WebUI tab's page script holds a drag's back until
+  the release: ``javascript/portraitgan.js``), one job waiting at most in 4.40; 3.41 drops an event
+  while its last job is on, so there the same function follows each job, reading the slider again;
 - **what the browser sends and what an event returns** (:func:`listen`): a component made here may
   carry converters, which :func:`listen` puts around the event function. An image box sends a
   ``FileData`` dict from 4 and a base64 data URL in 3 (with ``preprocess=False``); the hosts' copies
@@ -183,7 +185,11 @@ def before_after(*, label: str, elem_id: str, max_height: int | None = None, **k
     """The before/after view; events give it ``(before, after)`` PIL images.
 
     gradio 6: ``gr.ImageSlider`` (JPEG); gradio 4: ``gradio_imageslider.ImageSlider`` when that package
-    is installed (Forge has it); else a two-column ``gr.Gallery`` captioned "before" and "after".
+    is installed (Forge has it); else a two-column ``gr.Gallery`` captioned "before" and "after". The
+    pictures go to the browser as JPEG in all three: the ImageSlider of 4 would write WebP (0.24 s for
+    two 1024 px pictures on the 2-core test machine), the Gallery of 3 PNG, encoded twice to name the
+    file by its hash (1.3 s), against 0.01-0.02 s as JPEG (the WebUI tab's slider release -> image
+    times are in docs/webui-extension.md).
     """
     if GRADIO_MAJOR >= 5 and hasattr(gr, "ImageSlider"):
         return gr.ImageSlider(
@@ -201,8 +207,13 @@ def before_after(*, label: str, elem_id: str, max_height: int | None = None, **k
         except ImportError:
             pass
         else:
-            return ImageSlider(label=label, type="pil", interactive=False, elem_id=elem_id, height=max_height, **kwargs)
+            slider = ImageSlider(
+                label=label, type="pil", interactive=False, elem_id=elem_id, height=max_height, **kwargs
+            )
+            return _convert(slider, None, _values(functools.partial(_jpeg_files, slider.GRADIO_CACHE)))
     gallery = gr.Gallery(label=label, columns=2, elem_id=elem_id, object_fit="contain", **kwargs)  # its own height
+    # gradio 3.41's Gallery writes a PIL image with its pil_to_temp_file, PNG unless told.
+    gallery.pil_to_temp_file = functools.partial(_pil_to_jpeg_file, gallery.pil_to_temp_file)
     return _convert(gallery, None, _values(_captioned))
 
 
@@ -210,6 +221,26 @@ def _captioned(pair: Any) -> Any:
     if isinstance(pair, (tuple, list)) and len(pair) == 2:
         return [(pair[0], "before"), (pair[1], "after")]
     return pair
+
+
+def _rgb(image: Any) -> Any:
+    """A PIL image in a mode JPEG stores (RGB or L; an alpha channel is dropped)."""
+    return image if getattr(image, "mode", "RGB") in ("RGB", "L") else image.convert("RGB")
+
+
+def _jpeg_files(cache: str, pair: Any) -> Any:
+    """gradio 4: the before/after pair of PIL images as JPEG files in gradio's ``cache`` folder (paths,
+    which gradio_imageslider's ImageSlider sends as they are)."""
+    from gradio.processing_utils import save_pil_to_cache
+
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        return pair
+    return tuple(save_pil_to_cache(_rgb(p), cache, format="jpeg") if hasattr(p, "save") else p for p in pair)
+
+
+def _pil_to_jpeg_file(save: Callable[..., str], image: Any, **options: Any) -> str:
+    """gradio 3's ``Component.pil_to_temp_file`` (``save``: ``(image, dir, format)``), writing JPEG."""
+    return save(_rgb(image), **{**options, "format": "jpeg"})
 
 
 def choice_dropdown(**kwargs: Any) -> gr.Dropdown:
@@ -286,10 +317,16 @@ def slider_renders(
     the number box left), and on ``.input`` (arrow keys, a typed value) except during a drag: that
     event also reads ``dragging`` (a hidden checkbox that :data:`DRAGGING_JS` sets in the browser)
     and gives ``(gr.skip(), ...)`` while it is set, so one drag is one render and one new picture.
-    4.40 and 3.41: on ``.input``, as ever (a drag shows the pictures rendered during it).
+    4.40 and 3.41: on ``.input`` (a drag's steps are input events too: the WebUI tab's
+    ``javascript/portraitgan.js`` holds them back until the release). gradio 3.41 drops a trigger
+    while the same event's last job is pending (its Blocks.svelte), so a value set during a render,
+    a second drag's, would stay unrendered: there ``fn`` runs again after each job, on the slider's
+    value then (a repeat of what is on the screen renders nothing), and only that second event is
+    returned, so that what follows it (the download) follows the last render.
     """
     if not RENDER_ON_RELEASE:
-        return [listen(slider.input, fn, inputs, outputs, **options)]
+        event = listen(slider.input, fn, inputs, outputs, **options)
+        return [event] if GRADIO_MAJOR >= 4 else [listen(event.then, fn, inputs, outputs, **options)]
     skipped = tuple(gr.skip() for _ in _as_list(outputs))
 
     def unless_dragging(*args: Any) -> Any:

@@ -191,11 +191,88 @@ def test_the_tab_edits_a_full_size_photo_through_its_event_functions(host, tab, 
 
 
 def _pair(value: Any) -> tuple:
-    """(before, after) PIL images of the before/after view's value (a gallery's captioned list in gradio 3)."""
+    """(before, after) PIL images of the before/after view's value: a gallery's captioned list in
+    gradio 3, JPEG files in gradio 4 (what gradio_imageslider sends as they are)."""
     if isinstance(value, list):
         value = [item[0] if isinstance(item, tuple) else item for item in value]
-    before, after = value
+    before, after = (Image.open(v) if isinstance(v, str) else v for v in value)
     return before, after
+
+
+def dependencies(blocks: Any) -> list[dict]:
+    """Every event of ``blocks``, in order, as ``{"fn": its function's name, "targets": [(component id,
+    event)], "js", "trigger_mode", "after": the index of the event it follows, "outputs": [ids]}``
+    (gradio 3 keeps all but the function in ``blocks.dependencies``, and has no trigger_mode)."""
+    fns = list(blocks.fns.values()) if isinstance(blocks.fns, dict) else list(blocks.fns)
+    found = []
+    for index, block_fn in enumerate(fns):
+        name = getattr(block_fn.fn, "__name__", None)
+        if gradio_major() < 4:
+            dependency = blocks.dependencies[index]
+            # a page-load event has no target there
+            targets = [(target, dependency["trigger"]) for target in dependency["targets"] or [None]]
+            js, mode, after, outputs = dependency["js"], None, dependency["trigger_after"], dependency["outputs"]
+        else:
+            targets, js, mode = [tuple(t) for t in block_fn.targets], block_fn.js, block_fn.trigger_mode
+            after, outputs = block_fn.trigger_after, [c._id for c in block_fn.outputs]
+            after = None if after is None else [f._id for f in fns].index(after)
+        found.append(dict(fn=name, targets=targets, js=js, trigger_mode=mode, after=after, outputs=list(outputs)))
+    return found
+
+
+def test_a_slider_move_renders_once_and_the_preview_takes_the_views_size(host, tab):
+    """What the browser test checks in Chromium (tests/test_webui_browser.py), as the tab is wired:
+    under 4.40 a slider renders on its input events, one job waiting at most, and no js function
+    (one would skip the trigger_mode; javascript/portraitgan.js holds a drag's steps back); under
+    3.41 each input event's job is followed by a second render, of the slider's value then (3.41
+    drops an event while its job is on), and the download follows that one; gradio 6 (the app's)
+    renders on release. On page load the preview size is set from the view's width."""
+    blocks = tab[0]
+    ids = {getattr(b, "elem_id", None): b._id for b in blocks.blocks.values()}
+    events = dependencies(blocks)
+    smile = ids["portraitgan-slider-smile"]
+    on_smile = [e for e in events if any(target == smile for target, _ in e["targets"])]
+    moved = [e for e in on_smile if ("input" in {kind for _, kind in e["targets"]})]
+    assert len(moved) == 1 and moved[0]["fn"] == "rerender", on_smile
+    follows = lambda event: [e for e in events if e["after"] == events.index(event)]  # noqa: E731
+    if gradio_major() == 4:
+        assert moved[0]["js"] is None and moved[0]["trigger_mode"] == "always_last"
+        assert [e["fn"] for e in follows(moved[0])] == ["prepare_download"]
+    elif gradio_major() < 4:
+        [again] = follows(moved[0])
+        assert again["fn"] == "rerender" and again["js"] is None and again["outputs"] == moved[0]["outputs"]
+        assert [e["fn"] for e in follows(again)] == ["prepare_download"]
+    else:
+        assert {kind for e in on_smile for _, kind in e["targets"]} == {"input", "release"}
+    [load] = [e for e in events if any(kind == "load" for _, kind in e["targets"])]
+    assert load["outputs"] == [ids["portraitgan-preview-side"]] and "#portraitgan-before-after" in load["js"]
+
+
+def test_the_tabs_page_script_and_style_sheet_name_the_tabs_own_elements(tab):
+    """javascript/portraitgan.js and style.css (which the host puts into its page) select the tab's
+    elements by elem_id: each id they name is one of the tab's, and the result column is sticky."""
+    import re
+
+    blocks = tab[0]
+    elem_ids = {getattr(b, "elem_id", None) for b in blocks.blocks.values()}
+    script, sheet = (ROOT / "javascript" / "portraitgan.js").read_text(), (ROOT / "style.css").read_text()
+    named = set(re.findall(r"#(portraitgan-[\w-]+)", script + sheet))
+    assert "portraitgan-editor" in named and "portraitgan-result-col" in named
+    assert named <= elem_ids, named - elem_ids
+    sticky = re.search(r"#portraitgan-result-col\s*\{([^}]*)\}", sheet).group(1)
+    assert "position: sticky" in sticky and "top: 0" in sticky
+
+
+def test_the_before_after_pictures_go_to_the_browser_as_jpeg(host, tab, full_size_photo):
+    """gradio 4's ImageSlider would write WebP and gradio 3's Gallery PNG (twice: once to name the file
+    by its hash); the tab's before/after view sends JPEG under both (compat.before_after)."""
+    blocks, image, *_ = tab
+    photo = event_function(blocks, image, "change")
+    pair = call(photo, by_component={id(image): photo_payload(full_size_photo)})[4]
+    view = photo.outputs[4]
+    assert view.elem_id == "portraitgan-before-after"
+    sent = str(view.postprocess(pair))
+    assert sent.count(".jpeg") >= 2 and ".png" not in sent and ".webp" not in sent, sent[:300]
 
 
 def test_an_edit_error_in_the_tab_is_one_line_on_its_status_line(host, tab, settings, tmp_path):

@@ -8,19 +8,41 @@ the scripts loaded, the settings added, the extensions' JavaScript put in the pa
 ``--sample``: the image in the txt2img and img2img galleries, as if generated. Prints ``SERVING
 <url>`` once the page is served, then serves until its standard input closes. Beside the
 extension's routes, ``GET /portraitgan-test/timings`` answers the tab's last event times
-(``[[event function, seconds], ...]``). Used by tests/test_webui_browser.py.
+(``[[event function, seconds], ...]``) and ``GET /portraitgan-test/renders`` how many re-renders
+(a slider, an option) made a new picture (one that gave the before/after view no new value, a
+repeat of what is on the screen, is not one). Used by tests/test_webui_browser.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
+import time
 from pathlib import Path
+from types import ModuleType
 
 HOST = Path(__file__).resolve().parent
 ROOT = HOST.parents[1]
 SCRIPT = ROOT / "scripts" / "portraitgan_webui.py"
+
+
+def count_renders(space: ModuleType) -> list[float]:
+    """From now on, the time of each re-render of the app's handlers (``space``: the tab's copy of the
+    app's modules) that gives the before/after view a new value, appended to the list returned."""
+    handlers, is_update = space.handlers.Handlers, space.compat.is_update
+    rerender, renders = handlers.rerender, []
+
+    @functools.wraps(rerender)  # the tab's timings name the event by it
+    def counted(self, *args):
+        outputs = rerender(self, *args)
+        if not is_update(outputs[1]):
+            renders.append(time.perf_counter())
+        return outputs
+
+    handlers.rerender = counted
+    return renders
 
 
 def main() -> None:
@@ -38,6 +60,8 @@ def main() -> None:
     scripts.load_scripts([str(ROOT)])
     if scripts.reported:
         raise SystemExit(f"the host could not load the extension: {scripts.reported}")
+    module = scripts.loaded_scripts[str(SCRIPT)]
+    renders = count_renders(module.tab.load_space())  # before the tab is built: it takes the handlers then
     script_callbacks.ui_settings_callback()
     ui.reload_javascript([str(ROOT)])
     demo = ui.create_ui(args.sample)
@@ -46,8 +70,8 @@ def main() -> None:
     demo.queue()
     app, url, _ = demo.launch(server_name="127.0.0.1", server_port=args.port, prevent_thread_lock=True, quiet=True)
     script_callbacks.app_started_callback(demo, app)
-    module = scripts.loaded_scripts[str(SCRIPT)]
     app.add_api_route("/portraitgan-test/timings", lambda: [list(row) for row in module.timings], methods=["GET"])
+    app.add_api_route("/portraitgan-test/renders", lambda: len(renders), methods=["GET"])
     print(f"SERVING {url} gradio {gr.__version__}", flush=True)
     sys.stdin.read()
     demo.close()

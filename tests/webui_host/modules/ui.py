@@ -15,9 +15,12 @@ Written by us from the hosts' behaviour, not copied. As in the hosts (A1111 1.10
   with one ``gr.TabItem(label, id=ifid, elem_id="tab_<ifid>")`` per tab rendering its Blocks;
 - the host's JavaScript (``script.js``, ``javascript/ui.js``: ``gradioApp``, ``switch_to_*``,
   ``extract_image_from_gallery``) and every extension's ``javascript/*.js`` go into the page's
-  ``<head>`` by wrapping gradio's ``TemplateResponse`` (``reload_javascript``).
+  ``<head>``, and every extension's ``style.css`` before ``</body>``, by wrapping gradio's
+  ``TemplateResponse`` (``reload_javascript``, ``css_html``); of the host's own ``style.css``, the one
+  rule that an extension's layout depends on: ``div.gradio-container`` not clipping its overflow
+  (:data:`HOST_CSS`).
 
-Dropped: the prompts, the generation, settings and extensions tabs, the theme and the CSS.
+Dropped: the prompts, the generation, settings and extensions tabs, the theme and the rest of the CSS.
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ import gradio as gr
 from modules import infotext_utils, script_callbacks
 
 HOST_JS = Path(__file__).resolve().parents[1] / "script.js"
+#: The host's CSS that the fake keeps (A1111 1.10's and Forge's style.css, "general gradio fixes": gradio
+#: 3.39+ sets overflow: hidden on the container; without this, position: sticky inside it would stick
+#: to the container rather than the page).
+HOST_CSS = "div.gradio-container { overflow: visible !important; }"
 GRADIO_MAJOR = int(gr.__version__.split(".")[0])
 
 
@@ -115,15 +122,29 @@ def javascript_html(extension_dirs: Iterable[str | os.PathLike[str]]) -> str:
     return "".join(f'<script type="text/javascript">\n{script}\n</script>\n' for script in scripts)
 
 
+def css_html(extension_dirs: Iterable[str | os.PathLike[str]]) -> str:
+    """The host's kept CSS (:data:`HOST_CSS`) and each extension's ``style.css`` at its root (inline
+    here; the hosts link them, in that order, through their ``/file=`` route)."""
+    sheets = [HOST_CSS]
+    for folder in extension_dirs:
+        sheet = Path(folder) / "style.css"
+        if sheet.is_file():
+            sheets.append(sheet.read_text(encoding="utf-8"))
+    return "".join(f"<style>\n{sheet}\n</style>\n" for sheet in sheets)
+
+
 def reload_javascript(extension_dirs: Iterable[str | os.PathLike[str]]) -> None:
-    """Put :func:`javascript_html` into every page gradio serves, before ``</head>``."""
-    js = javascript_html(extension_dirs)
+    """Put :func:`javascript_html` into every page gradio serves, before ``</head>``, and
+    :func:`css_html` before ``</body>``."""
+    extension_dirs = list(extension_dirs)
+    js, css = javascript_html(extension_dirs), css_html(extension_dirs)
     original = getattr(gr.routes.templates, "_portraitgan_fake_original", gr.routes.templates.TemplateResponse)
     gr.routes.templates._portraitgan_fake_original = original
 
     def template_response(*args: Any, **kwargs: Any) -> Any:
         response = original(*args, **kwargs)
         response.body = response.body.replace(b"</head>", f"{js}</head>".encode())
+        response.body = response.body.replace(b"</body>", f"{css}</body>".encode())
         response.init_headers()
         return response
 
