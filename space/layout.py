@@ -182,9 +182,12 @@ def build_editor(
                     elem_id=ids("result-view"),
                 )
                 overlay = gr.Checkbox(label="Show the 68 landmarks", value=False, elem_id=ids("overlay"))
-            with gr.Accordion("Expression (arrow keys and typed values apply too)", open=True):
+            # Labels short enough for one line on a 390 px phone: a wrapped one's last word showed
+            # alone under the result, like a control of its own.
+            with gr.Accordion("Expression", open=True):
+                gr.Markdown("Drag a slider, or use the arrow keys or type a value.", elem_classes=["slider-hint"])
                 sliders = _expression_sliders(elem_prefix)
-            reset = gr.Button("Reset: back to the uploaded photo", elem_id=ids("reset"))
+            reset = gr.Button("Reset to the uploaded photo", elem_id=ids("reset"))
             with gr.Accordion("Move single landmarks", open=landmarks_open, elem_id=ids("landmarks")):
                 zoom = gr.Radio(
                     list(state.ZOOM_CHOICES),
@@ -304,7 +307,7 @@ def _reference_driving_animation() -> dict[str, Any]:
             fmt = gr.Radio(list(pipeline.ANIMATION_FORMATS), value="MP4", label="Format")
             fps = gr.Slider(*pipeline.FPS_RANGE, value=12, step=1, label="Frame rate (fps)")
             seconds = gr.Slider(*pipeline.LENGTH_RANGE, value=2.0, step=0.5, label="Length (s)")
-        animate = gr.Button("Animate: current \u2192 edited expression", elem_id="animate")
+        animate = gr.Button("Animate the expression", elem_id="animate")
         animation = gr.Image(
             label="Animation (GIF)",
             type="filepath",
