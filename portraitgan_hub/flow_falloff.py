@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from portraitgan_hub.faces.alignment import _MASK_BORDER_PX, DEFAULT_FEATHER  # the feather mask's hard border
-from portraitgan_hub.thin_plate_spline import MIN_JACOBIAN, _min_jacobian
+from portraitgan_hub.thin_plate_spline import MIN_JACOBIAN, min_jacobian
 
 #: Where the flow reaches 1 inside the feather ramp, as a share of the crop's side.
 BORDER_FADE = 0.06
@@ -140,7 +140,7 @@ def faded_flow(displacement: torch.Tensor, falloff: torch.Tensor, neighbours: to
     grid = displacement.shape[-1]
     for _ in range(FOLD_RETRIES + 1):
         faded = displacement * falloff * neighbours
-        if bool((_min_jacobian(faded, grid) >= MIN_JACOBIAN).all()):
+        if bool((min_jacobian(faded, grid) >= MIN_JACOBIAN).all()):
             return faded
         falloff = 1.0 - (1.0 - falloff) * 0.5
     return displacement * neighbours

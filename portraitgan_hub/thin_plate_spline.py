@@ -147,7 +147,7 @@ def landmark_displacement(
         longest = shift.norm(dim=-1).amax(dim=1)[:, None, None, None] * MAX_OVERSHOOT
         field = _fitted_field(control, shift, grid, smoothing, grid_size, longest)
         for stronger in SMOOTHER_REGULARIZATION:
-            folded = _min_jacobian(field, grid_size) < MIN_JACOBIAN
+            folded = min_jacobian(field, grid_size) < MIN_JACOBIAN
             if not bool(folded.any()):
                 break
             smoothing = torch.where(folded, torch.full_like(smoothing, stronger), smoothing)
@@ -179,8 +179,12 @@ def _fitted_field(
     return field * (longest / field.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
 
 
-def _min_jacobian(field: torch.Tensor, grid_size: int) -> torch.Tensor:
-    """Per sample, the smallest Jacobian determinant of p -> p + field(p) on the grid (1 = identity)."""
+def min_jacobian(field: torch.Tensor, grid_size: int) -> torch.Tensor:
+    """Per sample, the smallest Jacobian determinant of p -> p + field(p) on the grid, (B,).
+
+    ``field``: (B, 2, G, G) displacement in normalised [-1, 1] coordinates on a ``grid_size`` (G)
+    square grid; finite differences between neighbours. 1 is the identity, <= 0 a fold.
+    """
     step = 2.0 / grid_size
     dx = (field[:, :, :, 1:] - field[:, :, :, :-1])[:, :, :-1, :] / step  # d field / dx
     dy = (field[:, :, 1:, :] - field[:, :, :-1, :])[:, :, :, :-1] / step  # d field / dy

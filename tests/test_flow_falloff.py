@@ -89,13 +89,13 @@ def test_the_falloff_is_one_on_the_face_and_zero_at_the_edge_below_the_neck_and_
 
 def test_a_steep_falloff_across_a_large_flow_is_eased_so_the_flow_never_folds():
     from portraitgan_hub.flow_falloff import faded_flow
-    from portraitgan_hub.thin_plate_spline import MIN_JACOBIAN, _min_jacobian
+    from portraitgan_hub.thin_plate_spline import MIN_JACOBIAN, min_jacobian
 
     grid = 16
     displacement = torch.zeros(1, 2, grid, grid)
     displacement[:, 0] = 0.5  # everything shifts right by a quarter of the crop
     falloff = torch.ones(1, 1, grid, grid)
     falloff[..., grid // 2 :] = 0.0  # a cliff: the shifted half would cover the still half
-    assert float(_min_jacobian(displacement * falloff, grid).min()) < 0
+    assert float(min_jacobian(displacement * falloff, grid).min()) < 0
     faded = faded_flow(displacement, falloff, torch.ones_like(falloff))
-    assert float(_min_jacobian(faded, grid).min()) >= MIN_JACOBIAN
+    assert float(min_jacobian(faded, grid).min()) >= MIN_JACOBIAN
