@@ -116,6 +116,29 @@ def serve_app(model: Any) -> Iterator[str]:
             demo.close()
 
 
+def watch_after(browser: Any, selector: str) -> None:
+    """From now on, record in the page every new picture the before/after view ``selector`` shows as
+    its "after" image (its second ``img``); :func:`after_pictures` reads them."""
+    browser.execute_script(
+        """
+        const view = document.querySelector(arguments[0]);
+        const shown = window.portraitganAfter = [];
+        const note = () => {
+          const images = view.querySelectorAll('img');
+          const src = images.length === 2 ? images[1].src : null;
+          if (src && shown[shown.length - 1] !== src) shown.push(src);
+        };
+        note();
+        new MutationObserver(note).observe(view, {subtree: true, childList: true, attributes: true});""",
+        selector,
+    )
+
+
+def after_pictures(browser: Any) -> list[str]:
+    """The "after" pictures recorded since :func:`watch_after`, in order (their ``src``)."""
+    return browser.execute_script("return window.portraitganAfter || []")
+
+
 class Page:
     """What the tests read and do on the app's page."""
 
@@ -245,19 +268,10 @@ class Page:
 
     def watch_after(self) -> None:
         """From now on, record every picture the "after" image shows (:meth:`after_pictures`)."""
-        self.b.execute_script("""
-            const view = document.querySelector('#before-after');
-            const shown = window.portraitganAfter = [];
-            const note = () => {
-              const images = view.querySelectorAll('img');
-              const src = images.length === 2 ? images[1].src : null;
-              if (src && shown[shown.length - 1] !== src) shown.push(src);
-            };
-            note();
-            new MutationObserver(note).observe(view, {subtree: true, childList: true, attributes: true});""")
+        watch_after(self.b, "#before-after")
 
     def after_pictures(self) -> list[str]:
-        return self.b.execute_script("return window.portraitganAfter || []")
+        return after_pictures(self.b)
 
     def screenshot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)

@@ -45,7 +45,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from app_browser_page import chromium, unavailable
+from app_browser_page import after_pictures, chromium, unavailable, watch_after
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVE = ROOT / "tests" / "webui_host" / "serve.py"
@@ -187,19 +187,10 @@ class Tab:
 
     def watch_after(self) -> None:
         """From now on, record every picture the "after" image shows (:meth:`after_pictures`)."""
-        self.b.execute_script("""
-            const view = document.querySelector('#portraitgan-before-after');
-            const shown = window.portraitganAfter = [];
-            const note = () => {
-              const images = view.querySelectorAll('img');
-              const src = images.length === 2 ? images[1].src : null;
-              if (src && shown[shown.length - 1] !== src) shown.push(src);
-            };
-            note();
-            new MutationObserver(note).observe(view, {subtree: true, childList: true, attributes: true});""")
+        watch_after(self.b, "#portraitgan-before-after")
 
     def after_pictures(self) -> list[str]:
-        return self.b.execute_script("return window.portraitganAfter || []")
+        return after_pictures(self.b)
 
     def in_window(self, selector: str) -> bool:
         """Whether the element is laid out and wholly inside the window (to a pixel's rounding)."""
