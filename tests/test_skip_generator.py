@@ -33,6 +33,14 @@ def _randomised(generator: Generator, seed: int) -> Generator:
     return generator.eval()
 
 
+def _photo_edit(generator: Generator, image: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """G's full-size output for a photo -> photo expression edit from ``source`` to ``target`` points."""
+    with torch.no_grad():
+        return generator(
+            image, torch.zeros(1, 1, SIZE, SIZE), torch.tensor([0]), source, target, source_modality=torch.tensor([0])
+        )[0]
+
+
 def test_lite_u_preset_shapes_and_cost():
     config = PortraitGANConfig.preset("lite-u")
     assert config.skip_connections and config.warp_guided and config.conversion_gate and config.edit_region
@@ -80,15 +88,7 @@ def test_region_limit_keeps_the_warped_photo_outside_the_edit_whatever_the_weigh
     warped = warp_by_landmarks(image, source, target)
     for seed in range(3):
         generator = _randomised(Generator(_config()), seed)
-        with torch.no_grad():
-            output = generator(
-                image,
-                torch.zeros(1, 1, SIZE, SIZE),
-                torch.tensor([0]),
-                source,
-                target,
-                source_modality=torch.tensor([0]),
-            )[0]
+        output = _photo_edit(generator, image, source, target)
         assert torch.equal(output[outside], warped[outside])
         assert (output - warped).abs()[~outside].max() > 0.05  # inside, G's colour does show
     # a pure head roll and a no-op are the warp alone: empty region
@@ -109,15 +109,7 @@ def test_a_wider_edit_region_margin_lets_g_draw_further_out_and_training_and_edi
     changed = []
     for margin in (1.0, 2.0):
         generator = _randomised(Generator(_config(edit_region_margin=margin)), 0)
-        with torch.no_grad():
-            output = generator(
-                image,
-                torch.zeros(1, 1, SIZE, SIZE),
-                torch.tensor([0]),
-                source,
-                target,
-                source_modality=torch.tensor([0]),
-            )[0]
+        output = _photo_edit(generator, image, source, target)
         changed.append(int(((output - warped).abs() > 0).any(dim=1).sum()))
     assert changed[1] > 1.3 * changed[0]
     for bad in (-0.5, float("nan"), float("inf")):
