@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> None:
 
             def save(name: str) -> None:
                 browser.execute_script("document.querySelector('#editor').scrollIntoView();")
+                # the full-size PNG follows the preview: wait until its download button is live
+                wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "#download").is_enabled())
                 time.sleep(1.5)  # the image fades in
                 png = browser.get_screenshot_as_png()
                 Image.open(io.BytesIO(png)).convert("RGB").save(args.out / name, quality=88)
