@@ -22,6 +22,8 @@ point's move *after* the best similarity transform between the two point sets is
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.nn import functional as F
 
@@ -79,9 +81,13 @@ def edit_region(
     always inside R. R covers, at the target positions: the outer lips' polygon widened by
     :data:`MOUTH_MARGIN` once any mouth point moves; a moved eye's polygon and every moved point,
     widened by :data:`FEATURE_MARGIN`; then a :data:`FEATHER` ramp outwards. ``margin`` (>= 0)
-    multiplies both margins (``PortraitGANConfig.edit_region_margin``; 1 as trained). No moved point
+    multiplies both margins (``PortraitGANConfig.edit_region_margin``; 1 as trained), rounded to
+    whole cells of the region's grid (:data:`REGION_GRID`), so a change under about 0.1 may change
+    nothing. Raises ValueError for a negative or non-finite ``margin``. No moved point
     and no hallucination gives R = 0 everywhere (a no-op or a pure head roll is the warp alone).
     """
+    if not (math.isfinite(margin) and margin >= 0):  # PortraitGANConfig checks it too, but a config can be reassigned
+        raise ValueError(f"edit_region_margin must be a finite number >= 0, got {margin!r}")
     source = source_landmarks.detach().float()
     target = target_landmarks.detach().float()
     batch = target.shape[0]

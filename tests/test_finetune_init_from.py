@@ -48,6 +48,10 @@ def test_contradicting_model_fields_are_refused(style: Path, tmp_path: Path) -> 
     )
     assert start.added_modalities == ["oil", "watercolour"]
     assert start.config.model.image_size == 256 and start.config.model.attention_mask
+    # a field no weight depends on comes from the training config (the edit region's margin)
+    start = start_from_checkpoint(finetune_config(style, tmp_path, "model.edit_region_margin=1.5"))
+    assert start.model.config.edit_region_margin == 1.5 and start.config.model.edit_region_margin == 1.5
+    assert start.model.generator.config.edit_region_margin == 1.5
 
 
 def test_init_from_a_missing_folder_or_pickle_is_a_checkpoint_error(style: Path, tmp_path: Path) -> None:

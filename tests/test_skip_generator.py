@@ -97,7 +97,7 @@ def test_region_limit_keeps_the_warped_photo_outside_the_edit_whatever_the_weigh
     assert edit_region(source, source, SIZE, SIZE).max() == 0
 
 
-def test_a_wider_edit_region_margin_lets_g_draw_further_out_and_training_and_editing_share_it():
+def test_a_wider_edit_region_margin_lets_g_draw_further_out():
     source, target = _points(), _points(smile=1.0)
     default = edit_region(source, target, SIZE, SIZE)
     assert torch.equal(edit_region(source, target, SIZE, SIZE, margin=1.0), default)
@@ -115,6 +115,8 @@ def test_a_wider_edit_region_margin_lets_g_draw_further_out_and_training_and_edi
     for bad in (-0.5, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="edit_region_margin"):
             _config(edit_region_margin=bad)
+        with pytest.raises(ValueError, match="edit_region_margin"):  # also when a loaded config is reassigned
+            edit_region(source, target, SIZE, SIZE, margin=bad)
 
 
 def test_edit_region_covers_the_moved_eye_and_is_feathered():

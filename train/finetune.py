@@ -86,11 +86,16 @@ def data_modalities(path: str | Path, split: str | None = None) -> list[str]:
     return list(dict.fromkeys(row["modality"] for row in rows if split is None or row["split"] == split))
 
 
+#: ``model`` fields that no weight depends on: a fine-tune takes them from its training config.
+WEIGHTLESS_FIELDS = ("edit_region_margin",)
+
+
 def check_model_fields(config: TrainingConfig, base: PortraitGAN) -> None:
     """Refuse explicit ``model`` fields that contradict the checkpoint's ``config.json``.
 
     ``model.modalities`` may extend the checkpoint's list (new names appended), never reorder or drop it.
-    The fields that shape only the discriminators (``growth.DISCRIMINATOR_FIELDS``) may differ.
+    The fields that shape only the discriminators (``growth.DISCRIMINATOR_FIELDS``) and those no
+    weight depends on (:data:`WEIGHTLESS_FIELDS`) may differ.
     Raises :class:`ConfigConflictError` naming the first field that does not match.
     """
     base_values = base.config.to_dict()
@@ -98,6 +103,8 @@ def check_model_fields(config: TrainingConfig, base: PortraitGAN) -> None:
     for name in config.model_fields_given:
         mine, theirs = given[name], base_values[name]
         if name in DISCRIMINATOR_FIELDS:  # they shape only D, which trains again (grow_discriminator_state)
+            continue
+        if name in WEIGHTLESS_FIELDS:  # set on the loaded model by start_from_checkpoint
             continue
         if name == "modalities":
             if list(mine[: len(theirs)]) == list(theirs):
@@ -136,8 +143,17 @@ def start_from_checkpoint(config: TrainingConfig, *, load_kwargs: dict[str, Any]
     }
     if changed:
         model = with_discriminator_fields(model, **changed)
+    weightless = {
+        name: getattr(config.model, name)
+        for name in WEIGHTLESS_FIELDS
+        if name in config.model_fields_given and getattr(config.model, name) != getattr(model.config, name)
+    }
+    for name, value in weightless.items():  # G reads its config at every pass
+        setattr(model.config, name, value)
     model.train()
     notes = [f"discriminator fields changed from {config.init_from}: {changed}"] if changed else []
+    if weightless:
+        notes.append(f"fields without weights changed from {config.init_from}: {weightless}")
     if added:
         notes.append(
             f"added modalities {added} to {config.init_from} (one-hot order now {model.config.modalities}; "
