@@ -2,7 +2,7 @@
 
     python benchmarks/eyes_close.py [PHOTO ...] [--model DIR] [--save DIR] [--both-only]
 
-For each photo (default: the London neutrals in /work/shared/data/london_faces/neutral, else the
+For each photo (default: all 80 London neutrals in ../shared/data/london_faces/neutral, else the
 ones in tests/assets/london) the eye aspect ratio (EAR, Soukupova and Cech 2016: the two lid
 distances over twice the corner distance) of each eye, as dlib's 68 points find it, on the photo
 and on the outputs of ``eye_open=-1`` (both eyes), ``right_eye_open=-1`` and ``left_eye_open=-1``
@@ -10,7 +10,7 @@ and on the outputs of ``eye_open=-1`` (both eyes), ``right_eye_open=-1`` and ``l
 measure about 0.3. Prints one row per photo and the count of eyes that reach the goal. ``--save``
 writes the outputs there as JPEGs; ``--both-only`` runs ``eye_open=-1`` alone.
 
-Measured on the lid warp of 2995f28, the first 12 London neutrals (001-019): 0 of 48 closed eyes
+Measured on the lid warp of 2995f28, given the first 12 London neutrals (001-019): 0 of 48 closed eyes
 reach 0.12; both eyes closed 0.12-0.29, one eye closed (a wink) 0.14-0.35.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SHARED = Path("/work/shared/data/london_faces/neutral")
+SHARED = ROOT.parent / "shared" / "data" / "london_faces" / "neutral"
 DEFAULT_PHOTOS = sorted(SHARED.glob("*.jpg")) or sorted((ROOT / "tests" / "assets" / "london").glob("*_neutral.jpg"))
 #: The issue's goal for a closed eye.
 CLOSED_EAR = 0.12
@@ -39,10 +39,13 @@ def eye_aspect_ratio(points: np.ndarray, eye: range) -> float:
 
 
 def ears(photo) -> tuple[float, float]:
-    """(right eye, left eye) EAR of the first face dlib finds in ``photo`` (a PIL image)."""
+    """(right eye, left eye) EAR of the first face dlib finds in ``photo`` (a PIL image); NaN if none."""
     from portraitgan_hub.faces.landmarks import LEFT_EYE, RIGHT_EYE, default_detector
 
-    points = default_detector().detect(photo)[0].landmarks
+    faces = default_detector().detect(photo)
+    if not faces:
+        return float("nan"), float("nan")
+    points = faces[0].landmarks
     return eye_aspect_ratio(points, RIGHT_EYE), eye_aspect_ratio(points, LEFT_EYE)
 
 

@@ -58,7 +58,8 @@ def main() -> None:
         "--only",
         nargs="+",
         metavar="NAME",
-        help="run only the variants whose name contains one of these (the first one kept is the baseline)",
+        help="run only the variants whose name contains one of these substrings ('lite' matches them all; "
+        "the first one kept is the baseline)",
     )
     args = parser.parse_args()
     variants = VARIANTS + ([COMPILED] if args.compile else [])
