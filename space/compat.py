@@ -238,9 +238,14 @@ def _jpeg_files(cache: str, pair: Any) -> Any:
     return tuple(save_pil_to_cache(_rgb(p), cache, format="jpeg") if hasattr(p, "save") else p for p in pair)
 
 
-def _pil_to_jpeg_file(save: Callable[..., str], image: Any, **options: Any) -> str:
-    """gradio 3's ``Component.pil_to_temp_file`` (``save``: ``(image, dir, format)``), writing JPEG."""
-    return save(_rgb(image), **{**options, "format": "jpeg"})
+def _pil_to_jpeg_file(save: Callable[..., str], image: Any, *args: Any, **options: Any) -> str:
+    """gradio 3's ``Component.pil_to_temp_file`` (``save``: ``(image, dir, format="png")``), writing JPEG.
+
+    ``dir`` comes by position or by name: gradio 3.41's ``img_array_to_temp_file`` (a numpy image)
+    calls ``self.pil_to_temp_file(pil_image, dir, format="png")``. A ``format`` given by position (the
+    third argument) is replaced too.
+    """
+    return save(_rgb(image), *args[:1], **{**options, "format": "jpeg"})
 
 
 def choice_dropdown(**kwargs: Any) -> gr.Dropdown:

@@ -275,6 +275,23 @@ def test_the_before_after_pictures_go_to_the_browser_as_jpeg(host, tab, full_siz
     assert sent.count(".jpeg") >= 2 and ".png" not in sent and ".webp" not in sent, sent[:300]
 
 
+def test_a_numpy_before_after_pair_goes_to_the_browser_as_jpeg(host, tab):
+    """A pair of numpy images (uint8, H x W x 3) through the before/after view's postprocess: gradio
+    3.41's Gallery writes one with ``img_array_to_temp_file``, which calls ``pil_to_temp_file(image,
+    dir, format="png")`` with ``dir`` by position (the JPEG patch took it by name only and raised
+    TypeError); gradio 4's ImageSlider takes it as it is."""
+    blocks = tab[0]
+    [view] = [b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "portraitgan-before-after"]
+    rows = np.linspace(0, 255, 64, dtype=np.uint8)[:, None, None]
+    before = np.broadcast_to(rows, (64, 48, 3)).copy()
+    after = 255 - before
+    sent = str(view.postprocess((before, after)))
+    if gradio_major() < 4:
+        assert sent.count(".jpeg") == 2 and ".png" not in sent, sent[:300]
+    else:
+        assert sent.count(".jpeg") + sent.count(".webp") + sent.count(".png") >= 2, sent[:300]
+
+
 def test_an_edit_error_in_the_tab_is_one_line_on_its_status_line(host, tab, settings, tmp_path):
     blocks, image, _, _, _ = tab
     photo = event_function(blocks, image, "change")
