@@ -35,13 +35,24 @@ TAB_READY = (
 )
 #: Every elem_id of the tab starts with this, so as not to meet the host's.
 ELEM_PREFIX = "portraitgan-"
+#: The preview's longest side at most, in device pixels: build_editor's default (space/session.py,
+#: DEFAULT_PREVIEW_SIDE), whatever the devicePixelRatio, so that a HiDPI screen or a phone renders no
+#: more pixels than the default. Not in the paper: a latency matter.
+PREVIEW_SIDE_CAP = 1024
 #: Run in the browser on page load: the size of the tab's before/after view in device pixels, for the
-#: preview (the app's own is ``space/style.py``'s PREVIEW_SIDE_JS). The tab is not the one shown then,
-#: so its view has no width yet: half the window's (the view is the second of two equal columns).
+#: preview (the app's own is ``space/style.py``'s PREVIEW_SIDE_JS), at least 480 CSS px and at most
+#: PREVIEW_SIDE_CAP. The tab is not the one shown then, so its view may have no width yet: then the
+#: result column's (the view's own column), and if that has none either, the window's where the
+#: columns stack (style.css, max-width: 720px) or half of it beside the controls.
 PREVIEW_SIDE_JS = f"""() => {{
-  const view = document.querySelector('#{ELEM_PREFIX}before-after');
-  const css = view && view.clientWidth > 0 ? view.clientWidth : Math.min(innerWidth, 2048) / 2;
-  return Math.round(Math.max(css, 480) * (window.devicePixelRatio || 1));
+  const width = selector => {{
+    const element = document.querySelector(selector);
+    return element ? element.clientWidth : 0;
+  }};
+  const stacked = window.matchMedia('(max-width: 720px)').matches;
+  const css = width('#{ELEM_PREFIX}before-after') || width('#{ELEM_PREFIX}result-col')
+    || (stacked ? innerWidth : Math.min(innerWidth, 2048) / 2);
+  return Math.min(Math.round(Math.max(css, 480) * (window.devicePixelRatio || 1)), {PREVIEW_SIDE_CAP});
 }}"""
 #: ``elem_id -> component`` of the host's galleries seen by ``on_after_component``.
 _galleries: dict = {}
@@ -148,7 +159,7 @@ def build_tab(space: ModuleType, infotext_utils: ModuleType) -> tuple[Any, Any, 
             reset_extras=[gr_.State(None) for _ in range(5)],
             wrap=functools.partial(guarded, space),
         )
-        # The preview at the view's size, not build_editor's default (1024 px): fewer pixels to render and send.
+        # The preview at the view's size, at most build_editor's default (1024 px): fewer pixels to render and send.
         space.compat.listen(blocks.load, None, None, editor.side, js=PREVIEW_SIDE_JS)
     infotext_utils.add_paste_fields(TAB_ID, editor.image, None)
     for tabname, button in made["send"].items():

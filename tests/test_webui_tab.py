@@ -10,6 +10,7 @@ tests/webui_host/make_venvs.sh.
 """
 
 import base64
+import importlib
 import time
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,41 @@ def test_a_slider_move_renders_once_and_the_preview_takes_the_views_size(host, t
         assert {kind for e in on_smile for _, kind in e["targets"]} == {"input", "release"}
     [load] = [e for e in events if any(kind == "load" for _, kind in e["targets"])]
     assert load["outputs"] == [ids["portraitgan-preview-side"]] and "#portraitgan-before-after" in load["js"]
+    # The preview side the page asks for, at most the default preview (1024 px) whatever the screen.
+    default_side = importlib.import_module("portraitgan_hub_space.session").DEFAULT_PREVIEW_SIDE
+    asked = preview_side_asked(load["js"])
+    assert asked(view=700, column=700, window=1400, ratio=1) == 700
+    assert asked(view=700, column=700, window=1400, ratio=2) == default_side  # HiDPI: 1400 asked before
+    assert asked(view=0, column=0, window=1400, ratio=1) == 700  # the tab not shown yet: half the window
+    assert asked(view=0, column=0, window=2560, ratio=2) == default_side
+    assert asked(view=0, column=0, window=390, ratio=3) == default_side  # a phone: 1280 asked before
+    assert asked(view=0, column=0, window=600, ratio=1) == 600  # columns stacked: the whole width
+    assert asked(view=0, column=500, window=1400, ratio=1) == 500  # the result column's own width
+
+
+def preview_side_asked(script: str):
+    """``asked(view, column, window, ratio)``: what the tab's page-load ``script`` (a JS function)
+    returns in node, the before/after view, the result column and the window ``view``, ``column`` and
+    ``window`` CSS px wide (the columns stack at 720 px and below, as style.css), ``devicePixelRatio``
+    ``ratio``. Skips where no node is installed."""
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node to run the tab's page-load script")
+
+    def asked(view: int, column: int, window: int, ratio: float) -> int:
+        page = f"""
+          const widths = {{'#portraitgan-before-after': {view}, '#portraitgan-result-col': {column}}};
+          globalThis.document = {{querySelector: s => (s in widths ? {{clientWidth: widths[s]}} : null)}};
+          globalThis.innerWidth = {window};
+          globalThis.window = {{devicePixelRatio: {ratio}, matchMedia: q => ({{matches: {window} <= 720}})}};
+          process.stdout.write(String(({script})()));
+        """
+        return int(subprocess.run([node, "-e", page], capture_output=True, text=True, check=True, timeout=30).stdout)
+
+    return asked
 
 
 def test_the_tabs_page_script_and_style_sheet_name_the_tabs_own_elements(tab):
