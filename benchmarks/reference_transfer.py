@@ -22,8 +22,10 @@ themselves against L_B: the transfer's error before any rendering), ``nme`` (the
 G's output against L_B; normalised by the outer-eye-corner distance), ``inner_nme`` (the same
 without the jaw line, points 17-67), SSIM and mouth SSIM; then ``nme`` split by landmark group
 (``jaw`` 0-16, ``brows``, ``nose``, ``eyes``, ``mouth``: each group's share, they add up to
-``nme``) and into ``nonrigid_nme`` (after the least-squares similarity of the found points onto
-L_B) and ``rigid_nme`` (the rest); ``target_jaw`` ... ``target_rigid_nme`` split ``target_nme``
+``nme``) and into ``after_similarity_nme`` (after the least-squares similarity of the found points onto
+L_B, fitted on all 68 points) and ``similarity_part`` (the rest: a rough guide to the rigid error, not
+a rigid share, since the fit spreads a local error over the face: it can be negative);
+``target_jaw`` ... ``target_similarity_part`` split ``target_nme``
 alike. ``--shifts`` scores every person on four crops shifted by quarter pixels and averages them:
 dlib's and G's response to sub-pixel resampling alone moves the 8-person means by about 0.001.
 The default people are the demo model's 8 validation identities (model card), never used to fit it
@@ -157,14 +159,15 @@ def shifted(aligned, shift: tuple[float, float]):
 
 def breakdown(found: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """``nme`` of ``found`` against ``target`` ((68, 2) points) split by :data:`GROUPS` (shares that add up to it)
-    and into its non-rigid part (after the least-squares similarity of ``found`` onto ``target``) and the rest."""
+    and into what is left after the least-squares similarity of ``found`` onto ``target`` and the rest
+    (``similarity_part``, which can be negative: see the module docstring)."""
     from train.metrics import inter_ocular_distance, landmark_nme
 
     found, target = np.asarray(found, np.float64), np.asarray(target, np.float64)
     error = np.linalg.norm(found - target, axis=1) / inter_ocular_distance(target)
     shares = {name: float(error[list(indices)].sum() / len(error)) for name, indices in GROUPS.items()}
-    nonrigid = landmark_nme(_similarity_onto(found, target), target)
-    return {**shares, "nonrigid_nme": nonrigid, "rigid_nme": float(error.mean()) - nonrigid}
+    after = landmark_nme(_similarity_onto(found, target), target)
+    return {**shares, "after_similarity_nme": after, "similarity_part": float(error.mean()) - after}
 
 
 def _similarity_onto(points: np.ndarray, target: np.ndarray) -> np.ndarray:

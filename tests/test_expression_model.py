@@ -204,9 +204,9 @@ def test_the_benchmarks_breakdown_adds_up() -> None:
     parts = bench.breakdown(found, target)
     shares = sum(parts[name] for name in bench.GROUPS)
     assert np.isclose(shares, landmark_nme(found, target)) and np.isclose(
-        parts["rigid_nme"] + parts["nonrigid_nme"], shares
+        parts["similarity_part"] + parts["after_similarity_nme"], shares
     )
     angle = 0.1  # a rotated, scaled, shifted copy is all rigid
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     similar = bench.breakdown((target - 128.0) @ rotation.T * 1.05 + 131.0, target)
-    assert similar["nonrigid_nme"] < 1e-9 and similar["rigid_nme"] > 0.01
+    assert similar["after_similarity_nme"] < 1e-9 and similar["similarity_part"] > 0.01
