@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from portraitgan_hub.faces.alignment import DATA_DIR, mean_face
 from portraitgan_hub.faces.derive_directions import (
     HELD_OUT_IDS,
+    load_or_detect_pairs,
     mean_shape,
     mirror,
     smile_direction,
@@ -69,3 +72,17 @@ def test_split_held_out_leaves_out_the_given_identities():
     ids = ["001", "019", "020", "131"]
     assert split_held_out(ids, HELD_OUT_IDS).tolist() == [True, False, True, False]
     assert split_held_out(ids, []).all()
+
+
+def test_the_landmark_cache_of_derive_directions_is_tied_to_its_folder(tmp_path: Path) -> None:
+    folder, other, cache = tmp_path / "london", tmp_path / "elsewhere", tmp_path / "pairs.npz"
+    folder.mkdir(), other.mkdir()
+    points = np.zeros((1, 68, 2))
+    np.savez(cache, folder=np.array(str(folder.resolve())), ids=np.array(["001"]), neutral=points, smiling=points + 1)
+    ids, neutral, smiling = load_or_detect_pairs(folder, cache)  # read back, nothing detected
+    assert ids == ["001"] and float(smiling[0].mean() - neutral[0].mean()) == 1.0
+    with pytest.raises(ValueError, match="written for .*london, not .*elsewhere"):
+        load_or_detect_pairs(other, cache)
+    np.savez(cache, ids=np.array(["001"]), neutral=points, smiling=points)  # an old cache names no folder
+    with pytest.raises(ValueError, match="an unnamed folder"):
+        load_or_detect_pairs(folder, cache)

@@ -113,14 +113,21 @@ def detect_pairs(folder: Path, detector: LandmarkDetector) -> tuple[list[str], l
 
 
 def load_or_detect_pairs(folder: Path, cache: Path | None) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
-    """:func:`detect_pairs` of ``folder`` (ids, neutral and smiling ``(68, 2)`` pixel points), or the
-    detections an earlier run saved in ``cache`` (an ``.npz``; written when it does not exist yet)."""
+    """:func:`detect_pairs` of ``folder`` (ids, neutral and smiling ``(68, 2)`` pixel points; pairs where
+    either photo has no face are left out), or the detections an earlier run saved in ``cache`` (an
+    ``.npz``; written when it does not exist yet). A cache written for another folder is not used:
+    it raises ValueError naming both."""
+    source = str(folder.resolve())
     if cache is not None and cache.is_file():
         saved = np.load(cache)
+        if "folder" not in saved or str(saved["folder"]) != source:
+            written_for = str(saved["folder"]) if "folder" in saved else "an unnamed folder"
+            raise ValueError(f"the landmark cache {cache} was written for {written_for}, not {source}: delete it")
         return [str(i) for i in saved["ids"]], list(saved["neutral"]), list(saved["smiling"])
     ids, neutral, smiling = detect_pairs(folder, LandmarkDetector())
     if cache is not None:
-        np.savez(cache, ids=np.array(ids), neutral=np.array(neutral), smiling=np.array(smiling))
+        arrays = dict(ids=np.array(ids), neutral=np.array(neutral), smiling=np.array(smiling))
+        np.savez(cache, folder=np.array(source), **arrays)
     return ids, neutral, smiling
 
 
