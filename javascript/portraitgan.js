@@ -31,19 +31,31 @@ function switch_to_portraitgan() {
 // would not do: under 4.40 an event with a js function is sent at every trigger, its trigger_mode
 // ("always_last", which keeps a held arrow key from queuing a render per repeat) left out (the
 // frontend's Blocks.svelte). So the drag's steps are held back before gradio sees them: while a
-// pointer (mouse button or finger) that went down on a range input of the tab is down, that input's
-// `input` events stop at the window (capture phase), the number box beside it and the track's fill
-// following the thumb by hand; when the pointer goes up (or is cancelled) one `input` event goes to
-// the slider with its final value: one gradio input event, one render. Arrow keys and typed values
-// pass as they are. Not in the paper: a UI matter.
+// pointer pressed with its main button (the left mouse button, a finger, a pen's tip: button 0) that
+// went down on a range input of the tab is down, that input's `input` events stop at the window (capture phase), the number box
+// beside it and the track's fill following the thumb by hand. Each held range is kept under its
+// pointer's pointerId; when that pointer goes up (or is cancelled) its range gets one `input` event
+// with its final value, if that changed since the pointer went down: one gradio input event, one
+// render. Another pointer's up leaves it held; each finger of a multi-touch holds its own slider (a
+// second finger left unheld would, under 4.40, render last with the first slider's value from before
+// its release: each slider's event takes all values when it is triggered). A release the page never sees (the window lost focus,
+// a context menu took the mouseup) is made up for: on blur and contextmenu every held range is
+// released, on a key pressed in a held range that range is (so an arrow key's step then passes as
+// it is), and a pointer going down where a range is still held sends it first. Other buttons,
+// arrow keys and typed values pass as they are. Not in the paper: a UI matter
+// (the Pointer Events spec, https://www.w3.org/TR/pointerevents3/, for pointerId/isPrimary/button).
 (() => {
     const TAB = '#portraitgan-editor'; // build_editor's row, with the tab's elem_id prefix
-    let held = null; // the range input a pointer went down on, while it is down
+    const held = new Map(); // pointerId -> {range, value at pointerdown}, while that pointer is down
 
     const rangeOf = event => {
         const target = event.composedPath ? event.composedPath()[0] : event.target;
         const range = target instanceof HTMLInputElement && target.type === 'range';
         return range && target.closest(TAB) ? target : null;
+    };
+    const holderOf = range => {
+        for (const [pointerId, hold] of held) if (hold.range === range) return pointerId;
+        return null;
     };
 
     // What gradio would draw for the value it has not been told yet: the number box beside the
@@ -60,21 +72,37 @@ function switch_to_portraitgan() {
         }
     };
 
+    // The pointer's range gets its final value: gradio takes it from this one input event.
+    const release = pointerId => {
+        const hold = held.get(pointerId);
+        if (hold === undefined) return;
+        held.delete(pointerId);
+        if (hold.range.value !== hold.value) hold.range.dispatchEvent(new Event('input', {bubbles: true}));
+    };
+    const releaseAll = () => [...held.keys()].forEach(release);
+
     addEventListener('pointerdown', event => {
-        held = rangeOf(event);
+        release(event.pointerId); // its own up was lost (a mouse's pointerId stays the same)
+        const range = rangeOf(event);
+        if (range === null) return;
+        const holder = holderOf(range);
+        if (holder !== null) release(holder); // held by a pointer whose up was lost
+        if (event.button === 0) held.set(event.pointerId, {range, value: range.value}); // not another button
     }, true);
     addEventListener('input', event => {
-        if (held !== null && rangeOf(event) === held) {
+        const range = rangeOf(event);
+        if (range !== null && holderOf(range) !== null) {
             event.stopImmediatePropagation();
-            follow(held);
+            follow(range);
         }
     }, true);
-    const release = () => {
-        if (held === null) return;
-        const range = held;
-        held = null;
-        range.dispatchEvent(new Event('input', {bubbles: true})); // gradio takes the value from here
-    };
-    addEventListener('pointerup', release, true);
-    addEventListener('pointercancel', release, true);
+    addEventListener('pointerup', event => release(event.pointerId), true);
+    addEventListener('pointercancel', event => release(event.pointerId), true);
+    addEventListener('blur', releaseAll);
+    addEventListener('contextmenu', releaseAll, true);
+    addEventListener('keydown', event => {
+        const range = rangeOf(event);
+        const holder = range === null ? null : holderOf(range);
+        if (holder !== null) release(holder);
+    }, true);
 })();

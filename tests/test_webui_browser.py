@@ -121,6 +121,11 @@ class Server:
         with urllib.request.urlopen(self.url + "portraitgan-test/renders", timeout=10) as answer:
             return int(json.load(answer))
 
+    def rendered(self) -> list[dict[str, float]]:
+        """The slider values (by expression name) of each re-render that made a new picture."""
+        with urllib.request.urlopen(self.url + "portraitgan-test/rendered", timeout=10) as answer:
+            return json.load(answer)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.stdin.close()
@@ -202,6 +207,30 @@ class Tab:
                 selector,
             )
         )
+
+    def open(self, server: Server) -> list[str]:
+        """The host's page, the photo sent to the tab and its first render settled; the pair shown."""
+        self.b.get(server.url)
+        self.wait.until(lambda b: self.shown("#txt2img_send_to_portraitgan"))
+        self.click("#txt2img_send_to_portraitgan")
+        self.wait.until(lambda b: self.shown("#portraitgan-status") and self.status().startswith(("1 face", "Error")))
+        assert self.status().startswith("1 face"), self.status()
+        return self.settle(server)
+
+    def centre(self, element) -> tuple[float, float]:
+        """The element's middle in the window's CSS px (where CDP input events go)."""
+        box = self.b.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.x, r.y, r.width, r.height]", element)
+        return box[0] + box[2] / 2, box[1] + box[3] / 2
+
+    def mouse(self, kind: str, x: float, y: float, button: str = "left", buttons: int = 1) -> None:
+        """One CDP mouse event (``Input.dispatchMouseEvent``): nothing but it, no release after a press."""
+        event = dict(type=kind, x=x, y=y, button=button, buttons=buttons, clickCount=1)
+        self.b.execute_cdp_cmd("Input.dispatchMouseEvent", event)
+
+    def touch(self, kind: str, points: dict[int, tuple[float, float]]) -> None:
+        """One CDP touch event (``Input.dispatchTouchEvent``): ``points`` the fingers down, by id."""
+        touch_points = [dict(x=x, y=y, id=finger) for finger, (x, y) in points.items()]
+        self.b.execute_cdp_cmd("Input.dispatchTouchEvent", dict(type=kind, touchPoints=touch_points))
 
     def button(self, text: str, inside: str):
         for element in self.b.find_elements(self.By.CSS_SELECTOR, f"{inside} button"):
@@ -381,3 +410,57 @@ def test_a_drag_renders_once_and_the_result_stays_in_view(browser, host):
         f"{len(pictures) - 1} new picture, {drag_renders} render"
     )
     print("\n" + REPORT[-1])
+
+
+@telling
+def test_a_lost_release_and_two_fingers_render_each_sliders_value(browser, host):
+    """javascript/portraitgan.js holds a slider per pointer: a right-button press with no release (a
+    context menu takes the mouseup) holds nothing, so an arrow key then is one render of its value;
+    two fingers on two sliders, the first lifted first, render both sliders' final values."""
+    from selenium.webdriver.common.keys import Keys
+
+    gradio, server = host
+    tab = Tab(browser)
+    tab.open(server)
+    smile = tab.css("#portraitgan-slider-smile input[type=range]")
+    tab.b.execute_script("arguments[0].scrollIntoView({block: 'center'})", smile)
+    time.sleep(0.3)
+    x, y = tab.centre(smile)
+
+    # A right-button press on the smile slider and no release, then ArrowRight in it.
+    before, start = len(server.rendered()), float(smile.get_attribute("value"))
+    tab.mouse("mousePressed", x, y, button="right", buttons=2)
+    tab.b.execute_script("arguments[0].focus()", smile)
+    tab.b.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)
+    stepped = float(smile.get_attribute("value"))
+    tab.wait.until(lambda b: len(server.rendered()) > before)
+    tab.settle(server, 1.5)
+    rendered = [r["smile"] for r in server.rendered()[before:]]
+    tab.mouse("mouseReleased", x, y, button="right", buttons=0)
+    assert stepped > start and rendered == [pytest.approx(stepped)], (start, stepped, rendered)
+
+    # Two fingers: the first drags the smile slider, the second goes down on the next slider and
+    # drags it; the first lifts first, the second moves on and lifts.
+    ranges = [r for r in tab.b.find_elements(tab.By.CSS_SELECTOR, "#portraitgan-editor input[type=range]") if r.is_displayed()]
+    other = ranges[[r.id for r in ranges].index(smile.id) + 1]  # the next slider shown
+    other_id = tab.b.execute_script("return arguments[0].closest('[id^=portraitgan-slider-]').id", other)
+    other_name = other_id.removeprefix("portraitgan-slider-")
+    tab.b.execute_script("arguments[0].scrollIntoView({block: 'center'})", other)
+    time.sleep(0.3)
+    (ax, ay), (bx, by) = tab.centre(smile), tab.centre(other)
+    before, other_start = len(server.rendered()), float(other.get_attribute("value"))
+    tab.touch("touchStart", {0: (ax, ay)})
+    tab.touch("touchMove", {0: (ax + 60, ay)})
+    tab.touch("touchStart", {0: (ax + 60, ay), 1: (bx, by)})
+    tab.touch("touchMove", {0: (ax + 60, ay), 1: (bx - 40, by)})
+    tab.touch("touchEnd", {0: (ax + 60, ay)})  # finger 0 lifts (CDP's touchEnd ends the points named)
+    tab.touch("touchMove", {1: (bx - 70, by)})
+    tab.touch("touchEnd", {1: (bx - 70, by)})
+    final = {"smile": float(smile.get_attribute("value")), other_name: float(other.get_attribute("value"))}
+    tab.wait.until(lambda b: len(server.rendered()) > before)
+    tab.settle(server, 1.5)
+    last = server.rendered()[-1]
+    assert final["smile"] != stepped and final[other_name] != other_start, final  # both fingers moved their slider
+    assert {name: last[name] for name in final} == pytest.approx(final), (final, server.rendered()[before:])
+    assert len(server.rendered()) - before == 2, server.rendered()[before:]  # one render per finger
+

@@ -10,7 +10,8 @@ the scripts loaded, the settings added, the extensions' JavaScript put in the pa
 extension's routes, ``GET /portraitgan-test/timings`` answers the tab's last event times
 (``[[event function, seconds], ...]``) and ``GET /portraitgan-test/renders`` how many re-renders
 (a slider, an option) made a new picture (one that gave the before/after view no new value, a
-repeat of what is on the screen, is not one). Used by tests/test_webui_browser.py.
+repeat of what is on the screen, is not one), ``GET /portraitgan-test/rendered`` their slider
+values (``[{expression name: value}, ...]``). Used by tests/test_webui_browser.py.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import argparse
 import functools
 import os
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 
@@ -28,17 +28,20 @@ ROOT = HOST.parents[1]
 SCRIPT = ROOT / "scripts" / "portraitgan_webui.py"
 
 
-def count_renders(space: ModuleType) -> list[float]:
-    """From now on, the time of each re-render of the app's handlers (``space``: the tab's copy of the
-    app's modules) that gives the before/after view a new value, appended to the list returned."""
+def count_renders(space: ModuleType) -> list[dict[str, float]]:
+    """From now on, each re-render of the app's handlers (``space``: the tab's copy of the app's
+    modules) that gives the before/after view a new value, appended to the list returned: its slider
+    values by expression name (``EXPRESSION_NAMES``: "smile", ...)."""
     handlers, is_update = space.handlers.Handlers, space.compat.is_update
     rerender, renders = handlers.rerender, []
+    names = space.handlers.EXPRESSION_NAMES
 
     @functools.wraps(rerender)  # the tab's timings name the event by it
     def counted(self, *args):
         outputs = rerender(self, *args)
         if not is_update(outputs[1]):
-            renders.append(time.perf_counter())
+            values = args[len(args) - len(names) :]
+            renders.append({name: float(value) for name, value in zip(names, values)})
         return outputs
 
     handlers.rerender = counted
@@ -72,6 +75,7 @@ def main() -> None:
     script_callbacks.app_started_callback(demo, app)
     app.add_api_route("/portraitgan-test/timings", lambda: [list(row) for row in module.timings], methods=["GET"])
     app.add_api_route("/portraitgan-test/renders", lambda: len(renders), methods=["GET"])
+    app.add_api_route("/portraitgan-test/rendered", lambda: list(renders), methods=["GET"])
     print(f"SERVING {url} gradio {gr.__version__}", flush=True)
     sys.stdin.read()
     demo.close()
