@@ -464,3 +464,40 @@ def test_a_lost_release_and_two_fingers_render_each_sliders_value(browser, host)
     assert {name: last[name] for name in final} == pytest.approx(final), (final, server.rendered()[before:])
     assert len(server.rendered()) - before == 2, server.rendered()[before:]  # one render per finger
 
+
+@telling
+def test_send_to_is_reachable_in_the_result_column_on_a_laptop_screen(browser, host):
+    """At 1366x768 the result column (about 990 px) is taller than the window: with the controls
+    scrolled down to the crop view, the column scrolls on its own to its Send to img2img button,
+    which is then wholly in the window and on top there, the page not scrolled by it."""
+    gradio, server = host
+    tab = Tab(browser)
+    metrics = {"width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": False}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    try:
+        tab.open(server)
+        tab.wait.until(lambda b: tab.images("#portraitgan-result"))  # the full-size result: the column's tallest
+        time.sleep(0.5)
+        browser.execute_script("arguments[0].scrollIntoView({block: 'end'})", tab.css("#portraitgan-crop-view"))
+        time.sleep(0.3)
+        scrolled = browser.execute_script("return window.scrollY")
+        assert scrolled > 300 and tab.in_window("#portraitgan-before-after"), scrolled
+        send = tab.button("Send to img2img", "#portraitgan-send")
+        # What the mouse wheel over the column does: scroll the column until the button shows.
+        reached = browser.execute_script(
+            """const column = document.querySelector('#portraitgan-result-col'), button = arguments[0];
+            column.scrollTop += Math.max(0, button.getBoundingClientRect().bottom - column.getBoundingClientRect().bottom + 8);
+            const r = button.getBoundingClientRect();
+            const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+            return [r.top >= 0 && r.bottom <= innerHeight && r.left >= 0 && r.right <= innerWidth,
+                    !!top && button.contains(top), column.scrollTop, window.scrollY,
+                    [r.left, r.top, r.right, r.bottom, innerWidth, innerHeight, column.scrollHeight]];""",
+            send,
+        )
+        assert reached[0] and reached[1], f"Send to img2img not reachable in the column: {reached}"
+        assert reached[3] == scrolled, "the page scrolled, not the column"
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / f"webui_tab_{gradio}_laptop.png"))
+    finally:
+        size = {"width": SIZE[0], "height": SIZE[1], "deviceScaleFactor": 1, "mobile": False}
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", size)
