@@ -16,8 +16,12 @@ host loads it (its javascript/*.js and style.css too), in that venv's Python; he
 and, in a second test on the same server: seven mouse drags of the smile slider, each timed from
 the release to the new "after" image (the medians are reported, never asserted: the goal, 0.4 s on
 a quiet machine, is in docs/benchmarks.md); one slow drag (8 steps in 1.6 s) is one render and one
-new picture (javascript/portraitgan.js holds a drag's steps back); scrolled to the last slider, the
-result column is position: sticky and the before/after wholly in the window.
+new picture, none while the button is down (javascript/portraitgan.js holds a drag's steps back);
+scrolled to the last slider, the result column is position: sticky and the before/after wholly in
+the window. A third test: a right-button press with no release, then ArrowRight, is one render of
+the new value; two fingers on two sliders render both final values (one render per finger). A
+fourth, at 1366x768: the result column scrolls on its own to its Send to img2img button while the
+controls are scrolled down (``webui_tab_gradio*_laptop.png`` in ``test-artifacts/``).
 
 Leaves in ``test-artifacts/``: ``webui_tab_gradio3.png`` and ``webui_tab_gradio4.png`` (the tab after
 the edit; with ``PORTRAITGAN_UPDATE_DOCS=1`` also written over ``docs/webui_tab_gradio*.png``, the
@@ -369,8 +373,11 @@ def test_a_drag_renders_once_and_the_result_stays_in_view(browser, host):
     chain = ActionChains(browser).click_and_hold(smile)
     for _ in range(8):
         chain = chain.move_by_offset(8, 0).pause(0.2)
-    chain.perform()  # the button still down: the number box follows the thumb
+    chain.perform()  # the button still down: no render yet (gradio has seen none of the steps), and
+    time.sleep(0.5)  # the number box follows the thumb all the same (the script draws it; gradio can't)
+    held_renders = server.renders() - before
     number = tab.css("#portraitgan-slider-smile input[type=number]").get_attribute("value")
+    assert held_renders == 0, f"{held_renders} render(s) while the button was down"
     assert float(number) == float(smile.get_attribute("value")) > 0.0, (number, smile.get_attribute("value"))
     ActionChains(browser).release().perform()
     previous = tab.new_pair(previous)
