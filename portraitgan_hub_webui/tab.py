@@ -35,16 +35,18 @@ TAB_READY = (
 )
 #: Every elem_id of the tab starts with this, so as not to meet the host's.
 ELEM_PREFIX = "portraitgan-"
-#: The preview's longest side at most, in device pixels: build_editor's default (space/session.py,
-#: DEFAULT_PREVIEW_SIDE), whatever the devicePixelRatio, so that a HiDPI screen or a phone renders no
-#: more pixels than the default. Not in the paper: a latency matter.
-PREVIEW_SIDE_CAP = 1024
-#: Run in the browser on page load: the size of the tab's before/after view in device pixels, for the
-#: preview (the app's own is ``space/style.py``'s PREVIEW_SIDE_JS), at least 480 CSS px and at most
-#: PREVIEW_SIDE_CAP. The tab is not the one shown then, so its view may have no width yet: then the
-#: result column's (the view's own column), and if that has none either, the window's where the
-#: columns stack (style.css, max-width: 720px) or half of it beside the controls.
-PREVIEW_SIDE_JS = f"""() => {{
+
+
+def preview_side_js(cap: int) -> str:
+    """The page-load script (a JS function) giving the tab's before/after view size in device pixels,
+    for the preview (the app's own is ``space/style.py``'s PREVIEW_SIDE_JS): at least 480 CSS px, at
+    most ``cap`` device px whatever the devicePixelRatio (build_tab passes build_editor's default,
+    ``space/session.py``'s DEFAULT_PREVIEW_SIDE, so a HiDPI screen or a phone renders no more pixels
+    than the default). The tab is not the one shown then, so its view may have no width yet: then the
+    result column's (the view's own column), and if that has none either, the window's where the
+    columns stack (style.css, max-width: 720px) or half of it beside the controls. Not in the paper:
+    a latency matter."""
+    return f"""() => {{
   const width = selector => {{
     const element = document.querySelector(selector);
     return element ? element.clientWidth : 0;
@@ -52,8 +54,10 @@ PREVIEW_SIDE_JS = f"""() => {{
   const stacked = window.matchMedia('(max-width: 720px)').matches;
   const css = width('#{ELEM_PREFIX}before-after') || width('#{ELEM_PREFIX}result-col')
     || (stacked ? innerWidth : Math.min(innerWidth, 2048) / 2);
-  return Math.min(Math.round(Math.max(css, 480) * (window.devicePixelRatio || 1)), {PREVIEW_SIDE_CAP});
+  return Math.min(Math.round(Math.max(css, 480) * (window.devicePixelRatio || 1)), {int(cap)});
 }}"""
+
+
 #: ``elem_id -> component`` of the host's galleries seen by ``on_after_component``.
 _galleries: dict = {}
 #: ``(event, seconds)`` of the tab's last edits (read by the tests and the docs' timing).
@@ -63,8 +67,8 @@ timings: list = []
 def load_space() -> ModuleType:
     """The app's modules (``space/`` of this extension), imported as the package ``portraitgan_hub_space``
     (its name once pip-installed) from this folder, so that a top-level ``space`` of another extension
-    never stands in for it. Returns the package; its modules ``app``, ``compat``, ``handlers`` and
-    ``layout`` are imported."""
+    never stands in for it. Returns the package; its modules ``app``, ``compat``, ``handlers``,
+    ``layout`` and ``session`` are imported."""
     name = "portraitgan_hub_space"
     if name not in sys.modules:
         init = Path(EXTENSION_ROOT) / "space" / "__init__.py"
@@ -76,7 +80,7 @@ def load_space() -> ModuleType:
         except BaseException:
             del sys.modules[name]
             raise
-    for module in ("app", "compat", "handlers", "layout"):
+    for module in ("app", "compat", "handlers", "layout", "session"):
         importlib.import_module(f"{name}.{module}")
     return sys.modules[name]
 
@@ -160,7 +164,8 @@ def build_tab(space: ModuleType, infotext_utils: ModuleType) -> tuple[Any, Any, 
             wrap=functools.partial(guarded, space),
         )
         # The preview at the view's size, at most build_editor's default (1024 px): fewer pixels to render and send.
-        space.compat.listen(blocks.load, None, None, editor.side, js=PREVIEW_SIDE_JS)
+        side_js = preview_side_js(space.session.DEFAULT_PREVIEW_SIDE)
+        space.compat.listen(blocks.load, None, None, editor.side, js=side_js)
     infotext_utils.add_paste_fields(TAB_ID, editor.image, None)
     for tabname, button in made["send"].items():
         infotext_utils.register_paste_params_button(
