@@ -38,11 +38,16 @@ LANDMARKS_EXPECTED = "the output of `portraitgan landmarks` or a list of 68 [x, 
 
 
 class Parser(argparse.ArgumentParser):
-    """``argparse.ArgumentParser`` that reads every negative number as a value, never as an option."""
+    """``argparse.ArgumentParser`` that reads every negative number as a value, never as an option, and
+    reports a usage error in one line."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = NEGATIVE_NUMBER  # no option of ours looks like a number
+
+    def error(self, message: str):
+        """One line on stderr and exit status 2, where argparse would print the whole usage block first."""
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _number(text: str) -> float:

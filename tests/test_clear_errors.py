@@ -75,6 +75,7 @@ def test_an_unavailable_device_is_one_line_and_exit_2(device, message, london_ph
     out = tmp_path / "out.png"
     code, err = run_cli(["edit", str(london_photo("005", "neutral")), "-o", str(out), "--device", device], capsys)
     assert code == 2 and f"argument --device: {message}" in err
+    assert len(err.strip().splitlines()) == 1, err  # not argparse's usage block first
     assert "Traceback" not in err and not out.exists()
 
 
