@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from train_step import print_ratios  # benchmarks/, this script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 LITE = ("lite", "train/configs/demo_london_warp.yaml", ["objective.hallucination_l1=5"])
@@ -86,11 +87,8 @@ def main() -> None:
                     seconds = result["seconds_per_step"] / (result["world_size"] * layout[3])
                     per_sample.setdefault(name, []).append(seconds)
                     print(f"round {round_ + 1}: {name:40s} {seconds:6.3f} s/sample", flush=True)
-    base = statistics.median(per_sample[f"lite, {LAYOUTS[0][0]}"])
     print(f"median of {args.rounds} rounds of {args.steps} steps, seconds per sample, ratio to lite with 1 process")
-    for name, values in per_sample.items():
-        median = statistics.median(values)
-        print(f"{name:40s} {median:6.3f} s/sample  {median / base:5.2f}x")
+    print_ratios(per_sample, "s/sample")
 
 
 if __name__ == "__main__":

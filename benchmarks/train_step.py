@@ -100,11 +100,17 @@ def main() -> None:
                     times[name].append(time.perf_counter() - start)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    base = statistics.median(times[variants[0][0]])
     print(f"torch {torch.__version__}, {args.steps} steps after {args.warmup}, median s/step, ratio to the first")
+    print_ratios(times, "s/step")
+
+
+def print_ratios(times: dict[str, list[float]], unit: str) -> None:
+    """One line per variant: the median of its seconds and its ratio to the first variant's median."""
+    base = statistics.median(next(iter(times.values())))
+    width = max(map(len, times)) + 2
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"{name:45s} {median:7.3f} s/step  {median / base:5.2f}x")
+        print(f"{name:{width}s} {median:7.3f} {unit}  {median / base:5.2f}x")
 
 
 if __name__ == "__main__":
