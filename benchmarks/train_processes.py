@@ -4,10 +4,11 @@ two processes with one thread each (``accelerate launch``, gloo, batch 1 each), 
 
 Each run is ``train/train.py`` as a user starts it, for ``--steps`` steps at 256 px on ``--data`` (a
 ``train.prepare`` folder), with the checkpoints, samples and validation pushed past the end; the run's
-own ``run.json`` gives the median seconds per step (first step left out) and the process count.
+own ``run.json`` gives the median seconds per step (first step left out; the final validation,
+checkpoint and export are outside it) and the process count.
 Seconds per sample is seconds per step / (processes x per-process batch). The layouts take turns
-round by round, so a machine that gets busier or quieter slows them alike. Random VGG19 features
-stand in for the texture network (same cost).
+round by round, so a machine that gets busier or quieter slows them alike. Without VGG19 weights
+(``vgg_weights``, ``$PORTRAITGAN_VGG19_WEIGHTS``) random features stand in for the texture network (same cost).
 
 python benchmarks/train_processes.py [--data data/london256_wide] [--steps 30] [--rounds 2]
 """
@@ -38,7 +39,8 @@ LAYOUTS = [
 def run(
     config: str, overrides: list[str], layout: tuple[str, int, int, int], output: Path, data: str, steps: int
 ) -> dict:
-    """One ``train/train.py`` run; returns its ``run.json``. Raises CalledProcessError with its log on failure."""
+    """One ``train/train.py`` run; returns its ``run.json``. On failure prints the end of its log, then
+    raises CalledProcessError."""
     _, processes, threads, batch = layout
     train = [
         str(REPO / "train" / "train.py"),
@@ -66,12 +68,13 @@ def run(
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     if done.returncode:
+        print(done.stdout[-2000:], done.stderr[-4000:], sep="\n", file=sys.stderr)
         raise subprocess.CalledProcessError(done.returncode, command, done.stdout, done.stderr[-4000:])
     return json.loads((output / "run.json").read_text())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="data/london256_wide")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2)

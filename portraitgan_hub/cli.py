@@ -387,11 +387,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     for entry in entry_points(group=COMMAND_GROUP):  # portraitgan app, added by the app (space/command.py)
         entry.load()(commands)
+    for command in commands.choices.values():  # an unknown option is named by its own command's parser
+        command.set_defaults(command_parser=command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # argparse would report them as the top-level parser's, pointing at `portraitgan --help`
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.run(args) or 0
     except (PortraitGANError, ValueError, OSError) as error:

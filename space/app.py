@@ -17,6 +17,7 @@ from typing import Any
 
 import gradio as gr
 
+from portraitgan_hub.cli import Parser
 from portraitgan_hub.default_model import MODEL_ENV, load_model
 from portraitgan_hub.errors import PortraitGANError
 from portraitgan_hub.faces.expressions import EXPRESSION_NAMES
@@ -298,7 +299,7 @@ def launch(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="portraitgan app", description="Start the PortraitGAN Hub Gradio app.")
+    parser = Parser(prog="portraitgan app", description="Start the PortraitGAN Hub Gradio app.")  # one-line errors
     parser.add_argument("--model", help=f"Hub id or folder (default: ${MODEL_ENV}, then the embedded demo model)")
     parser.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT or 7860)")

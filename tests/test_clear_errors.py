@@ -79,6 +79,22 @@ def test_an_unavailable_device_is_one_line_and_exit_2(device, message, london_ph
     assert "Traceback" not in err and not out.exists()
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["edit", "x.jpg", "-o", "o.png", "--smile", "abc"], "portraitgan edit: error: argument --smile: invalid"),
+        (["edit", "x.jpg", "-o", "o.png", "--frobnicate"], "portraitgan edit: error: unrecognized arguments: --frob"),
+        (["landmarks"], "portraitgan landmarks: error: the following arguments are required"),
+        (["app", "--port", "abc"], "portraitgan app: error: argument --port: invalid int value"),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_its_command(argv, message, capsys):
+    code, err = run_cli(argv, capsys)
+    assert code == 2 and err.startswith(message), err
+    assert len(err.strip().splitlines()) == 1, err  # not argparse's usage block first
+    assert err.strip().endswith(f"(see portraitgan {argv[0]} --help)")
+
+
 # --- URLs ---------------------------------------------------------------------------------------
 def test_a_url_as_the_image_is_refused_before_anything_loads(london_photo, tmp_path, capsys):
     with pytest.raises(ImageLoadError, match="URLs are not accepted"):

@@ -63,9 +63,10 @@ def _cartoon_pairs(data: Path, size: int) -> list[tuple[torch.Tensor, torch.Tens
     "the same run is the cause: with only the L1 terms (Eq. 3, cycle, outline, gradient) the cartoon still ends "
     "above copying (0.056), but at 0.044 on photo + cartoon data alone; with the whole objective on photo + "
     "cartoon data lite-u holds at copying (0.053) and lite goes to 0.137. Tried on the whole run, none kept (rule: "
-    "cartoon < 0.050, sketch within +10 %): a relative condition c_target - c_source in the norm rows 0.069, 10x lr "
-    "on the norm rows 0.076, DiffAugment 0.057 (sketch +22 %), paired feature matching 0.065, all four 0.053. Open "
-    "in the session notes (2026-12-02)",
+    "cartoon < 0.050, clear of the run-to-run noise around copying, sketch within +10 %): a relative condition "
+    "c_target - c_source in the norm rows 0.069, 10x lr on the norm rows 0.076, DiffAugment 0.057 (sketch +22 %), "
+    "paired feature matching 0.065, all four 0.053 (below copying by less than the noise). Open; figures in the "
+    "issue's session notes of 2026-12-02",
 )
 def test_300_steps_bring_the_cartoon_below_the_copy_baseline(tmp_path_factory, tmp_path: Path) -> None:
     data = prepare_london(tmp_path_factory)
