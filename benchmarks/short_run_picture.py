@@ -6,7 +6,7 @@ steps, data and seed) on the 4-identity London subset of ``tests/assets/london_s
 ``--size`` px, then shown on its training people (a short run: what each architecture *can* fit, not
 how it generalises). Prints the L1 to the target of each cell; writes the picture to ``--out``.
 
-python benchmarks/short_run_picture.py [--steps 300] [--size 64] [--out docs/lite_u_short_run.png]
+python benchmarks/short_run_picture.py [--steps 300] [--size 64] [--threads 1] [--out docs/lite_u_short_run.png]
 """
 
 from __future__ import annotations
@@ -62,9 +62,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the two training runs")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "lite_u_short_run.png")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp())
     data = work / "data"
     prepare(
@@ -89,6 +90,7 @@ def main() -> None:
         config = load_config(
             ROOT / "train/configs/tiny.yaml", [f"data.path={data}", f"output_dir={work / name}", *settings]
         )
+        print(f"training {name}: {args.steps} steps at {args.size} px", flush=True)
         result = train(config)
         _reset_accelerate()
         models[name] = PortraitGAN.from_pretrained(str(result.export_dir)).eval()
