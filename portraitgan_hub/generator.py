@@ -289,8 +289,10 @@ class Generator(nn.Module):
         if residual_of is None:
             colour = torch.tanh(head[:, :3])
         else:
-            start = torch.atanh(residual_of.to(head.dtype).clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT))
-            colour = torch.tanh(start + head[:, :3])
+            # float32 whatever the autocast: bf16 rounds RESIDUAL_LIMIT to 1, where atanh is infinite
+            # and its gradient NaN, so a white or black pixel would poison the whole backward pass.
+            start = torch.atanh(residual_of.float().clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT))
+            colour = torch.tanh(start + head[:, :3].float())
         if not self.config.predicts_mask:
             return colour, None
         mask = torch.sigmoid(head[:, 3:])

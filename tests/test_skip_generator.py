@@ -260,3 +260,24 @@ def test_an_untrained_skip_g_starts_from_its_input_also_in_a_conversion():
     assert torch.all(rendering.mask == 0)
     assert torch.allclose(rendering.images[0], image, atol=1e-5)
     assert torch.allclose(rendering.images[1], torch.nn.functional.avg_pool2d(image, 2), atol=1e-5)
+
+
+def test_white_and_black_pixels_give_finite_gradients_under_bf16_autocast():
+    """bf16 rounds the residual's clamp to 1, where atanh is infinite: the residual must stay float32.
+
+    The cycle (Eq. 11) feeds G's output back to G, so a NaN at the second pass's input reaches every
+    weight of the first."""
+    torch.manual_seed(0)
+    generator = Generator(_config()).train()
+    image = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
+    image[..., : SIZE // 4, :] = 1.0  # a studio's white background
+    image[..., -SIZE // 4 :, :] = -1.0  # and a black jumper
+    source, target, landmark_map = _points(), _points(smile=0.8), torch.zeros(1, 1, SIZE, SIZE)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        photo, sketch = torch.tensor([0]), torch.tensor([1])
+        edited = generator(image, landmark_map, sketch, source, target, source_modality=photo)
+        cycled = generator(edited[0], landmark_map, photo, target, source, source_modality=sketch)
+    (cycled[0].float() - image).abs().mean().backward()
+    bad = [n for n, p in generator.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    assert not bad
+    assert all(p.grad is not None for p in generator.stem.parameters())
