@@ -86,3 +86,29 @@ def test_compiled_step_runs(data_dir: Path, tmp_path: Path) -> None:
     """``optim.compile`` (inductor, minutes of compilation on a CPU): slow-marked."""
     trainer, losses = _first_step(data_dir, tmp_path, "optim.compile=true")
     assert all(math.isfinite(value) for value in losses.values())
+
+
+@pytest.mark.parametrize(
+    ("bf16_arithmetic", "machine", "mixed_precision", "warned"),
+    [
+        (False, "x86_64", "bf16", True),  # a Zen3: torch emulates bf16
+        (True, "x86_64", "bf16", False),  # AVX-512 BF16 or AMX
+        (False, "x86_64", "no", False),
+        (False, "arm64", "bf16", False),  # not an x86 feature torch reports
+    ],
+)
+def test_bf16_on_a_cpu_without_bf16_arithmetic_is_warned(
+    monkeypatch: pytest.MonkeyPatch, bf16_arithmetic: bool, machine: str, mixed_precision: str, warned: bool
+) -> None:
+    import platform
+
+    from train.setup import slow_bf16_warning
+
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: bf16_arithmetic, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    warning = slow_bf16_warning(torch.device("cpu"), mixed_precision)
+    assert (warning is not None) == warned
+    if warned:
+        assert "optim.mixed_precision=no" in warning and "AMX" in warning
+    assert slow_bf16_warning(torch.device("cuda"), "bf16") is None
