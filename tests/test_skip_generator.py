@@ -281,3 +281,8 @@ def test_white_and_black_pixels_give_finite_gradients_under_bf16_autocast():
     bad = [n for n, p in generator.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
     assert not bad
     assert all(p.grad is not None for p in generator.stem.parameters())
+    assert edited[0].dtype == torch.float32  # C keeps the float32 input's precision under autocast
+    half = Generator(_config()).to(torch.bfloat16).eval()
+    with torch.no_grad():
+        drawn = half(image.bfloat16(), landmark_map.bfloat16(), sketch, source, target, source_modality=photo)
+    assert drawn[0].dtype == torch.bfloat16 and bool(torch.isfinite(drawn[0]).all())
