@@ -292,8 +292,9 @@ class Generator(nn.Module):
             # float32 whatever the autocast: bf16 rounds RESIDUAL_LIMIT to 1, where atanh is infinite
             # and its gradient NaN, so a white or black pixel would poison the whole backward pass.
             # C takes the input's dtype: float32 under autocast, bf16 for a G cast to bf16.
-            start = torch.atanh(residual_of.float().clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT))
-            colour = torch.tanh(start + head[:, :3].float()).to(residual_of.dtype)
+            wide = torch.promote_types(residual_of.dtype, torch.float32)
+            start = torch.atanh(residual_of.to(wide).clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT))
+            colour = torch.tanh(start + head[:, :3].to(wide)).to(residual_of.dtype)
         if not self.config.predicts_mask:
             return colour, None
         mask = torch.sigmoid(head[:, 3:])

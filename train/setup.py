@@ -128,8 +128,9 @@ def make_accelerator(config: TrainingConfig):
 def slow_bf16_warning(device: torch.device, mixed_precision: str) -> str | None:
     """A line saying bf16 will be slow, for bf16 autocast on an x86 CPU without bf16 arithmetic; else None.
 
-    Without AVX-512 BF16 or AMX the CPU emulates bf16: on a Zen3 a lite-u training step took 17x as
-    long as in fp32, where on a CPU with AMX it took about 0.7x (docs/training.md). Other processors
+    Without AVX-512 BF16 or AMX the CPU emulates bf16: on a Zen3 a lite-u training step took 8-15x as
+    long as its fp32 step, where on a Xeon with AMX it took about 0.7x (docs/training.md). torch before
+    2.3 has no probes for these features, and then nothing is said. Other processors
     (ARM, Apple) are not judged: torch only reports the x86 features.
     """
     if mixed_precision != "bf16" or device.type != "cpu" or platform.machine().lower() not in ("x86_64", "amd64"):
@@ -139,7 +140,7 @@ def slow_bf16_warning(device: torch.device, mixed_precision: str) -> str | None:
         return None
     return (
         "optim.mixed_precision=bf16 on a CPU without bf16 arithmetic (no AVX-512 BF16 or AMX): torch emulates it, "
-        "and a lite-u step took 17x as long as fp32 on such a CPU; set optim.mixed_precision=no here"
+        "and a lite-u step took 8-15x as long as in fp32 on such a CPU; set optim.mixed_precision=no here"
     )
 
 
