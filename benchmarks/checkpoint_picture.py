@@ -1,0 +1,95 @@
+"""A picture of held-out people edited by two checkpoints: input | TPS warp | baseline | model | target.
+
+For each of the first ``--people`` identities of ``--split`` in a ``train.prepare`` folder, three rows:
+the neutral photo moved to the same person's smiling landmarks, and the neutral photo converted to
+the sketch and to the cartoon (its own pseudo-targets). The baseline defaults to the embedded demo.
+Prints the L1 to the target (mean absolute error, images in [-1, 1]) of each cell.
+
+python benchmarks/checkpoint_picture.py --model runs/lite_u_export --data data/london256_wide \
+    [--baseline portraitgan_hub/pretrained/london-lite] [--people 3] [--out docs/lite_u_5000_steps.jpg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train/ is not installed
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np
+import torch
+from PIL import Image
+from warp_vs_model import neutral_smiling_pairs
+
+from portraitgan_hub import PortraitGAN
+from portraitgan_hub.faces.landmark_map import landmark_map_tensor
+from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
+from portraitgan_hub.thin_plate_spline import warp_by_landmarks
+from train.dataset import read_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = ("smile", "sketch", "cartoon")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="folder or Hub id of a warp-guided PortraitGAN")
+    parser.add_argument("--baseline", default=str(ROOT / "portraitgan_hub" / "pretrained" / "london-lite"))
+    parser.add_argument("--data", type=Path, default=Path("data/london256_wide"))
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--people", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "checkpoint_picture.jpg")
+    args = parser.parse_args()
+    models = [PortraitGAN.from_pretrained(name).eval() for name in (args.baseline, args.model)]
+    size, pad = models[1].config.image_size, 4
+    rows = read_manifest(args.data)
+    pairs = neutral_smiling_pairs(args.data, args.split, args.people)
+    if not pairs:
+        raise SystemExit(f"no neutral/smiling photo pairs in split {args.split!r} of {args.data}")
+
+    def row_of(identity: str, modality: str) -> dict:
+        return next(
+            r for r in rows if r["identity"] == identity and r["expression"] == "neutral" and r["modality"] == modality
+        )
+
+    def picture(row: dict) -> torch.Tensor:  # (1, 3, size, size) in [-1, 1]
+        return pil_to_tensor(Image.open(args.data / row["path"]).convert("RGB").resize((size, size), Image.LANCZOS))
+
+    def points(row: dict) -> np.ndarray:
+        scale = size / Image.open(args.data / row["path"]).width
+        return (np.asarray(row["landmarks"], np.float32) + 0.5) * scale - 0.5
+
+    grid = []
+    for neutral, smiling in pairs:
+        image, source = picture(neutral), points(neutral)
+        for task in TASKS:
+            target_row = smiling if task == "smile" else row_of(neutral["identity"], task)
+            target = points(smiling) if task == "smile" else source
+            goal = picture(target_row)
+            warped = warp_by_landmarks(image, torch.from_numpy(source)[None], torch.from_numpy(target)[None])
+            outputs = []
+            for model in models:
+                maps = landmark_map_tensor(target[None], size, model.config.landmark_line_width)
+                modality = "photo" if task == "smile" else task
+                with torch.no_grad():
+                    outputs.append(model.generate(image, maps, modality, source, target, source_modality="photo"))
+            cells = (image, warped, *outputs, goal)
+            l1 = [float((cell - goal).abs().mean()) for cell in cells[:4]]
+            print(
+                f"{neutral['identity']} {task}: L1 input {l1[0]:.3f}, warp {l1[1]:.3f}, "
+                f"baseline {l1[2]:.3f}, model {l1[3]:.3f}"
+            )
+            grid.append([tensor_to_pil(cell.reshape(1, *cell.shape[-3:]))[0] for cell in cells])
+    sheet = Image.new("RGB", (5 * size + 6 * pad, len(grid) * (size + pad) + pad), "white")
+    for r, cells in enumerate(grid):
+        for c, cell in enumerate(cells):
+            sheet.paste(cell, (pad + c * (size + pad), pad + r * (size + pad)))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(args.out, quality=90)
+    print(f"wrote {args.out}: {len(pairs)} held-out people, rows {', '.join(TASKS)} each")
+
+
+if __name__ == "__main__":
+    main()
