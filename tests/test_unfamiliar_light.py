@@ -59,7 +59,9 @@ def test_a_smile_keeps_the_dim_warm_face_a_photo(demo: PortraitGAN, casual: Imag
     assert changed.mean() < 0.02  # a warp's moves, not a re-drawn face (it was 0.29 of the picture > 20)
 
 
-def test_outside_the_opened_mouth_the_demo_only_warps(demo: PortraitGAN, casual: Image.Image) -> None:
+def test_outside_its_edit_region_the_demo_only_warps(demo: PortraitGAN, casual: Image.Image) -> None:
+    """A G with the edit region in its mask (``lite-u``) copies the warped photo outside that region; one
+    trained without it gets the editor's narrower limit, the opened mouth alone (``features=False``)."""
     aligned = align_face(casual, default_detector().detect(casual)[0], demo.config.image_size)
     for controls in ({"smile": 0.8}, {"smile": 0.8, "mouth_open": 0.8}, {"roll": 10.0}):
         target = target_landmarks(aligned, ExpressionControls.from_dict(controls))
@@ -67,7 +69,8 @@ def test_outside_the_opened_mouth_the_demo_only_warps(demo: PortraitGAN, casual:
         size = demo.config.image_size
         points = [torch.from_numpy(np.float32(p))[None] for p in (aligned.landmarks, target)]
         hole = landmark_hallucination(*points, size, size)
-        region = edit_region(*points, size, size, hole, features=False)
+        own = demo.config.edit_region
+        region = edit_region(*points, size, size, hole, features=own, margin=demo.config.edit_region_margin)
         assert torch.all(rendering.mask[region == 0] == 1), controls
 
 
