@@ -50,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     models = {
-        "embedded demo (lite + warp_guided, trained)": PortraitGAN.from_pretrained(DEFAULT_MODEL),
+        "embedded demo (lite-u, trained)": PortraitGAN.from_pretrained(DEFAULT_MODEL),
         "lite, paper head": PortraitGAN(PortraitGANConfig.preset("lite")).eval(),
         "lite, warp_guided": PortraitGAN(PortraitGANConfig.preset("lite", warp_guided=True)).eval(),
     }

@@ -62,7 +62,7 @@ class PortraitGANConfig:
     #: also sees the target modality vector c, replicated over the plane (n more channels), as a
     #: pix2pix / conditional-GAN discriminator sees its condition: a photo returned when a cartoon was
     #: asked is then judged fake. Without it a masked G can copy the photo for a style whose pixels
-    #: are close to the photo's (the demo's cartoon: A = 0.98, SSIM to the target = the photo's).
+    #: are close to the photo's (the previous lite demo's cartoon: A = 0.98, SSIM to the target = the photo's).
     modality_discriminator: bool = False
     #: Off in the paper. On, the decoder is skip-connected (generator.py, layers.SkipDecoderLevel): a
     #: 3x3 stem, nearest x2 + additive encoder skips + guidance planes at every level, conditional

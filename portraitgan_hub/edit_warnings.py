@@ -49,7 +49,7 @@ class PoorResultWarning(UserWarning):
 #: Faces whose landmark box side (photo pixels, :func:`face_side_px`) is smaller than this are
 #: edited by the warp alone, with nothing drawn by G. For the 256 px models the box spans 142 crop
 #: pixels (``DEFAULT_MARGIN`` 0.4), so below 100 px G sees the face upsampled more than 1.4 times.
-#: Looked at with the embedded demo model (``smile=1, mouth_open=1`` on a London face JPEG-compressed
+#: Looked at with the previous (``lite``) demo model (``smile=1, mouth_open=1`` on a London face JPEG-compressed
 #: at 58, 72, 86, 103 and 120 px): at 58 px the drawn mouth is a flat pink patch with hard, blocky
 #: edges, at 72-86 px a grid-textured blob; from about 100 px it has the model's ordinary look.
 MIN_DRAWN_FACE_PX = 100.0

@@ -103,7 +103,7 @@ def grow_warp_guidance(model: PortraitGAN, **discriminator_fields: bool) -> Port
     A warp-guided G (``warp_guided``, see warp_guidance.py) reads one more input channel, the
     hallucination mask, after the modality planes; its stem weights start at zero. Where no landmark
     moves the warp is the identity and the mask is empty, so every output is unchanged; where they
-    move, G starts from the warped face instead of the unwarped one. This lets the demo checkpoint
+    move, G starts from the warped face instead of the unwarped one. This let the previous (`lite`) demo checkpoint
     keep what the masked model learned (its modalities) when it becomes warp-guided.
 
     ``discriminator_fields``: ``conditional_discriminator`` / ``mouth_discriminator`` values for the

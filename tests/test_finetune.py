@@ -194,6 +194,20 @@ def test_finetune_moves_the_new_modality_towards_its_target(replayed_run, style:
     assert after < 0.9 * before
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="from the lite-u demo a conversion draws every pixel, so the new modality starts at L1 0.261, worse than "
+    "the photo itself (0.164); 30 steps bring it to 0.168, not yet past copying. Open (README, Limitations)",
+)
+def test_finetune_beats_copying_the_photo(replayed_run, style: Path) -> None:
+    _, result, _ = replayed_run
+    batch = _batch(style, [*BASE_MODALITIES, "watercolour"], "watercolour")
+    tuned = PortraitGAN.from_pretrained(result.export_dir)
+    copying = (batch["image_a"] - batch["target"]).abs().mean().item()
+    after = (_outputs(tuned, batch, "watercolour") - batch["target"]).abs().mean().item()
+    assert after < 0.9 * copying, f"{after:.4f} against copying's {copying:.4f}"
+
+
 def _old_modality_errors(model: PortraitGAN, london: Path) -> dict[str, float]:
     """L1 of G(photo, own landmarks, c) to the image of modality c, for each old modality."""
     errors = {}

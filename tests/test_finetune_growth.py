@@ -63,7 +63,7 @@ def test_growing_a_warp_guided_model_keeps_its_hallucination_channel() -> None:
 
 
 def test_grow_warp_guidance_keeps_every_output_of_a_masked_model(tmp_path: Path) -> None:
-    """The demo checkpoint's start: a masked G made warp-guided does what it did where nothing moves,
+    """The previous demo checkpoint's start: a masked G made warp-guided does what it did where nothing moves,
     and draws from the warped face where landmarks move; the command writes a loadable folder."""
     from portraitgan_hub import PortraitGANConfig
     from portraitgan_hub.faces.alignment import template_in_crop

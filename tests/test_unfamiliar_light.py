@@ -1,6 +1,6 @@
 """An expression edit of a photo unlike the training light keeps the face a photo (issues #22, #27).
 
-The embedded demo's G was trained on studio light; on a dim, warm, noisy version of a London photo
+The previous demo's G (``lite``) was trained on studio light; on a dim, warm, noisy version of a London photo
 its mask falls over the whole face and its colour (a bleached grey sketch with a grid) replaced the
 face. The editor now lets a G trained without the edit region draw only the opened mouth
 (``edit_region.limit_to_edit_region``); a ``lite-u`` G has the region in its own mask.
