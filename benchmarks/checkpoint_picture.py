@@ -47,13 +47,12 @@ def main() -> None:
     parser.add_argument("--mouth", action="store_true", help="the smile row alone, as mouth close-ups")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "checkpoint_picture.jpg")
     args = parser.parse_args()
-    if args.people is None:
-        args.people = 10**6 if args.mouth else 3
+    people = args.people if args.people is not None else (None if args.mouth else 3)
     tasks = ("smile",) if args.mouth else TASKS
     models = [PortraitGAN.from_pretrained(name).eval() for name in (args.baseline, args.model)]
     size, pad = models[1].config.image_size, 4
     rows = read_manifest(args.data)
-    pairs = neutral_smiling_pairs(args.data, args.split, args.people)
+    pairs = neutral_smiling_pairs(args.data, args.split, people)
     if not pairs:
         raise SystemExit(f"no neutral/smiling photo pairs in split {args.split!r} of {args.data}")
 

@@ -26,8 +26,8 @@ from train.dataset import read_manifest
 COLUMNS = ("input (neutral)", "warp only", "model", "real smile")
 
 
-def neutral_smiling_pairs(data: Path, split: str, people: int) -> list[tuple[dict, dict]]:
-    """The first ``people`` identities of ``split`` with a neutral and a smiling photo row."""
+def neutral_smiling_pairs(data: Path, split: str, people: int | None) -> list[tuple[dict, dict]]:
+    """The first ``people`` identities (None: all) of ``split`` with a neutral and a smiling photo row."""
     rows = [row for row in read_manifest(data) if row["split"] == split and row["modality"] == "photo"]
     by_person: dict[str, dict[str, dict]] = {}
     for row in rows:

@@ -58,39 +58,44 @@ def demo() -> PortraitGAN:
     return PortraitGAN.from_pretrained(DEFAULT_MODEL)
 
 
-def _edit_region(prepared, rendering) -> tuple[np.ndarray, np.ndarray]:
-    """(the edit's region, where G's colour shows), (H, W) bool at the photo's size: the flow moves
-    the photo by more than 0.1 px, or A < 0.98; the region grown by 3 px."""
+def _crop_grid(prepared) -> tuple[torch.Tensor, np.ndarray]:
+    """Where each photo pixel lies in the model's crop: the ``grid_sample`` grid (1, H, W, 2) and the
+    crop coordinates (H, W, 2), crop pixels."""
     alignment, size = prepared.aligned.alignment, prepared.aligned.alignment.crop_size
     height, width = prepared.picture.height, prepared.picture.width
     ys, xs = np.mgrid[0:height, 0:width]
     crop = alignment.to_crop(np.stack([xs.ravel(), ys.ravel()], 1)).reshape(height, width, 2)
-    at = torch.from_numpy((crop + 0.5) * 2 / size - 1).float()[None]
+    return torch.from_numpy((crop + 0.5) * 2 / size - 1).float()[None], crop
+
+
+def _grown(region: np.ndarray) -> np.ndarray:
+    """``region`` (H, W) bool grown by 3 px."""
+    return np.asarray(Image.fromarray(region.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(7))) > 0
+
+
+def _edit_region(prepared, rendering) -> tuple[np.ndarray, np.ndarray]:
+    """(the edit's region, where G's colour shows), (H, W) bool at the photo's size: the flow moves
+    the photo by more than 0.1 px, or A < 0.98; the region grown by 3 px."""
+    alignment, size = prepared.aligned.alignment, prepared.aligned.alignment.crop_size
+    at, crop = _crop_grid(prepared)
     flow = sample_displacement(rendering.displacement, at)[0].numpy() * size / 2 / alignment.scale
     inside = ((crop >= 0) & (crop < size)).all(-1)
     drawn = F.grid_sample(1 - rendering.mask, at, "bilinear", "zeros", align_corners=False)[0, 0].numpy() > 0.02
-    region = ((np.linalg.norm(flow, axis=-1) > 0.1) & inside) | drawn
-    grown = np.asarray(Image.fromarray(region.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(7))) > 0
-    return grown, drawn
+    return _grown(((np.linalg.norm(flow, axis=-1) > 0.1) & inside) | drawn), drawn
 
 
 def _where_g_may_draw(prepared, plan, model: PortraitGAN) -> np.ndarray:
     """(H, W) bool at the photo's size. A G with the edit region in its mask (``lite-u``): that region
     (``edit_region.edit_region`` of the crop's points, with the opened mouth), grown by 3 px. A G
     without it, which the editor limits to the opened mouth: :func:`_about_the_mouth`."""
-    height, width = prepared.picture.height, prepared.picture.width
-    if model.config.edit_region:
-        alignment, size = prepared.aligned.alignment, prepared.aligned.alignment.crop_size
-        points = [torch.from_numpy(np.float32(p))[None] for p in (prepared.aligned.landmarks, plan.target)]
-        region = edit_region(
-            *points, size, size, landmark_hallucination(*points, size, size), margin=model.config.edit_region_margin
-        )
-        ys, xs = np.mgrid[0:height, 0:width]
-        crop = alignment.to_crop(np.stack([xs.ravel(), ys.ravel()], 1)).reshape(height, width, 2)
-        at = torch.from_numpy((crop + 0.5) * 2 / size - 1).float()[None]
-        inside = F.grid_sample(region, at, "bilinear", "zeros", align_corners=False)[0, 0].numpy() > 0
-        return np.asarray(Image.fromarray(inside.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(7))) > 0
-    return _about_the_mouth(prepared, plan)
+    if not model.config.edit_region:
+        return _about_the_mouth(prepared, plan)
+    size = prepared.aligned.alignment.crop_size
+    points = [torch.from_numpy(np.float32(p))[None] for p in (prepared.aligned.landmarks, plan.target)]
+    hole = landmark_hallucination(*points, size, size)
+    region = edit_region(*points, size, size, hole, margin=model.config.edit_region_margin)
+    at, _ = _crop_grid(prepared)
+    return _grown(F.grid_sample(region, at, "bilinear", "zeros", align_corners=False)[0, 0].numpy() > 0)
 
 
 def _about_the_mouth(prepared, plan) -> np.ndarray:
