@@ -106,8 +106,7 @@ class OptimConfig:
     new_modality_lr_scale: float = 1.0
     #: An existing modality whose stem weights the added modalities start from (G asked for the new
     #: one starts as G asked for this one: textual inversion's initializer token); None: zero weights,
-    #: "no modality". A masked G that copies its input when no modality is set (the demo: A = 0.98)
-    #: then barely moves a new style in a short run; a converting modality such as ``sketch`` does not.
+    #: "no modality".
     new_modality_init: str | None = None
 
 
