@@ -45,7 +45,14 @@ VARIANTS: list[tuple[str, str, list[str]]] = [
     ),
     ("lite-u fp32, 1 thread", LITE_U, ["optim.threads=1"]),
 ]
-COMPILED = ("lite-u fp32, 2 threads, compiled", LITE_U, ["optim.threads=2", "optim.compile=true"])
+COMPILED: list[tuple[str, str, list[str]]] = [
+    ("lite-u fp32, 2 threads, compiled", LITE_U, ["optim.threads=2", "optim.compile=true"]),
+    (
+        "lite-u bf16, 2 threads, channels_last, compiled",
+        LITE_U,
+        ["optim.threads=2", "optim.channels_last=true", "optim.compile=true", BF16],
+    ),
+]
 
 
 def main() -> None:
@@ -62,11 +69,11 @@ def main() -> None:
         "the first one kept is the baseline)",
     )
     args = parser.parse_args()
-    variants = VARIANTS + ([COMPILED] if args.compile else [])
+    variants = VARIANTS + (COMPILED if args.compile else [])
     if args.only:
         variants = [v for v in variants if any(part in v[0] for part in args.only)]
         if not variants:
-            parser.error(f"--only {args.only} matches none of {[v[0] for v in VARIANTS + [COMPILED]]}")
+            parser.error(f"--only {args.only} matches none of {[v[0] for v in VARIANTS + COMPILED]}")
     folder = tempfile.mkdtemp()
     runs = []
     for index, (name, path, overrides) in enumerate(variants):
@@ -84,7 +91,7 @@ def main() -> None:
                 *overrides,
             ],
         )
-        trainer = Trainer(config)
+        trainer = fresh_trainer(config)
         sampler = iter(EpochSampler(len(trainer.train_set), config.data.seed))
         runs.append((name, trainer, sampler, config.optim.threads, bf16))
     times: dict[str, list[float]] = {run[0]: [] for run in runs}
@@ -102,6 +109,22 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     print(f"torch {torch.__version__}, {args.steps} steps after {args.warmup}, median s/step, ratio to the first")
     print_ratios(times, "s/step")
+
+
+def fresh_trainer(config) -> Trainer:
+    """A Trainer whose accelerator gets this variant's settings. accelerate keeps one process-wide
+    state, and the first Accelerator's settings win: without the reset a compiled variant after an
+    eager one would run eager (its ``dynamo_backend`` ignored). The state matters only when
+    ``accelerator.prepare`` wraps the networks; the variants share everything else."""
+    from accelerate.state import AcceleratorState, GradientState
+    from accelerate.utils import is_compiled_module
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    trainer = Trainer(config)
+    if config.optim.compile != is_compiled_module(trainer.model):
+        raise RuntimeError(f"optim.compile={config.optim.compile} but the prepared generator is not so")
+    return trainer
 
 
 def print_ratios(times: dict[str, list[float]], unit: str) -> None:

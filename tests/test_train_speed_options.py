@@ -84,7 +84,10 @@ def test_channels_last_and_threads_run(data_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_compiled_step_runs(data_dir: Path, tmp_path: Path) -> None:
     """``optim.compile`` (inductor, minutes of compilation on a CPU): slow-marked."""
+    from accelerate.utils import is_compiled_module
+
     trainer, losses = _first_step(data_dir, tmp_path, "optim.compile=true")
+    assert is_compiled_module(trainer.model) and is_compiled_module(trainer.discriminator)
     assert all(math.isfinite(value) for value in losses.values())
 
 
