@@ -1,13 +1,14 @@
 """Figures and a picture for a fine-tune: L1 to the pseudo-targets before and after, per modality.
 
     python benchmarks/finetune_example.py --base portraitgan_hub/pretrained/london-lite \
-        --tuned runs/finetune_watercolour/model --new data/watercolour256 --old data/london40_256 \
-        --picture docs/finetune_example.jpg
+        --tuned runs/finetune_watercolour/model --new data/watercolour256 --old data/london256 \
+        --picture finetune_example.png [--rows 4] [--tile 256]
 
 For every val photo of ``--new`` (and of ``--old`` for the old modalities): G(photo, its own landmark
 map, c) against the image of modality c. The base model is grown with zero stem weights for the new
 modalities, i.e. it is the fine-tune at step 0. The picture has one row per person:
-input | old modalities (tuned) | new modalities at step 0 | new modalities after fine-tuning.
+input | old modalities (tuned) | new modalities at step 0 | new modalities after fine-tuning | their
+targets.
 """
 
 from __future__ import annotations

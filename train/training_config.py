@@ -89,7 +89,8 @@ class OptimConfig:
     #: measured in benchmarks/train_step.py.
     channels_last: bool = False
     #: ``torch.compile`` G and D (accelerate's ``dynamo_backend="inductor"``): faster steps after
-    #: minutes of compilation, for runs of an hour or more; needs a C++ compiler on a CPU.
+    #: minutes of compilation (6-9 % after 15 min on a 2-core CPU), for runs of several hours; needs a
+    #: C++ compiler on a CPU.
     compile: bool = False
     #: Threads of this process's torch (``torch.set_num_threads``); None: torch's default (the cores).
     threads: int | None = None
