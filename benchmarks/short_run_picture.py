@@ -27,6 +27,7 @@ from portraitgan_hub.faces.landmark_map import draw_landmark_map
 from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
 from portraitgan_hub.thin_plate_spline import warp_by_landmarks
 from train.prepare import PrepareConfig, prepare
+from train.setup import reset_accelerate_state
 from train.train import train
 from train.training_config import load_config
 
@@ -92,7 +93,7 @@ def main() -> None:
         )
         print(f"training {name}: {args.steps} steps at {args.size} px", flush=True)
         result = train(config)
-        _reset_accelerate()
+        reset_accelerate_state()
         models[name] = PortraitGAN.from_pretrained(str(result.export_dir)).eval()
     rows = _rows(data)
     by_key = {(r["identity"], r["expression"], r["modality"]): r for r in rows}
@@ -134,14 +135,6 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out)
     print(f"wrote {args.out} ({args.steps} steps each, {args.size} px, person {person})")
-
-
-def _reset_accelerate() -> None:
-    """Forget accelerate's process-wide state so that one process can run a second training."""
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train/ is not in
 
 import torch
 
-from train.setup import EpochSampler, collate
+from train.setup import EpochSampler, collate, reset_accelerate_state
 from train.step import training_step
 from train.trainer import Trainer
 from train.training_config import TrainingConfig, load_config
@@ -115,22 +115,20 @@ def fresh_trainer(config: TrainingConfig) -> Trainer:
     """A Trainer whose accelerator is prepared with this variant's settings.
 
     accelerate keeps one process-wide state in which the first Accelerator's settings win, so without
-    a reset a compiled variant after an eager one would run eager (its ``dynamo_backend`` ignored).
-    The reset uses accelerate's private ``_reset_state`` (as its own tests do; accelerate 1.x), and the
-    earlier variants' accelerators then read the new state on every step too. That is safe only while
+    ``reset_accelerate_state`` a compiled variant after an eager one would run eager (its
+    ``dynamo_backend`` ignored). The earlier variants' accelerators then read the new state on every
+    step too. That is safe only while
     the variants share what that state holds at step time, which this checks: mixed precision (bf16
     comes from the benchmark's own autocast), gradient accumulation, the device and one process.
 
     Raises RuntimeError if the prepared G or D is not compiled as ``optim.compile`` asks, and
     ValueError if the variant sets ``optim.mixed_precision`` or ``optim.grad_accumulation``.
     """
-    from accelerate.state import AcceleratorState, GradientState
     from accelerate.utils import is_compiled_module
 
     if config.optim.mixed_precision != "no" or config.optim.grad_accumulation != 1:
         raise ValueError("variants share accelerate's state: set bf16 with the BF16 marker, keep grad_accumulation 1")
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
+    reset_accelerate_state()
     trainer = Trainer(config)
     for name, network in (("generator", trainer.model), ("discriminator", trainer.discriminator)):
         if is_compiled_module(network) != config.optim.compile:

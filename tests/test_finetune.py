@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 from PIL import Image
-from test_train_config import CONFIGS, prepare_london, reset_accelerate
+from test_train_config import CONFIGS, prepare_london
 from test_train_loop import _fresh_accelerate, _one_thread  # noqa: F401  (autouse fixtures, shared)
 
 from portraitgan_hub import DEFAULT_MODEL, PortraitGAN
@@ -26,7 +26,7 @@ from portraitgan_hub.growth import grow_modalities, stem_convolution
 from train.dataset import PairedPortraitDataset
 from train.example_style import watercolour
 from train.finetune import DISCRIMINATOR_WEIGHTS, ReplayMix, generator_parts, start_from_checkpoint
-from train.setup import collate
+from train.setup import collate, reset_accelerate_state
 from train.train import main, train
 from train.training_config import load_config
 
@@ -165,7 +165,7 @@ def test_a_new_modality_can_start_as_an_existing_one(london: Path, style: Path, 
 @pytest.fixture(scope="module")
 def replayed_run(style: Path, london: Path, tmp_path_factory: pytest.TempPathFactory):
     """From the demo checkpoint on the watercolour pairs, the London data replayed at 50 %."""
-    reset_accelerate()
+    reset_accelerate_state()
     output = tmp_path_factory.mktemp("finetune_replay")
     config = finetune_config(  # D without the modality planes, so that a later start can add them
         style,
@@ -177,7 +177,7 @@ def replayed_run(style: Path, london: Path, tmp_path_factory: pytest.TempPathFac
         "model.modality_discriminator=false",
     )
     result = train(config)
-    reset_accelerate()
+    reset_accelerate_state()
     return config, result, output
 
 
@@ -228,7 +228,7 @@ def test_replay_keeps_the_old_modalities_within_tolerance(
     print("old modalities, L1 to their targets at step 0:", before, "after 30 replayed steps:", after)
     for modality in BASE_MODALITIES:
         assert after[modality] <= before[modality] + OLD_MODALITY_TOLERANCE, modality
-    reset_accelerate()
+    reset_accelerate_state()
     config = finetune_config(style, tmp_path, "optim.steps=30", "optim.decay_start=30", "optim.lr=2e-4")
     forgetting = _old_modality_errors(PortraitGAN.from_pretrained(train(config).export_dir), london)
     print("without replay:", forgetting)

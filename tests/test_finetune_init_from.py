@@ -19,13 +19,14 @@ import torch
 import yaml
 from PIL import Image
 from test_finetune import finetune_config
-from test_train_config import CONFIGS, reset_accelerate
+from test_train_config import CONFIGS
 from test_train_loop import _fresh_accelerate, _one_thread  # noqa: F401  (autouse fixtures, shared)
 
 from portraitgan_hub import DEFAULT_MODEL
 from portraitgan_hub.errors import CheckpointError
 from train.example_style import watercolour
 from train.finetune import ConfigConflictError, start_from_checkpoint
+from train.setup import reset_accelerate_state
 from train.train import parse_args, train
 from train.training_config import load_config
 
@@ -164,10 +165,10 @@ def test_prepare_reads_style_pairs_of_the_generic_layout_and_reports_unpaired_im
 def test_a_finetune_resumes_exactly(style: Path, tmp_path: Path) -> None:
     """``--resume latest`` of a fine-tune: same growth, the checkpoint's weights, the same losses."""
     whole = train(finetune_config(style, tmp_path / "whole", "checkpoint_every=2", "optim.freeze=[residual]"))
-    reset_accelerate()
+    reset_accelerate_state()
     config = finetune_config(style, tmp_path / "split", "checkpoint_every=2", "optim.freeze=[residual]")
     first = train(config, stop_after_step=2)
-    reset_accelerate()
+    reset_accelerate_state()
     second = train(config, resume="latest")
     losses = [h["g/total"] for h in first.history + second.history]
     assert losses == [h["g/total"] for h in whole.history]

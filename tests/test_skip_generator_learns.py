@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_train_config import prepare_london, reset_accelerate, tiny_config
+from test_train_config import prepare_london, tiny_config
 
 from portraitgan_hub import PortraitGAN
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
 from portraitgan_hub.image_tensors import pil_to_tensor
+from train.setup import reset_accelerate_state
 from train.train import train
 
 SMALL_LITE_U = [
@@ -70,10 +71,10 @@ def _cartoon_pairs(data: Path, size: int) -> list[tuple[torch.Tensor, torch.Tens
 )
 def test_300_steps_bring_the_cartoon_below_the_copy_baseline(tmp_path_factory, tmp_path: Path) -> None:
     data = prepare_london(tmp_path_factory)
-    reset_accelerate()
+    reset_accelerate_state()
     torch.set_num_threads(1)
     result = train(tiny_config(data, tmp_path, *SMALL_LITE_U))
-    reset_accelerate()
+    reset_accelerate_state()
     model = PortraitGAN.from_pretrained(str(result.export_dir)).eval()
 
     copy_l1, model_l1 = [], []

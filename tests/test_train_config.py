@@ -40,14 +40,6 @@ def tiny_config(data: Path, output: Path, *overrides: str) -> TrainingConfig:
     return load_config(CONFIGS / "tiny.yaml", [f"data.path={data}", f"output_dir={output}", *overrides])
 
 
-def reset_accelerate() -> None:
-    """Forget accelerate's process-wide singletons, so that one process can run several trainings."""
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
-
-
 # --- configs ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["lite", "paper", "tiny"])
 def test_shipped_configs_load_and_round_trip(name: str) -> None:

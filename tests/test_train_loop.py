@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
-from test_train_config import CONFIGS, prepare_london, reset_accelerate, tiny_config
+from test_train_config import CONFIGS, prepare_london, tiny_config
 
 import train.step as step_module
 from portraitgan_hub import PortraitGAN
@@ -22,6 +22,7 @@ from portraitgan_hub.errors import PortraitGANError, PretrainedWeightsMissingErr
 from portraitgan_hub.objective import discriminator_objective, generator_objective, run_generator
 from portraitgan_hub.vgg import VGG19_WEIGHTS_ENV, load_vgg19
 from train.checkpoints import list_checkpoints
+from train.setup import reset_accelerate_state
 from train.step import NonFiniteLossError, needs_unused_parameter_search
 from train.train import main, train
 from train.training_config import load_config
@@ -38,9 +39,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def _fresh_accelerate(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv(VGG19_WEIGHTS_ENV, raising=False)
-    reset_accelerate()
+    reset_accelerate_state()
     yield
-    reset_accelerate()
+    reset_accelerate_state()
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -54,11 +55,11 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def tiny_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    reset_accelerate()
+    reset_accelerate_state()
     output = tmp_path_factory.mktemp("tiny_run")
     config = tiny_config(data_dir, output, "optim.steps=4", "checkpoint_every=2", "sample_every=2", "validate_every=4")
     result = train(config)
-    reset_accelerate()
+    reset_accelerate_state()
     return config, result, output
 
 
@@ -174,13 +175,13 @@ def test_resume_continues_exactly(data_dir: Path, tmp_path: Path, steps: int, st
     settings = (f"optim.steps={steps}", "optim.grad_accumulation=2", f"checkpoint_every={stop}")
     settings += ("validate_every=100", "sample_every=100", "tensorboard=false", "data.flip_probability=0.5")
     straight = train(tiny_config(data_dir, tmp_path / "straight", *settings))
-    reset_accelerate()
+    reset_accelerate_state()
     interrupted_config = tiny_config(data_dir, tmp_path / "resumed", *settings)
     first = train(interrupted_config, stop_after_step=stop)
     checkpoint = tmp_path / "resumed" / "checkpoints" / f"step-{stop:07d}"
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     assert (state["epoch"], state["batch_in_epoch"]) == position  # 9 batches per epoch: resumed mid-epoch
-    reset_accelerate()
+    reset_accelerate_state()
     resumed = train(interrupted_config, resume="latest")
     assert first.history == straight.history[:stop]
     assert resumed.history == straight.history[stop:]  # bit-exact on the CPU with deterministic algorithms
@@ -311,7 +312,7 @@ def test_a_damaged_checkpoint_file_is_named_with_what_to_do(tiny_run, tmp_path, 
     assert "step-0000002" in message and "--resume latest" in message  # the previous checkpoint, and how
     if damaged_file != "optimizer.bin":
         return  # the command line's one line, once
-    reset_accelerate()
+    reset_accelerate_state()
     assert (
         main(
             [

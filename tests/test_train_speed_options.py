@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train_config import prepare_london, reset_accelerate, tiny_config
+from test_train_config import prepare_london, tiny_config
 
-from train.setup import EpochSampler, collate
+from train.setup import EpochSampler, collate, reset_accelerate_state
 from train.step import training_step
 from train.trainer import Trainer
 
@@ -42,9 +42,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def _fresh_accelerate():
     threads = torch.get_num_threads()
-    reset_accelerate()
+    reset_accelerate_state()
     yield
-    reset_accelerate()
+    reset_accelerate_state()
     torch.set_num_threads(threads)
 
 
@@ -65,7 +65,7 @@ def test_lite_u_recipe_trains_with_every_term(data_dir: Path, tmp_path: Path) ->
 
 def test_bf16_step_stays_close_to_fp32(data_dir: Path, tmp_path: Path) -> None:
     _, fp32 = _first_step(data_dir, tmp_path / "fp32")
-    reset_accelerate()
+    reset_accelerate_state()
     trainer, bf16 = _first_step(data_dir, tmp_path / "bf16", "optim.mixed_precision=bf16")
     assert trainer.accelerator.mixed_precision == "bf16"
     for term in ("g/identity", "g/cycle", "g/outline", "g/total", "d/total"):

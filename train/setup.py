@@ -125,6 +125,16 @@ def make_accelerator(config: TrainingConfig):
     return accelerator
 
 
+def reset_accelerate_state() -> None:
+    """Forget accelerate's process-wide state (the first Accelerator's settings otherwise win), so that
+    one process can run several trainings: the tests and the benchmarks. Uses accelerate's private
+    ``_reset_state``, as accelerate's own tests do (accelerate 1.x)."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
 def slow_bf16_warning(device: torch.device, mixed_precision: str) -> str | None:
     """A line saying bf16 will be slow, for bf16 autocast on an x86 CPU without bf16 arithmetic; else None.
 
