@@ -1,0 +1,91 @@
+"""``train.pack_data``: a smaller copy of a prepared folder that trains like it, and the prepared GPU
+session (``train/gpu_session.sh``) run on the CPU on a packed folder (slow-marked)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from portraitgan_hub import PortraitGAN
+from train.dataset import PairedPortraitDataset, achromatic_modalities, read_manifest
+from train.pack_data import PackTooLargeError, main, pack
+from train.prepare import PrepareConfig, prepare
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = Path(__file__).parent / "assets" / "london_subset"
+MODALITIES = ["photo", "sketch", "cartoon"]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pack") / "prepared"
+    config = PrepareConfig(str(ASSETS), str(out), size=64, context_scale=3.0, val_fraction=0.25, workers=2)
+    prepare(config, progress=False)
+    return out
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def test_the_packed_copy_keeps_every_image_and_trains_like_the_folder(prepared: Path, tmp_path: Path) -> None:
+    packed = tmp_path / "packed"
+    size = pack(prepared, packed, progress=False)
+    original, copy = read_manifest(prepared), read_manifest(packed)
+    assert len(copy) == len(original) and size < sum(f.stat().st_size for f in prepared.rglob("*") if f.is_file())
+    for before, after in zip(original, copy):
+
+        def fields(row: dict) -> dict:
+            return {k: v for k, v in row.items() if "path" not in k}
+
+        assert fields(before) == fields(after)
+        for key in ("path", "context_path"):
+            a, b = _pixels(prepared / before[key]), _pixels(packed / after[key])
+            assert a.shape == b.shape
+            if before["modality"] == "photo":  # JPEG at quality 95: about a grey level
+                assert after[key].endswith(".jpg") and np.abs(a - b).mean() < 2.0
+            else:  # lossless: the prepared pixels exactly
+                assert after[key].endswith(".webp") and np.array_equal(a, b)
+    assert achromatic_modalities(packed, MODALITIES) == achromatic_modalities(prepared, MODALITIES) == ["sketch"]
+    dataset = PairedPortraitDataset(packed, MODALITIES, split="train", context_ratio=1.0)
+    sample = dataset[0]
+    assert sample["image_a"].shape == (3, 64, 64) and -1 <= float(sample["image_a"].min())
+    assert (packed / "prepare_config.json").is_file()
+
+
+def test_a_pack_over_the_size_limit_or_onto_a_folder_leaves_nothing(prepared: Path, tmp_path: Path) -> None:
+    with pytest.raises(PackTooLargeError, match="MiB"):
+        pack(prepared, tmp_path / "small", max_mib=0.01, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "taken").mkdir()
+    assert main([str(prepared), str(tmp_path / "taken"), "--no-progress"]) == 2
+    assert list((tmp_path / "taken").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_the_gpu_session_trains_its_arms_and_packs_them_at_a_common_step(prepared: Path, tmp_path: Path) -> None:
+    """Two arms of lite-u at 64 px for 4 steps on the CPU: each comes back as a loadable generator."""
+    packed = tmp_path / "packed"
+    pack(prepared, packed, progress=False)
+    out = tmp_path / "out"
+    small = "model.image_size=64 objective.texture_image_size=32"
+    arms = ["R=", "M=model.mouth_discriminator=false"]
+    command = ["bash", "train/gpu_session.sh", str(packed), str(out), "5", "4", *arms]
+    result = subprocess.run([*command, "--", *small.split()], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "arms exported at step 4 of 4" in (out / "session.log").read_text()
+    for name in ("R", "M"):
+        with tarfile.open(out / f"{name}.tar.gz") as packed_arm:
+            packed_arm.extractall(tmp_path / name, filter="data")
+        model = PortraitGAN.from_pretrained(str(tmp_path / name / "model"))
+        assert model.config.skip_connections and model.config.image_size == 64
+        run = json.loads((tmp_path / name / "run.json").read_text())
+        assert run["torch_threads"] == 2  # the run's settings travel with it (optim.threads=2)
+        assert model.config.mouth_discriminator is (name == "R")

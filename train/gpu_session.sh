@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# One prepared command for a short loan of a GPU (docs/training.md, "A short loan of a GPU"): lite-u
+# trained from scratch in several arms side by side on the one GPU, the recipe with one change per
+# arm, then each arm's generator exported at the last step that every arm reached, packed one file
+# per arm for the trip back. Needs torch, accelerate, safetensors, huggingface-hub, Pillow, numpy,
+# tqdm and PyYAML (no dlib: validation, which re-detects landmarks, is left to the evaluation after).
+#
+#   bash train/gpu_session.sh DATA OUT MINUTES STEPS NAME=OVERRIDES... [-- COMMON OVERRIDES]
+#
+#   DATA      a train.prepare folder (python -m train.pack_data makes one small enough to carry)
+#   OUT       where the packed arms (NAME.tar.gz: model/, run.json, the last sample grid) and
+#             session.log go
+#   MINUTES   wall-clock budget of the training, all arms together, fractions allowed (a timeout,
+#             then the export)
+#   STEPS     optim.steps of every arm (the learning rate decays over its second half)
+#   NAME=...  an arm: its name and its overrides, separated by spaces in one argument (NAME= alone:
+#             the recipe as it is; a list is YAML without spaces, objective.diff_augment=[color,cutout])
+#
+# e.g. bash train/gpu_session.sh data/london256_wide_packed "$OUT" 7 6000 R= \
+#          M=model.mouth_discriminator=false "A=objective.diff_augment=[]" Q=model.modality_discriminator=false
+# Then, here: for each arm, tar -xzf NAME.tar.gz and python train/evaluate.py --model NAME/model ...
+set -euo pipefail
+if [ "$#" -lt 5 ]; then
+    sed -n '8,18p' "$0" >&2
+    exit 2
+fi
+data=$1 out=$2 minutes=$3 steps=$4
+shift 4
+arms=() common=()
+while [ "$#" -gt 0 ]; do
+    if [ "$1" = "--" ]; then shift; common=("$@"); break; fi
+    case $1 in *=*) arms+=("$1") ;; *) echo "error: an arm is NAME=OVERRIDES, got '$1'" >&2; exit 2 ;; esac
+    shift
+done
+[ -f "$data/manifest.jsonl" ] || { echo "error: $data is not a train.prepare folder (no manifest.jsonl)" >&2; exit 2; }
+mkdir -p "$out"
+work=$(mktemp -d)
+log="$out/session.log"
+export PYTHONUNBUFFERED=1
+python3 -c "import torch; print('torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'no GPU: the CPU')" | tee "$log"
+every=$(( steps / 10 > 0 ? steps / 10 : 1 ))
+pids=()
+for arm in "${arms[@]}"; do
+    name=${arm%%=*} overrides=${arm#*=}
+    read -r -a extra <<< "$overrides"
+    timeout --signal=INT "${minutes}m" python3 train/train.py --config train/configs/demo_london_lite_u.yaml \
+        data.path="$data" output_dir="$work/$name" optim.steps="$steps" optim.decay_start="$(( steps / 2 ))" \
+        optim.mixed_precision=bf16 optim.channels_last=true optim.threads=2 data.num_workers=2 tensorboard=false \
+        checkpoint_every="$every" sample_every="$every" validate_every="$(( steps + 1 ))" keep_checkpoints=11 \
+        "${common[@]}" "${extra[@]}" > "$work/$name.log" 2>&1 &
+    pids+=($!)
+done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+echo "training ended (last exit status $status)" | tee -a "$log"
+# the last checkpoint step present in every arm: the arms are compared at equal steps
+common_step=$(for arm in "${arms[@]}"; do
+    ls "$work/${arm%%=*}/checkpoints" 2>/dev/null | sed -n 's/^step-0*\([0-9][0-9]*\)$/\1/p' | sort -n | tail -1 || true
+done | sort -n | head -1)
+for arm in "${arms[@]}"; do
+    name=${arm%%=*}
+    tr '\r' '\n' < "$work/$name.log" | grep -E '^(train:|done:|Traceback|[A-Za-z]*Error)' | tail -n 3 |
+        sed "s/^/$name: /" | tee -a "$log"
+    if [ -d "$work/$name/model" ] && [ "$common_step" = "$steps" ]; then
+        : # finished: model/ is the final step's export
+    elif [ -n "$common_step" ]; then
+        rm -rf "$work/$name/model"
+        python3 train/train.py --export "$work/$name/checkpoints/$(printf 'step-%07d' "$common_step")" "$work/$name/model" >> "$log" 2>&1
+    else
+        echo "$name: no checkpoint reached" | tee -a "$log"
+        continue
+    fi
+    sample=$(ls "$work/$name/samples" 2>/dev/null | sort | tail -1 || true)
+    tar -czf "$out/$name.tar.gz" -C "$work/$name" model run.json training_config.yaml ${sample:+samples/$sample}
+done
+echo "arms exported at step ${common_step:-none} of $steps" | tee -a "$log"
+rm -rf "$work"
