@@ -89,3 +89,17 @@ def test_the_gpu_session_trains_its_arms_and_packs_them_at_a_common_step(prepare
         run = json.loads((tmp_path / name / "run.json").read_text())
         assert run["torch_threads"] == 2  # the run's settings travel with it (optim.threads=2)
         assert model.config.mouth_discriminator is (name == "R")
+
+
+def test_the_gpu_session_fails_clearly_on_bad_data_or_a_bad_arm(prepared: Path, tmp_path: Path) -> None:
+    session = ["bash", "train/gpu_session.sh"]
+    result = subprocess.run(
+        [*session, str(tmp_path), str(tmp_path / "o"), "1", "2", "R="], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "not a train.prepare folder" in result.stderr
+    bad = [*session, str(prepared), str(tmp_path / "out"), "1", "2", "R=model.no_such_field=1"]
+    result = subprocess.run(bad, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "no arm reached a checkpoint" in result.stderr
+    assert (
+        "R: error: unknown training config keys: model.no_such_field" in (tmp_path / "out" / "session.log").read_text()
+    )

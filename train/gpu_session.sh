@@ -59,8 +59,8 @@ common_step=$(for arm in "${arms[@]}"; do
 done | sort -n | head -1)
 for arm in "${arms[@]}"; do
     name=${arm%%=*}
-    tr '\r' '\n' < "$work/$name.log" | grep -E '^(train:|done:|Traceback|[A-Za-z]*Error)' | tail -n 3 |
-        sed "s/^/$name: /" | tee -a "$log"
+    tr '\r' '\n' < "$work/$name.log" | { grep -E '^(train:|done:|error:|[A-Za-z]*Error)' || true; } |
+        tail -n 3 | sed "s/^/$name: /" | tee -a "$log"
     if [ -d "$work/$name/model" ] && [ "$common_step" = "$steps" ]; then
         : # finished: model/ is the final step's export
     elif [ -n "$common_step" ]; then
@@ -75,3 +75,4 @@ for arm in "${arms[@]}"; do
 done
 echo "arms exported at step ${common_step:-none} of $steps" | tee -a "$log"
 rm -rf "$work"
+[ -n "$common_step" ] || { echo "error: no arm reached a checkpoint (each arm's error is above)" >&2; exit 1; }
