@@ -16,7 +16,7 @@
 #   NAME=...  an arm: its name and its overrides, separated by spaces in one argument (NAME= alone:
 #             the recipe as it is; a list is YAML without spaces, objective.diff_augment=[color,cutout])
 #
-# e.g. bash train/gpu_session.sh data/london256_wide_packed "$OUT" 7 6000 R= \
+# e.g. bash train/gpu_session.sh data/london256_wide_packed "$OUT" 7 3000 R= \
 #          M=model.mouth_discriminator=false "A=objective.diff_augment=[]" Q=model.modality_discriminator=false
 # Then, here: for each arm, tar -xzf NAME.tar.gz and python train/evaluate.py --model NAME/model ...
 set -euo pipefail
