@@ -71,16 +71,18 @@ def test_a_pack_over_the_size_limit_or_onto_a_folder_leaves_nothing(prepared: Pa
 
 @pytest.mark.slow
 def test_the_gpu_session_trains_its_arms_and_packs_them_at_a_common_step(prepared: Path, tmp_path: Path) -> None:
-    """Two arms of lite-u at 64 px for 4 steps on the CPU: each comes back as a loadable generator."""
+    """Two arms of lite-u at 64 px for 4 steps on the CPU come back as loadable generators; a third,
+    broken arm fails the session without costing the others theirs."""
     packed = tmp_path / "packed"
     pack(prepared, packed, progress=False)
     out = tmp_path / "out"
     small = "model.image_size=64 objective.texture_image_size=32"
-    arms = ["R=", "M=model.mouth_discriminator=false"]
+    arms = ["R=", "M=model.mouth_discriminator=false", "X=model.no_such_field=1"]
     command = ["bash", "train/gpu_session.sh", str(packed), str(out), "5", "4", *arms]
     result = subprocess.run([*command, "--", *small.split()], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 1 and "arms X exported nothing" in result.stderr, result.stdout + result.stderr
     assert "arms exported at step 4 of 4" in (out / "session.log").read_text()
+    assert sorted(p.name for p in out.glob("*.tar.gz")) == ["M.tar.gz", "R.tar.gz"]
     for name in ("R", "M"):
         with tarfile.open(out / f"{name}.tar.gz") as packed_arm:
             packed_arm.extractall(tmp_path / name, filter="data")
@@ -99,7 +101,7 @@ def test_the_gpu_session_fails_clearly_on_bad_data_or_a_bad_arm(prepared: Path, 
     assert result.returncode == 2 and "not a train.prepare folder" in result.stderr
     bad = [*session, str(prepared), str(tmp_path / "out"), "1", "2", "R=model.no_such_field=1"]
     result = subprocess.run(bad, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1 and "no arm reached a checkpoint" in result.stderr
+    assert result.returncode == 1 and "arms R exported nothing" in result.stderr
     assert (
         "R: error: unknown training config keys: model.no_such_field" in (tmp_path / "out" / "session.log").read_text()
     )

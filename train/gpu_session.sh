@@ -53,26 +53,36 @@ done
 status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
 echo "training ended (last exit status $status)" | tee -a "$log"
-# the last checkpoint step present in every arm: the arms are compared at equal steps
+# the last checkpoint step that every arm which checkpointed at all reached: arms compare at equal steps
 common_step=$(for arm in "${arms[@]}"; do
     ls "$work/${arm%%=*}/checkpoints" 2>/dev/null | sed -n 's/^step-0*\([0-9][0-9]*\)$/\1/p' | sort -n | tail -1 || true
 done | sort -n | head -1)
+failed=()
 for arm in "${arms[@]}"; do
     name=${arm%%=*}
     tr '\r' '\n' < "$work/$name.log" | { grep -E '^(train:|done:|error:|[A-Za-z]*Error)' || true; } |
         tail -n 3 | sed "s/^/$name: /" | tee -a "$log"
+    checkpoint=$work/$name/checkpoints/$(printf 'step-%07d' "${common_step:-0}")
     if [ -d "$work/$name/model" ] && [ "$common_step" = "$steps" ]; then
         : # finished: model/ is the final step's export
-    elif [ -n "$common_step" ]; then
+    elif [ -n "$common_step" ] && [ -d "$checkpoint" ]; then
         rm -rf "$work/$name/model"
-        python3 train/train.py --export "$work/$name/checkpoints/$(printf 'step-%07d' "$common_step")" "$work/$name/model" >> "$log" 2>&1
-    else
-        echo "$name: no checkpoint reached" | tee -a "$log"
+        python3 train/train.py --export "$checkpoint" "$work/$name/model" >> "$log" 2>&1 || true
+    fi
+    if [ ! -f "$work/$name/model/model.safetensors" ]; then
+        echo "$name: nothing exported (no checkpoint at step ${common_step:-none})" | tee -a "$log"
+        failed+=("$name")
         continue
     fi
-    sample=$(ls "$work/$name/samples" 2>/dev/null | sort | tail -1 || true)
-    tar -czf "$out/$name.tar.gz" -C "$work/$name" model run.json training_config.yaml ${sample:+samples/$sample}
+    files=(model)
+    for extra_file in run.json training_config.yaml "samples/step-$(printf %07d "$common_step").png"; do
+        [ -f "$work/$name/$extra_file" ] && files+=("$extra_file")
+    done
+    tar -czf "$out/$name.tar.gz" -C "$work/$name" "${files[@]}"
 done
 echo "arms exported at step ${common_step:-none} of $steps" | tee -a "$log"
 rm -rf "$work"
-[ -n "$common_step" ] || { echo "error: no arm reached a checkpoint (each arm's error is above)" >&2; exit 1; }
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "error: arms ${failed[*]} exported nothing (their errors are in $log)" >&2
+    exit 1
+fi
