@@ -67,6 +67,16 @@ def test_a_pack_over_the_size_limit_or_onto_a_folder_leaves_nothing(prepared: Pa
     (tmp_path / "taken").mkdir()
     assert main([str(prepared), str(tmp_path / "taken"), "--no-progress"]) == 2
     assert list((tmp_path / "taken").iterdir()) == []
+    (tmp_path / "mine.partial").mkdir()  # a folder of the user's that happens to have the temporary name
+    (tmp_path / "mine.partial" / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="mine.partial"):
+        pack(prepared, tmp_path / "mine", progress=False)
+    assert (tmp_path / "mine.partial" / "keep.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="inside"):
+        pack(prepared, prepared / "packed", progress=False)
+    with pytest.raises(ValueError, match="above 0"):
+        pack(prepared, tmp_path / "negative", max_mib=-1, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.partial", "taken"]
 
 
 @pytest.mark.slow
@@ -105,3 +115,23 @@ def test_the_gpu_session_fails_clearly_on_bad_data_or_a_bad_arm(prepared: Path, 
     assert (
         "R: error: unknown training config keys: model.no_such_field" in (tmp_path / "out" / "session.log").read_text()
     )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["7m", "4", "R="], "MINUTES must be a positive number, got '7m'"),
+        (["0", "4", "R="], "MINUTES must be a positive number"),
+        (["1", "0", "R="], "STEPS must be a positive whole number"),
+        (["1", "4", "R=", "R=model.mouth_discriminator=false"], "two arms are named 'R'"),
+        (["1", "4", "R"], "an arm is NAME=OVERRIDES"),
+        (["1", "4", "--", "model.image_size=64"], "no arm given"),
+    ],
+)
+def test_the_gpu_session_refuses_bad_arguments_before_it_starts(
+    prepared: Path, tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    command = ["bash", "train/gpu_session.sh", str(prepared), str(tmp_path / "out"), *arguments]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "out").exists()

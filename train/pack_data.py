@@ -8,7 +8,7 @@ Every image of the manifest (``path`` and ``context_path``) is re-encoded: photo
 the prepared ones and a grey sketch stays grey (``dataset.achromatic_modalities``). The manifest is
 rewritten with the new paths; the other files (landmarks, configs, README) are copied unchanged. The
 copy trains like the folder (``train/train.py data.path=...``); the 84 MB of the London faces at
-3x context become about 40.
+3x context become 34.8 MiB.
 """
 
 from __future__ import annotations
@@ -50,14 +50,20 @@ def _encode(source: Path, destination: Path, modality: str) -> None:
 def pack(source: Path, destination: Path, max_mib: float | None = None, progress: bool = True) -> int:
     """Write the packed copy of the prepared folder ``source`` to ``destination``; returns its bytes.
 
-    Raises FileNotFoundError without a manifest, FileExistsError if ``destination`` exists, and
+    The copy is written to ``destination.partial`` and renamed when complete. Raises
+    FileNotFoundError without a manifest, FileExistsError if ``destination`` or its ``.partial``
+    exists, ValueError for a ``destination`` inside ``source`` or a ``max_mib`` not above 0, and
     :class:`PackTooLargeError` (after removing the partial copy) if it exceeds ``max_mib`` MiB.
     """
     rows = read_manifest(source)
-    if destination.exists():
-        raise FileExistsError(f"{destination} exists: pack into a new folder")
+    if max_mib is not None and not max_mib > 0:
+        raise ValueError(f"max_mib must be above 0, got {max_mib}")
+    if destination.resolve().is_relative_to(source.resolve()):
+        raise ValueError(f"{destination} is inside {source}: pack into a folder outside it")
     partial = destination.with_name(destination.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    for taken in (destination, partial):
+        if taken.exists():
+            raise FileExistsError(f"{taken} exists: pack into a new folder")
     try:
         partial.mkdir(parents=True)
         for item in source.iterdir():  # everything but the images and the manifest, as it is
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         size = pack(args.source, args.destination, args.max_mib, progress=not args.no_progress)
-    except (FileNotFoundError, FileExistsError, PackTooLargeError) as error:
+    except (FileNotFoundError, FileExistsError, ValueError, PackTooLargeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"packed {args.source} into {args.destination}: {size / 2**20:.1f} MiB")
