@@ -8,7 +8,7 @@
 #   bash train/gpu_session.sh DATA OUT MINUTES STEPS NAME=OVERRIDES... [-- COMMON OVERRIDES]
 #
 #   DATA      a train.prepare folder (python -m train.pack_data makes one small enough to carry)
-#   OUT       where the packed arms (NAME.tar.gz: model/, run.json, the last sample grid) and
+#   OUT       where the packed arms (NAME.tar.gz: model/, run.json, that step's sample grid) and
 #             session.log go
 #   MINUTES   wall-clock budget of the training, all arms together, fractions allowed (a timeout,
 #             then the export)
