@@ -35,17 +35,17 @@ def _pixels(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"), dtype=np.int16)
 
 
+def _without_paths(row: dict) -> dict:
+    return {k: v for k, v in row.items() if "path" not in k}
+
+
 def test_the_packed_copy_keeps_every_image_and_trains_like_the_folder(prepared: Path, tmp_path: Path) -> None:
     packed = tmp_path / "packed"
     size = pack(prepared, packed, progress=False)
     original, copy = read_manifest(prepared), read_manifest(packed)
     assert len(copy) == len(original) and size < sum(f.stat().st_size for f in prepared.rglob("*") if f.is_file())
     for before, after in zip(original, copy):
-
-        def fields(row: dict) -> dict:
-            return {k: v for k, v in row.items() if "path" not in k}
-
-        assert fields(before) == fields(after)
+        assert _without_paths(before) == _without_paths(after)
         for key in ("path", "context_path"):
             a, b = _pixels(prepared / before[key]), _pixels(packed / after[key])
             assert a.shape == b.shape

@@ -23,6 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from train.dataset import read_manifest
+from train.prepare_layout import MANIFEST
 
 #: JPEG quality of the photos (libjpeg's scale, 1-100), without chroma subsampling.
 PHOTO_QUALITY = 95
@@ -67,7 +68,7 @@ def pack(source: Path, destination: Path, max_mib: float | None = None, progress
     try:
         partial.mkdir(parents=True)
         for item in source.iterdir():  # everything but the images and the manifest, as it is
-            if item.is_file() and item.name != "manifest.jsonl":
+            if item.is_file() and item.name != MANIFEST:
                 shutil.copy2(item, partial / item.name)
         if (source / "landmarks").is_dir():
             shutil.copytree(source / "landmarks", partial / "landmarks")
@@ -80,7 +81,7 @@ def pack(source: Path, destination: Path, max_mib: float | None = None, progress
                     _encode(source / row[key], partial / name, row["modality"])
                     row[key] = name
             packed_rows.append(row)
-        (partial / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in packed_rows), encoding="utf-8")
+        (partial / MANIFEST).write_text("".join(json.dumps(r) + "\n" for r in packed_rows), encoding="utf-8")
         size = sum(f.stat().st_size for f in partial.rglob("*") if f.is_file())
         if max_mib is not None and size > max_mib * 2**20:
             raise PackTooLargeError(f"the packed copy of {source} is {size / 2**20:.1f} MiB, over {max_mib} MiB")
