@@ -169,3 +169,31 @@ def test_modality_mixture_blends_pictures_and_condition_alike(root: Path) -> Non
     assert all(plain.plan(i).modality_strength == 1.0 for i in range(len(plain)))
     with pytest.raises(ValueError, match="modality_mix_ratio"):
         PairedPortraitDataset(root, MODALITIES, modality_mix_ratio=1.5)
+
+
+def test_opening_ratio_pairs_each_neutral_with_its_opened_smile(root: Path) -> None:
+    """``opening_ratio``: a neutral row whose same-modality smile opens the mouth (person 006 of the
+    subset; 001, 005 and 017 smile with closed lips) is paired with that smile, unsynthesised and
+    unmixed, whatever else was drawn; every other row keeps the plan it had without the option."""
+    extras = dict(split=None, synthetic_ratio=1.0, modality_mix_ratio=1.0, context_ratio=0.5)
+    plain = PairedPortraitDataset(root, MODALITIES, **extras)
+    opened = PairedPortraitDataset(root, MODALITIES, opening_ratio=1.0, **extras)
+    assert {opened.rows[i]["identity"] for i in opened.opening_of} == {"006"}
+    assert len(opened.opening_of) == 3  # one neutral row per modality
+    for index in range(len(opened)):
+        plan, before = opened.plan(index), plain.plan(index)
+        a = opened.rows[index]
+        if index not in opened.opening_of:
+            assert plan == before, a
+            continue
+        b = opened.rows[plan.row_b]
+        assert (a["identity"], a["modality"], a["expression"]) == (b["identity"], b["modality"], "neutral")
+        assert b["expression"] == "smiling"
+        assert plan.synthetic is None and plan.modality_strength == 1.0
+        assert plan.augmentation == before.augmentation and plan.window == before.window
+        sample = opened[index]
+        assert sample["synthetic"] == "" and torch.equal(sample["condition_a"], sample["condition_b"])
+    half = PairedPortraitDataset(root, MODALITIES, opening_ratio=0.5, **extras)
+    assert all(half.plan(i) == plain.plan(i) for i in range(len(half)) if i not in half.opening_of)
+    with pytest.raises(ValueError, match="opening_ratio"):
+        PairedPortraitDataset(root, MODALITIES, opening_ratio=-0.1)

@@ -68,6 +68,7 @@ def make_datasets(config: TrainingConfig) -> tuple[Dataset, PairedPortraitDatase
         synthetic_noise=config.data.synthetic_noise,
         context_ratio=config.data.context_ratio,
         modality_mix_ratio=config.data.modality_mix_ratio,
+        opening_ratio=config.data.opening_ratio,
     )
     train_set: Dataset = PairedPortraitDataset(config.data.path, split=config.data.train_split, **augment, **common)
     if config.data.replay_path:

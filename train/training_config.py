@@ -63,6 +63,9 @@ class DataConfig:
     context_ratio: float = 0.0
     #: Share of samples whose side B is another modality at a random strength (train/dataset.py).
     modality_mix_ratio: float = 0.0
+    #: Probability that a neutral row whose smile (same person, same modality) opens the mouth is
+    #: paired with that smile (opened-mouth pairs, train/dataset.py).
+    opening_ratio: float = 0.0
     #: A second prepared folder (e.g. the original training data) mixed into fine-tuning, so that the
     #: modalities the new data leaves out are replayed and not forgotten; None: no replay.
     replay_path: str | None = None
