@@ -197,6 +197,20 @@ def run_generator(
     )
 
 
+def _real_only(region: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``region`` (B, 1, H, W) emptied for the samples whose side A is not a real picture.
+
+    ``batch["real_a"]`` (B,) bool, from train/dataset.py (absent: every side A is real). Side A of a
+    synthetic pair is the warp's picture: its opened mouth holds stretched lips, not a mouth, so
+    Eq. 3 over that region would teach G to draw the warp there. Measured on the demo recipe's
+    stream: half the samples with a hallucination region were such targets.
+    """
+    real = batch.get("real_a")
+    if real is None:
+        return region
+    return region * real.to(region.dtype).view(-1, 1, 1, 1)
+
+
 def _for_texture(image: torch.Tensor, size: int | None) -> torch.Tensor:
     if size is None or image.shape[-1] == size:
         return image
@@ -282,7 +296,7 @@ def generator_objective(
         # run_generator computes them with cycle=True or hallucinations=True).
         terms["hallucination"] = hallucination_loss(
             outputs.fake_b[0], batch["image_b"], outputs.hallucination_b
-        ) + hallucination_loss(outputs.fake_a[0], batch["image_a"], outputs.hallucination_a)
+        ) + hallucination_loss(outputs.fake_a[0], batch["image_a"], _real_only(outputs.hallucination_a, batch))
     if config.cycle:
         if outputs.reconstructed_a is None or outputs.reconstructed_b is None:
             raise ValueError("the cycle term needs run_generator(..., cycle=True)")

@@ -152,6 +152,27 @@ def test_hallucination_l1_trains_what_g_draws_in_the_opened_mouth():
     assert (gradient * outside).abs().sum() == 0 and gradient.abs().sum() > 0
 
 
+def test_hallucination_l1_leaves_out_a_synthetic_side_a():
+    """Side A of a synthetic pair is the warp's picture (train/dataset.py, ``real_a`` False): inside its
+    opened mouth are stretched lips, so Eq. 3 over the region must not pull G's output there; a real
+    side A (or a batch without ``real_a``) still gets the gradient."""
+    config = _tiny_config(warp_guided=True)
+    generator, discriminator = Generator(config), MultiLevelDiscriminator(config)
+    batch = _batch()
+    batch["landmarks_a"], batch["landmarks_b"] = batch["landmarks_b"], batch["landmarks_a"]  # A opens the mouth
+    outputs = run_generator(generator, batch, cycle=False, warp_guided=True, hallucinations=True)
+    assert (outputs.hallucination_a.flatten(1).sum(1) > 0).all()
+    discriminator.requires_grad_(False)
+    objective = ObjectiveConfig(texture=0.0, cycle=0.0, hallucination_l1=1.0)
+    fake_a = outputs.fake_a[0]
+    for real_a, reached in ((None, [True, True]), (torch.tensor([True, False]), [True, False])):
+        if real_a is not None:
+            batch["real_a"] = real_a
+        terms = generator_objective(outputs, batch, discriminator, objective)
+        (gradient,) = torch.autograd.grad(terms["hallucination"], fake_a, retain_graph=True)
+        assert [bool(gradient[i].abs().sum() > 0) for i in range(2)] == reached
+
+
 def test_every_addition_runs_under_bf16_autocast():
     """The paper preset trains in bf16: warp, masks, mouth crop and DiffAugment must all run there."""
     config = _tiny_config(warp_guided=True, conditional_discriminator=True, mouth_discriminator=True)
@@ -212,6 +233,7 @@ def test_synthetic_pairs_landmarks_match_their_pixels(prepared, kind):
     checked = 0
     for index in range(len(dataset)):
         sample = dataset[index]
+        assert sample["real_a"].item() is False  # side A is the warp's picture (the objective needs this)
         if sample["synthetic"] != kind:
             continue  # a neutral row cannot make a "teeth" pair: it falls back to "expression"
         claimed, original = sample["landmarks_a"].numpy(), sample["landmarks_b"].numpy()
@@ -229,5 +251,6 @@ def test_no_synthetic_ratio_leaves_samples_as_they_were(prepared):
     plain = PairedPortraitDataset(prepared, ["photo"], split=None, seed=3)
     zero = PairedPortraitDataset(prepared, ["photo"], split=None, seed=3, synthetic_ratio=0.0)
     assert all(plain.plan(i) == zero.plan(i) for i in range(len(plain)))
+    assert all(plain[i]["real_a"].item() is True for i in range(len(plain)))
     with pytest.raises(ValueError, match="synthetic"):
         PairedPortraitDataset(prepared, ["photo"], split=None, synthetic_kinds=["morph"], synthetic_ratio=0.5)

@@ -315,6 +315,7 @@ class PairedPortraitDataset(Dataset):
             sample[f"condition_{side}"] = conditions[side]
             sample[f"expression_{side}"] = row["expression"]
         sample["synthetic"] = plan.synthetic.kind if plan.synthetic is not None else ""
+        sample["real_a"] = torch.tensor(plan.synthetic is None)  # side A is a picture, not a warp's
         sample["context"] = plan.window is not None
         return sample
 
