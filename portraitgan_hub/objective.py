@@ -202,8 +202,7 @@ def _real_only(region: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Te
 
     ``batch["real_a"]`` (B,) bool, from train/dataset.py (absent: every side A is real). Side A of a
     synthetic pair is the warp's picture: its opened mouth holds stretched lips, not a mouth, so
-    Eq. 3 over that region would teach G to draw the warp there. Measured on the demo recipe's
-    stream: half the samples with a hallucination region were such targets.
+    Eq. 3 over that region would teach G to draw the warp there (docs/model.md, "Opened-mouth pairs").
     """
     real = batch.get("real_a")
     if real is None:

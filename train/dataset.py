@@ -34,9 +34,9 @@ One draw that weights the pairs rather than making new ones (not in the paper):
 
 * opened-mouth pairs (``opening_ratio``): a neutral row whose person's smile, in the same modality,
   opens the mouth (a non-empty hallucination mask, :func:`portraitgan_hub.warp_guidance.landmark_hallucination`)
-  is paired with that smile with this probability. Drawn uniformly, such a pair is about 1.5 % of the
-  London samples, and the warp-guided G drew nothing inside the opened mouth of a photo after 8,000
-  steps; oversampling a rare, important kind of example, as class-balanced sampling does.
+  is paired with that smile with this probability. Drawn uniformly such pairs are rare (under 1 % of
+  the London samples); this oversamples a rare, important kind of example, as class-balanced sampling
+  does (docs/model.md, "Opened-mouth pairs").
 """
 
 from __future__ import annotations
@@ -191,8 +191,11 @@ class PairedPortraitDataset(Dataset):
         self.synthetic_kinds = tuple(synthetic_kinds)
         #: Per-point noise of a synthetic expression, as a fraction of the distance between the eyes.
         self.synthetic_noise = float(synthetic_noise)
-        ratios = (("context_ratio", context_ratio), ("modality_mix_ratio", modality_mix_ratio))
-        for name, ratio in (*ratios, ("opening_ratio", opening_ratio)):
+        for name, ratio in (
+            ("context_ratio", context_ratio),
+            ("modality_mix_ratio", modality_mix_ratio),
+            ("opening_ratio", opening_ratio),
+        ):
             if not 0.0 <= ratio <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {ratio}")
         if context_ratio and not all("context_path" in row for row in self.rows):
@@ -227,12 +230,13 @@ class PairedPortraitDataset(Dataset):
             if smile is None:
                 continue
             points = np.asarray([self.rows[neutral]["landmarks"], self.rows[smile]["landmarks"]], np.float32)
-            if points.tobytes() not in opens:
+            key = points.tobytes()
+            if key not in opens:
                 with Image.open(self.root / self.rows[smile]["path"]) as stored:
                     width, height = stored.size  # the landmarks' pixel frame
                 source, target = torch.from_numpy(points)[:, None]
-                opens[points.tobytes()] = bool(landmark_hallucination(source, target, height, width).sum() > 0)
-            if opens[points.tobytes()]:
+                opens[key] = bool(landmark_hallucination(source, target, height, width).sum() > 0)
+            if opens[key]:
                 pairs[neutral] = smile
         return pairs
 
