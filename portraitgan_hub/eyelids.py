@@ -17,6 +17,10 @@ widths):
 
 The map is the identity outside the eye's corners and beyond the skin's reach, so it meets the flow
 around it without a seam. The composition applies it before the flow (``composition.compose``).
+
+G's colour gives way to it around a closing eye (:func:`lid_region`, the blend mask A raised to 1):
+G saw the eye closed by its own thin-plate spline, not by this warp, and the London photos it learnt
+from have no closed eyes, so what it draws there only reopens the slit.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from portraitgan_hub.faces.landmarks import LEFT_EYE, RIGHT_EYE
 
@@ -37,6 +42,9 @@ LOWER_MARGIN = 0.1
 #: Lids closer than this (eye widths) meet: the curves through dlib's upper and lower points do not
 #: pass through the same u, and would leave a sliver of the eye's white between them.
 CLOSED_GAP = 0.03
+#: Around a closing eye the lid warp alone draws: every pixel it moves, grown by this many eye
+#: widths, then feathered over as many again.
+LID_REGION_MARGIN = 0.15
 
 
 @dataclass(frozen=True)
@@ -153,3 +161,22 @@ def _closed(points: np.ndarray, closing: LidClosing, above: float, below: float)
     moved = lid_top | lid_bottom
     out[moved] = _from_frame(np.stack([u, new_v], axis=-1)[moved], closing.corners)
     return out
+
+
+def lid_region(closings: tuple[LidClosing, ...], height: int, width: int) -> torch.Tensor:
+    """``(1, 1, height, width)`` float32 in [0, 1]: 1 around each closing eye (crop pixels), 0 away.
+
+    1 on every pixel :func:`lid_positions` moves, grown by :data:`LID_REGION_MARGIN` eye widths, then
+    a linear edge as wide; all zeros without closings. The renderer raises G's blend mask A to 1
+    there, so the lid warp alone closes the eye.
+    """
+    if not closings:
+        return torch.zeros(1, 1, height, width)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    pixels = np.stack([xs, ys], axis=-1)
+    moved = np.abs(lid_positions(pixels, closings) - pixels).max(axis=-1) > 1e-6
+    eye_width = max(float(np.linalg.norm(c.corners[1] - c.corners[0])) for c in closings)
+    radius = max(1, round(LID_REGION_MARGIN * eye_width))
+    region = torch.from_numpy(moved.astype(np.float32))[None, None]
+    region = torch.nn.functional.max_pool2d(region, 2 * radius + 1, stride=1, padding=radius)
+    return torch.nn.functional.avg_pool2d(region, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)

@@ -22,7 +22,7 @@ from portraitgan_hub.composition import blend, match_drawn_colour
 from portraitgan_hub.condition import condition_vector, modality_change
 from portraitgan_hub.edit_region import limit_to_edit_region
 from portraitgan_hub.edit_request import check_modality_strength
-from portraitgan_hub.eyelids import LidClosing, closing_eyes, open_targets
+from portraitgan_hub.eyelids import LidClosing, closing_eyes, lid_region, open_targets
 from portraitgan_hub.faces.alignment import DEFAULT_FEATHER, DEFAULT_MARGIN, Alignment, estimate_alignment, warp_to_crop
 from portraitgan_hub.faces.expressions import ExpressionControls, move_points, transfer_expression
 from portraitgan_hub.faces.landmark_map import draw_landmark_map
@@ -239,6 +239,8 @@ def render(
         if lids:  # the flow keeps the eyes open; the lid warp closes them (eyelids.py)
             points = [torch.from_numpy(np.float32(p))[None] for p in (aligned.landmarks, open_targets(landmarks, lids))]
             displacement = landmark_displacement(*points, size, size, displacement.shape[-1])
+            if mask is not None:  # ... alone: G's colour gives way to it there (eyelids.lid_region)
+                mask = 1 - (1 - mask) * (1 - lid_region(lids, *mask.shape[-2:]))
         grid = displacement.shape[-1]
         falloff = flow_falloff(aligned.landmarks, landmarks, size, grid, feather)
         displacement = faded_flow(displacement, falloff, neighbour_falloff(others, size, grid))

@@ -74,3 +74,33 @@ def test_the_lid_warp_is_only_for_closing_eyes_and_leaves_the_rest_of_the_crop()
     above_line = lid_positions(middle[None] - [0, 0.5], lids)[0]
     assert above_line[1] < middle[1] - 0.5 * (face[41, 1] - face[37, 1]) + 1
     assert corner_a[0] < above_line[0] < corner_b[0]
+
+
+def test_around_a_closing_eye_the_lid_warp_alone_draws(demo, london_photo):
+    """G's blend mask is 1 over the lid warp's whole reach (``eyelids.lid_region``): G saw the eye
+    closed by its own spline and learnt from no closed eyes, so its colour there reopened the slit
+    (dlib's EAR 0.218 on 019 with the stage-2 demo, against 0.174 with the lid warp alone)."""
+    import torch
+
+    from portraitgan_hub.eyelids import lid_region
+    from portraitgan_hub.stages import align_face, render, target_landmarks
+
+    face = template_in_crop(256)
+    assert lid_region((), 256, 256).sum() == 0
+    lids = closing_eyes(face, ExpressionControls(eye_open=-1).apply(face))
+    region = lid_region(lids, 256, 256)[0, 0]
+    for eye in (RIGHT_EYE, LEFT_EYE):
+        x, y = face[list(eye)].mean(axis=0)
+        assert region[round(y), round(x)] == 1
+    ys, xs = np.mgrid[0:256, 0:256]
+    grid = np.stack([xs, ys], axis=-1).astype(np.float64)
+    moved = np.abs(lid_positions(grid, lids) - grid).max(axis=-1) > 1e-6
+    assert bool(torch.all(region[torch.from_numpy(moved)] == 1))  # covers every pixel the lid warp moves
+    assert region[:, :40].sum() == 0 and region[200:].sum() == 0  # and stays around the eyes
+
+    photo = Image.open(london_photo("019", "neutral")).convert("RGB")
+    aligned = align_face(photo, default_detector().detect(photo)[0], demo.config.image_size)
+    target = target_landmarks(aligned, ExpressionControls(eye_open=-1))
+    rendering = render(demo, aligned, target, "photo")
+    inside = lid_region(rendering.lids, *rendering.mask.shape[-2:]) == 1
+    assert inside.sum() > 500 and torch.all(rendering.mask[inside] == 1)
