@@ -9,7 +9,7 @@ only the smile row, as close-ups of the box around the target's mouth (the mouth
 ``--people`` says fewer.
 
 python benchmarks/checkpoint_picture.py --model runs/lite_u_export --data data/london256_wide \
-    [--baseline portraitgan_hub/pretrained/london-lite] [--people 3] [--mouth] [--out docs/lite_u_8000_steps.jpg]
+    [--baseline portraitgan_hub/pretrained/london-lite] [--people 3] [--mouth] [--out docs/lite_u_stage2.jpg]
 """
 
 from __future__ import annotations
