@@ -42,8 +42,8 @@ LOWER_MARGIN = 0.1
 #: Lids closer than this (eye widths) meet: the curves through dlib's upper and lower points do not
 #: pass through the same u, and would leave a sliver of the eye's white between them.
 CLOSED_GAP = 0.03
-#: Around a closing eye the lid warp alone draws: every pixel it moves, grown by this many eye
-#: widths, then feathered over as many again.
+#: Around a closing eye the lid warp alone draws: 1 on every pixel it moves, falling linearly to 0
+#: over twice this many eye widths beyond.
 LID_REGION_MARGIN = 0.15
 
 
@@ -166,9 +166,10 @@ def _closed(points: np.ndarray, closing: LidClosing, above: float, below: float)
 def lid_region(closings: tuple[LidClosing, ...], height: int, width: int) -> torch.Tensor:
     """``(1, 1, height, width)`` float32 in [0, 1]: 1 around each closing eye (crop pixels), 0 away.
 
-    1 on every pixel :func:`lid_positions` moves, grown by :data:`LID_REGION_MARGIN` eye widths, then
-    a linear edge as wide; all zeros without closings. The renderer raises G's blend mask A to 1
-    there, so the lid warp alone closes the eye.
+    1 on every pixel :func:`lid_positions` moves, falling to 0 over 2 :data:`LID_REGION_MARGIN` eye
+    widths beyond (a max-pool of that radius, then a box blur of it); all zeros without closings. In
+    an expression edit the renderer raises G's blend mask A to 1 there, so the lid warp alone closes
+    the eye.
     """
     if not closings:
         return torch.zeros(1, 1, height, width)

@@ -231,16 +231,21 @@ def render(
     if limit_region and mask is not None and float(change.max()) == 0.0:  # an expression edit
         colour = match_drawn_colour(colour, result.base, mask)  # what G draws, in the photo's light
         image = blend(mask, result.base, colour)
+    warps = result.guidance is not None and result.guidance.displacement is not None
+    lids = closing_eyes(aligned.landmarks, landmarks) if warps else ()
+    if lids and limit_region and mask is not None:
+        # The lid warp alone closes an eye (eyelids.lid_region); as much less as the modality changes,
+        # since a conversion's G draws every pixel.
+        region = lid_region(lids, *mask.shape[-2:]).to(mask) * (1 - change.to(mask).view(-1, 1, 1, 1))
+        mask = 1 - (1 - mask) * (1 - region)
+        image = blend(mask, result.base, colour)
     mask = None if mask is None else mask.float().cpu()
-    displacement, lids = None, ()
-    if result.guidance is not None and result.guidance.displacement is not None:
+    displacement = None
+    if warps:
         displacement = result.guidance.displacement.float().cpu()
-        lids = closing_eyes(aligned.landmarks, landmarks)
         if lids:  # the flow keeps the eyes open; the lid warp closes them (eyelids.py)
             points = [torch.from_numpy(np.float32(p))[None] for p in (aligned.landmarks, open_targets(landmarks, lids))]
             displacement = landmark_displacement(*points, size, size, displacement.shape[-1])
-            if mask is not None:  # ... alone: G's colour gives way to it there (eyelids.lid_region)
-                mask = 1 - (1 - mask) * (1 - lid_region(lids, *mask.shape[-2:]))
         grid = displacement.shape[-1]
         falloff = flow_falloff(aligned.landmarks, landmarks, size, grid, feather)
         displacement = faded_flow(displacement, falloff, neighbour_falloff(others, size, grid))

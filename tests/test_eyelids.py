@@ -103,4 +103,9 @@ def test_around_a_closing_eye_the_lid_warp_alone_draws(demo, london_photo):
     target = target_landmarks(aligned, ExpressionControls(eye_open=-1))
     rendering = render(demo, aligned, target, "photo")
     inside = lid_region(rendering.lids, *rendering.mask.shape[-2:]) == 1
-    assert inside.sum() > 500 and torch.all(rendering.mask[inside] == 1)
+    own = render(demo, aligned, target, "photo", limit_region=False).mask  # G's own blend mask
+    assert inside.sum() > 500 and own[inside].min() < 0.9  # G would draw there ...
+    assert torch.all(rendering.mask[inside] == 1)  # ... and gives way to the lid warp
+    # A conversion draws every pixel (the conversion gate, A = 0), the closing eyes too: no photo patch.
+    sketch = render(demo, aligned, target, "sketch")
+    assert sketch.lids and float(sketch.mask.max()) == 0.0
