@@ -19,6 +19,7 @@ from PIL import Image
 from portraitgan_hub import DEFAULT_MODEL, PortraitGAN
 from portraitgan_hub.faces.expressions import ExpressionControls
 from portraitgan_hub.faces.landmarks import default_detector
+from portraitgan_hub.image_tensors import pil_to_tensor, tensor_to_pil
 from portraitgan_hub.stages import align_face, render, target_landmarks
 from portraitgan_hub.thin_plate_spline import warp_by_landmarks
 from portraitgan_hub.warp_guidance import landmark_hallucination
@@ -38,17 +39,15 @@ def _grey(pixels: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("controls", [{"smile": 1.0, "mouth_open": 0.4}, {"mouth_open": 0.6}])
 def test_the_demo_draws_a_light_band_where_the_mouth_opens(demo: PortraitGAN, controls: dict) -> None:
-    model = demo
     photo = Image.open(PHOTO).convert("RGB")
-    aligned = align_face(photo, default_detector().detect(photo)[0], model.config.image_size)
+    aligned = align_face(photo, default_detector().detect(photo)[0], demo.config.image_size)
     target = target_landmarks(aligned, ExpressionControls.from_dict(controls))
-    rendering = render(model, aligned, target, "photo")
-    size = model.config.image_size
+    rendering = render(demo, aligned, target, "photo")
+    size = demo.config.image_size
     points = [torch.from_numpy(np.float32(p))[None] for p in (aligned.landmarks, target)]
     opening = landmark_hallucination(*points, size, size)[0, 0].numpy() > 0
     assert opening.sum() > 500  # the controls open the mouth
-    crop = torch.from_numpy(np.asarray(aligned.crop.convert("RGB"), np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
-    warped = (warp_by_landmarks(crop, *points)[0].permute(1, 2, 0).numpy() + 1) * 127.5
+    warped = np.asarray(tensor_to_pil(warp_by_landmarks(pil_to_tensor(aligned.crop), *points))[0], np.float32)
     drawn = _grey(np.asarray(rendering.crop.convert("RGB"), np.float32))[opening]
     stretched = _grey(warped)[opening]
     assert np.percentile(drawn, 90) > np.percentile(stretched, 90) + 40, "the opened mouth is the warp's lips"
